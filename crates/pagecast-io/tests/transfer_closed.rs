@@ -32,7 +32,7 @@ fn a_closed_destination_is_an_error_and_never_kills_the_process() {
         rx.join().unwrap();
         match err {
             Error::DestinationClosed { sent, source } => {
-                assert!(sent >= 100_000 && sent < 64 << 20, "{method}: sent {sent}");
+                assert!((100_000..64 << 20).contains(&sent), "{method}: sent {sent}");
                 let errno = source.raw_os_error();
                 assert!(
                     errno == Some(libc::EPIPE) || errno == Some(libc::ECONNRESET),
