@@ -1,0 +1,156 @@
+//! The benchmark's own system calls that need `unsafe`: resource usage, the
+//! scatter-gather query, and the mapping and ring of the raw loops.
+
+use std::ffi::c_void;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::time::Duration;
+
+/// What getrusage(2) reports for the whole process (every thread, including io_uring's
+/// kernel workers, which belong to the process).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Usage {
+    pub user: Duration,
+    pub sys: Duration,
+    /// Voluntary + involuntary scheduler context switches.
+    pub context_switches: u64,
+    /// Minor + major page faults.
+    pub faults: u64,
+}
+
+fn timeval(tv: libc::timeval) -> Duration {
+    Duration::new(tv.tv_sec as u64, tv.tv_usec as u32 * 1000)
+}
+
+/// getrusage(RUSAGE_SELF).
+pub(crate) fn usage() -> Usage {
+    // SAFETY: rusage is plain data; a zeroed value is valid and getrusage fills it.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: &mut ru is a valid out pointer for the duration of the call.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    Usage {
+        user: timeval(ru.ru_utime),
+        sys: timeval(ru.ru_stime),
+        context_switches: (ru.ru_nvcsw + ru.ru_nivcsw) as u64,
+        faults: (ru.ru_minflt + ru.ru_majflt) as u64,
+    }
+}
+
+impl std::ops::Sub for Usage {
+    type Output = Usage;
+    fn sub(self, earlier: Usage) -> Usage {
+        Usage {
+            user: self.user.saturating_sub(earlier.user),
+            sys: self.sys.saturating_sub(earlier.sys),
+            context_switches: self
+                .context_switches
+                .saturating_sub(earlier.context_switches),
+            faults: self.faults.saturating_sub(earlier.faults),
+        }
+    }
+}
+
+/// `ETHTOOL_GSG` from include/uapi/linux/ethtool.h: get scatter-gather enable.
+const ETHTOOL_GSG: u32 = 0x0000_0018;
+
+#[repr(C)]
+struct EthtoolValue {
+    cmd: u32,
+    data: u32,
+}
+
+/// SIOCETHTOOL `ETHTOOL_GSG`: whether interface `name` does scatter-gather DMA, which
+/// is what lets sendfile's last copy be done by the NIC.
+pub(crate) fn scatter_gather(name: &str) -> io::Result<bool> {
+    let sock = rustix::net::socket(
+        rustix::net::AddressFamily::INET,
+        rustix::net::SocketType::DGRAM,
+        None,
+    )?;
+    // SAFETY: ifreq is plain data; zeroed is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    if name.len() >= req.ifr_name.len() {
+        return Err(io::ErrorKind::InvalidInput.into());
+    }
+    for (dst, &src) in req.ifr_name.iter_mut().zip(name.as_bytes()) {
+        *dst = src as libc::c_char;
+    }
+    let mut value = EthtoolValue {
+        cmd: ETHTOOL_GSG,
+        data: 0,
+    };
+    req.ifr_ifru.ifru_data = (&mut value as *mut EthtoolValue).cast();
+    // SAFETY: req names the interface and points at value, both live for the call; the
+    // kernel writes only value.data.
+    let rc = unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCETHTOOL, &mut req) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(value.data != 0)
+}
+
+/// A read-only mapping of a whole file for the raw mmap + write loop. The loop never
+/// reads it from user space; only write(2) does, in the kernel (see pagecast-io's
+/// `sys::mmap` for why that cannot raise SIGBUS). The benchmark owns the file and does
+/// not truncate it while mapped.
+pub(crate) struct RawMapping {
+    ptr: *mut c_void,
+    len: usize,
+}
+
+impl RawMapping {
+    /// mmap(2) of the first `len` (non-zero) bytes of `file`.
+    pub(crate) fn new(file: BorrowedFd<'_>, len: usize) -> io::Result<RawMapping> {
+        // SAFETY: a fresh mapping at a kernel-chosen address aliases no Rust object.
+        let ptr = unsafe {
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                len,
+                rustix::mm::ProtFlags::READ,
+                rustix::mm::MapFlags::SHARED,
+                file,
+                0,
+            )
+        }?;
+        Ok(RawMapping { ptr, len })
+    }
+
+    /// write(2) of up to `len` bytes from `at` in the mapping.
+    pub(crate) fn write_to(&self, dst: impl AsFd, at: usize, len: usize) -> io::Result<usize> {
+        let len = len.min(self.len.saturating_sub(at));
+        // SAFETY: at..at+len lies inside the live mapping; only the kernel reads it.
+        let n = unsafe {
+            libc::write(
+                dst.as_fd().as_raw_fd(),
+                self.ptr.cast::<u8>().add(at).cast(),
+                len,
+            )
+        };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+}
+
+impl Drop for RawMapping {
+    fn drop(&mut self) {
+        // SAFETY: exactly the region mmap returned; nothing borrows into it.
+        let _ = unsafe { rustix::mm::munmap(self.ptr, self.len) };
+    }
+}
+
+/// Pushes one linked chain of splice entries onto `ring` and submits it.
+pub(crate) fn push_chain(
+    ring: &mut io_uring::IoUring,
+    entries: &[io_uring::squeue::Entry],
+) -> io::Result<()> {
+    let mut sq = ring.submission();
+    for e in entries {
+        // SAFETY: the entries name only descriptors that the raw loop keeps open until it
+        // has reaped every completion, and no memory.
+        unsafe { sq.push(e) }.map_err(|_| io::Error::from_raw_os_error(libc::EBUSY))?;
+    }
+    Ok(())
+}
