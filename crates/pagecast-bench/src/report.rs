@@ -84,11 +84,15 @@ pub fn text(report: &Report) -> String {
         for row in report.rows.iter().filter(|r| r.receiver == kind) {
             match (&row.unsupported, row.median()) {
                 (None, Some(m)) => {
+                    let speeds = row.samples.iter().map(|x| gbps(report.size, x.elapsed));
+                    let (lo, hi) =
+                        speeds.fold((f64::MAX, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
                     let _ = writeln!(
                         out,
-                        "{:<20} {:>7.2} {:>10.3} {:>9.3} {:>9} {:>9} {:>8} {:>8} {:>7}",
+                        "{:<20} {:>7.2} {:>12} {:>10.3} {:>9.3} {:>9} {:>9} {:>8} {:>8} {:>7}",
                         label(row),
                         gbps(report.size, m.elapsed),
+                        format!("{lo:.2}–{hi:.2}"),
                         per_gb(report.size, m.user),
                         per_gb(report.size, m.sys),
                         m.syscalls,

@@ -156,7 +156,7 @@ fn the_table_names_interfaces_switch_kinds_and_claims() {
     let sendfile_line = text.lines().find(|l| l.starts_with("sendfile ")).unwrap();
     // 4 MiB in 2 MiB chunks: 2 syscalls, 4 mode switches.
     let cols: Vec<&str> = sendfile_line.split_whitespace().collect();
-    assert_eq!((cols[4], cols[5]), ("2", "4"), "{sendfile_line}");
+    assert_eq!((cols[5], cols[6]), ("2", "4"), "{sendfile_line}");
 }
 
 #[test]
