@@ -70,9 +70,10 @@ pub fn text(report: &Report) -> String {
         let _ = writeln!(out, "\n{}", kind.describe());
         let _ = writeln!(
             out,
-            "{:<20} {:>7} {:>10} {:>9} {:>9} {:>9} {:>8} {:>8} {:>7}",
+            "{:<20} {:>7} {:>12} {:>10} {:>9} {:>9} {:>9} {:>8} {:>8} {:>7}",
             "method",
             "GB/s",
+            "runs' range",
             "user s/GB",
             "sys s/GB",
             "syscalls",
@@ -151,24 +152,41 @@ pub fn claims(report: &Report) -> Vec<String> {
         }
     }
     for kind in ReceiverKind::BOTH {
-        for row in report
-            .rows
-            .iter()
-            .filter(|r| r.receiver == kind && r.variant == Variant::Engine)
-        {
-            let (Some(e), Some(r)) = (row.median(), find(report, row.method, Variant::Raw, kind))
-            else {
+        let rows = |variant| {
+            report
+                .rows
+                .iter()
+                .filter(move |r| r.receiver == kind && r.variant == variant)
+        };
+        for engine in rows(Variant::Engine) {
+            let Some(raw) = rows(Variant::Raw).find(|r| r.method == engine.method) else {
+                continue;
+            };
+            // A round runs a method's engine and raw rows back to back: the median of
+            // the per-round ratios is steadier than the ratio of two medians.
+            let pairs = || engine.samples.iter().zip(&raw.samples);
+            let speed = median(pairs().map(|(e, r)| ratio(r.elapsed, e.elapsed)).collect());
+            let cpu = median(
+                pairs()
+                    .map(|(e, r)| ratio(e.user + e.sys, r.user + r.sys))
+                    .collect(),
+            );
+            let (Some(speed), Some(cpu)) = (speed, cpu) else {
                 continue;
             };
             lines.push(format!(
-                "engine vs raw loop, {} ({kind} receiver): {:.2}x throughput, {:.2}x sender CPU",
-                row.method,
-                r.elapsed.as_secs_f64() / e.elapsed.as_secs_f64(),
-                ratio(e.user + e.sys, r.user + r.sys),
+                "engine vs raw loop, {} ({kind} receiver): {speed:.2}x throughput, {cpu:.2}x sender CPU (median of {} paired runs)",
+                engine.method,
+                engine.samples.len().min(raw.samples.len()),
             ));
         }
     }
     lines
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied()
 }
 
 fn ratio(a: std::time::Duration, b: std::time::Duration) -> f64 {

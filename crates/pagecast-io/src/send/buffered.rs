@@ -27,6 +27,8 @@ enum Source<'a> {
 pub(crate) struct Buffered<'a> {
     source: Source<'a>,
     cursor: Cursor,
+    /// Most bytes one write moves (an O_DIRECT read may be larger: whole blocks).
+    chunk: usize,
     /// Bytes of the buffer read but not yet written.
     pending: Range<usize>,
 }
@@ -40,6 +42,7 @@ impl<'a> Buffered<'a> {
                 buf: vec![0; len],
             },
             cursor,
+            chunk: buf.max(1),
             pending: 0..0,
         }
     }
@@ -70,6 +73,7 @@ impl<'a> Buffered<'a> {
         Ok(Buffered {
             source: Source::Direct { fd, buf },
             cursor,
+            chunk,
             pending: 0..0,
         })
     }
@@ -93,7 +97,8 @@ impl<'a> Buffered<'a> {
             Source::Cached { buf, .. } => buf,
             Source::Direct { buf, .. } => buf,
         };
-        let n = write_out(dst, &buf[self.pending.clone()], self.cursor.pos, stats)?;
+        let end = self.pending.end.min(self.pending.start + self.chunk);
+        let n = write_out(dst, &buf[self.pending.start..end], self.cursor.pos, stats)?;
         self.pending.start += n;
         Ok(n)
     }
