@@ -128,16 +128,18 @@ async fn cold_chunks_are_warmed_off_the_event_loop_and_hot_ones_are_not() {
         drop(sock);
         let got = rx.join().unwrap();
         assert_eq!((got.len, got.first_mismatch), (6 << 20, None));
+        // One check per chunk the sender reaches; fewer when a short send makes the
+        // next check start past a chunk boundary.
         let chunks = (6u64 << 20).div_ceil(pagecast_io::DEFAULT_CHUNK as u64);
-        assert_eq!(
-            stats.syscalls.get(Syscall::Residency),
-            chunks,
-            "{method}: one check per chunk"
+        let checks = stats.syscalls.get(Syscall::Residency);
+        assert!(
+            (1..=chunks).contains(&checks),
+            "{method}: {checks} residency checks"
         );
         if cold {
             assert_eq!(
-                stats.warmups, chunks,
-                "{method}: every cold chunk warmed first"
+                stats.warmups, checks,
+                "{method}: every chunk of an evicted file is cold"
             );
         } else {
             assert_eq!(stats.warmups, 0, "hot chunks need no warming");

@@ -57,16 +57,23 @@ fn json_has_every_method_against_both_receivers_with_raw_rows() {
         assert!(median["gb_per_s"].as_f64().unwrap() > 0.0);
         let calls = median["syscalls"].as_u64().unwrap();
         assert_eq!(median["mode_switches"].as_u64().unwrap(), 2 * calls);
-        // 8 MiB in 2 MiB sendfile chunks is 4 calls; 64 KiB read+write is 128 + 128;
-        // splice is 2 per 1 MiB pipeful; io_uring one enter per 2 MiB chunk. The first
-        // engine run also makes the pooled pipe and the thread's ring, so take the last.
+        // 8 MiB in 2 MiB sendfile chunks takes at least 4 calls; 64 KiB read+write at
+        // least 128 + 128; splice 2 per 1 MiB pipeful; io_uring one enter per 2 MiB.
+        // A blocking call may still come back short, hence the bounds. The first engine
+        // run also makes the pooled pipe and the thread's ring, so take the last run.
         let last = runs[1]["syscalls"].as_u64().unwrap();
-        match (name, row["variant"].as_str().unwrap()) {
-            ("sendfile", _) => assert_eq!(last, 4, "{row}"),
-            ("read+write", _) => assert_eq!(last, 256, "{row}"),
-            ("splice", "engine") => assert_eq!(last, 16, "{row}"),
-            ("io_uring", "engine") => assert_eq!(last, 4, "{row}"),
-            _ => assert!(last > 0),
+        let least = match (name, row["variant"].as_str().unwrap()) {
+            ("sendfile", _) | ("io_uring", "engine") => 4,
+            ("read+write", _) => 256,
+            ("splice", "engine") => 16,
+            _ => 0,
+        };
+        assert!(last > 0, "{row}");
+        if least > 0 {
+            assert!(
+                (least..least * 3 / 2 + 2).contains(&last),
+                "{last} calls, expected about {least}: {row}"
+            );
         }
         let copies = row["design_copies"].as_u64().unwrap();
         assert_eq!(
@@ -154,9 +161,13 @@ fn the_table_names_interfaces_switch_kinds_and_claims() {
         "{text}"
     );
     let sendfile_line = text.lines().find(|l| l.starts_with("sendfile ")).unwrap();
-    // 4 MiB in 2 MiB chunks: 2 syscalls, 4 mode switches.
-    let cols: Vec<&str> = sendfile_line.split_whitespace().collect();
-    assert_eq!((cols[5], cols[6]), ("2", "4"), "{sendfile_line}");
+    // 4 MiB in 2 MiB chunks: at least 2 syscalls, and 2 mode switches per syscall.
+    let cols: Vec<u64> = sendfile_line
+        .split_whitespace()
+        .skip(5)
+        .map(|c| c.parse().unwrap())
+        .collect();
+    assert!(cols[0] >= 2 && cols[1] == 2 * cols[0], "{sendfile_line}");
 }
 
 #[test]
@@ -173,4 +184,54 @@ fn bad_arguments_are_refused_with_a_message() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(needle), "{args:?}: {err}");
     }
+}
+
+#[test]
+fn a_method_the_filesystem_refuses_is_reported_unsupported_and_the_rest_run() {
+    // ramfs refuses O_DIRECT; the test file goes there with --dir.
+    let dir = tempfile::tempdir().unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "ramfs", "pagecast-test"])
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(
+        mounted.success(),
+        "mounting ramfs needs root: run the tests with scripts/test as root"
+    );
+    let out = pagecast()
+        .args([
+            "bench",
+            "--size",
+            "2M",
+            "--runs",
+            "2",
+            "--method",
+            "direct,sendfile",
+            "--receiver",
+            "zero-copy",
+            "--dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let _ = Command::new("umount").arg(dir.path()).status();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let direct = text.lines().find(|l| l.starts_with("direct ")).unwrap();
+    assert!(
+        direct.contains("unsupported here: direct is not supported here: open failed"),
+        "{direct}"
+    );
+    assert!(direct.contains("Invalid argument"), "{direct}");
+    let sendfile = text.lines().find(|l| l.starts_with("sendfile ")).unwrap();
+    assert!(!sendfile.contains("unsupported"), "{sendfile}");
+    assert!(
+        !text.contains("direct vs read+write"),
+        "no claim for a method that did not run: {text}"
+    );
 }
