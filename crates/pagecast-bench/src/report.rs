@@ -239,18 +239,14 @@ pub fn json(report: &Report) -> serde_json::Value {
 /// A chart: throughput per method and receiver, and sender CPU per GB split into user
 /// and system time. Plain SVG, readable in any browser.
 pub fn svg(report: &Report) -> String {
-    let rows: Vec<&Row> = report
+    let rows: Vec<(&Row, Sample)> = report
         .rows
         .iter()
-        .filter(|r| r.median().is_some())
+        .filter_map(|r| r.median().map(|m| (r, m)))
         .collect();
-    let bar = 16.0;
-    let gap = 6.0;
-    let left = 240.0;
-    let plot = 560.0;
-    let panel_h = rows.len() as f64 * (bar + gap) + 50.0;
+    let panel_h = rows.len() as f64 * (BAR + GAP) + 50.0;
     let height = 2.0 * panel_h + 90.0;
-    let width = left + plot + 120.0;
+    let width = LEFT + PLOT + 120.0;
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -263,99 +259,87 @@ pub fn svg(report: &Report) -> String {
         format_size(report.size),
         report.runs
     );
-    let colour = |k: ReceiverKind| match k {
+    let receiver_colour = |k: ReceiverKind| match k {
         ReceiverKind::ZeroCopy => "#2b6cb0",
         ReceiverKind::Ordinary => "#dd6b20",
     };
-    let name = |r: &Row| format!("{} → {}", label(r), r.receiver);
-
-    // Panel 1: throughput.
-    let top = 50.0;
-    let max = rows
+    let bars: Vec<(String, Vec<(f64, &str)>)> = rows
         .iter()
-        .filter_map(|r| r.median())
-        .map(|m| gbps(report.size, m.elapsed))
-        .fold(0.0f64, f64::max)
-        .max(1e-9);
-    let _ = writeln!(
-        s,
-        r#"<text x="10" y="{top}" font-weight="bold">Throughput, GB/s (longer is better)</text>"#
-    );
-    for (i, r) in rows.iter().enumerate() {
-        let Some(m) = r.median() else { continue };
-        let y = top + 15.0 + i as f64 * (bar + gap);
-        let v = gbps(report.size, m.elapsed);
-        let w = plot * v / max;
-        let _ = writeln!(
-            s,
-            r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#,
-            left - 8.0,
-            y + bar - 4.0,
-            name(r)
-        );
-        let _ = writeln!(
-            s,
-            r#"<rect x="{left}" y="{y}" width="{w:.1}" height="{bar}" fill="{}"/>"#,
-            colour(r.receiver)
-        );
-        let _ = writeln!(
-            s,
-            r#"<text x="{:.1}" y="{}">{v:.2}</text>"#,
-            left + w + 5.0,
-            y + bar - 4.0
-        );
-    }
-
-    // Panel 2: CPU per GB, user then sys.
-    let top = top + panel_h;
-    let cpu = |m: &Sample| (per_gb(report.size, m.user), per_gb(report.size, m.sys));
-    let max = rows
+        .map(|(r, m)| {
+            let speed = gbps(report.size, m.elapsed);
+            (bar_name(r), vec![(speed, receiver_colour(r.receiver))])
+        })
+        .collect();
+    panel(&mut s, 50.0, "Throughput, GB/s (longer is better)", &bars);
+    let bars: Vec<(String, Vec<(f64, &str)>)> = rows
         .iter()
-        .filter_map(|r| r.median())
-        .map(|m| cpu(&m).0 + cpu(&m).1)
-        .fold(0.0f64, f64::max)
-        .max(1e-9);
-    let _ = writeln!(
-        s,
-        r##"<text x="10" y="{top}" font-weight="bold">Sender CPU seconds per GB (shorter is better): <tspan fill="#718096">user</tspan> + <tspan fill="#2d3748">system</tspan></text>"##
+        .map(|(r, m)| {
+            let user = per_gb(report.size, m.user);
+            let sys = per_gb(report.size, m.sys);
+            (bar_name(r), vec![(user, USER_COLOUR), (sys, SYS_COLOUR)])
+        })
+        .collect();
+    let title = format!(
+        r#"Sender CPU seconds per GB (shorter is better): <tspan fill="{USER_COLOUR}">user</tspan> + <tspan fill="{SYS_COLOUR}">system</tspan>"#
     );
-    for (i, r) in rows.iter().enumerate() {
-        let Some(m) = r.median() else { continue };
-        let y = top + 15.0 + i as f64 * (bar + gap);
-        let (u, k) = cpu(&m);
-        let wu = plot * u / max;
-        let wk = plot * k / max;
-        let _ = writeln!(
-            s,
-            r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#,
-            left - 8.0,
-            y + bar - 4.0,
-            name(r)
-        );
-        let _ = writeln!(
-            s,
-            r##"<rect x="{left}" y="{y}" width="{wu:.1}" height="{bar}" fill="#718096"/>"##
-        );
-        let _ = writeln!(
-            s,
-            r##"<rect x="{:.1}" y="{y}" width="{wk:.1}" height="{bar}" fill="#2d3748"/>"##,
-            left + wu
-        );
-        let _ = writeln!(
-            s,
-            r#"<text x="{:.1}" y="{}">{:.3}</text>"#,
-            left + wu + wk + 5.0,
-            y + bar - 4.0,
-            u + k
-        );
-    }
-    let legend_y = height - 20.0;
+    panel(&mut s, 50.0 + panel_h, &title, &bars);
     let _ = writeln!(
         s,
-        r#"<text x="10" y="{legend_y}"><tspan fill="{}">■ zero-copy receiver</tspan>   <tspan fill="{}">■ ordinary receiver</tspan></text>"#,
-        colour(ReceiverKind::ZeroCopy),
-        colour(ReceiverKind::Ordinary)
+        r#"<text x="10" y="{}"><tspan fill="{}">■ zero-copy receiver</tspan>   <tspan fill="{}">■ ordinary receiver</tspan></text>"#,
+        height - 20.0,
+        receiver_colour(ReceiverKind::ZeroCopy),
+        receiver_colour(ReceiverKind::Ordinary)
     );
     s.push_str("</svg>\n");
     s
+}
+
+const BAR: f64 = 16.0;
+const GAP: f64 = 6.0;
+const LEFT: f64 = 240.0;
+const PLOT: f64 = 560.0;
+const USER_COLOUR: &str = "#718096";
+const SYS_COLOUR: &str = "#2d3748";
+
+fn bar_name(r: &Row) -> String {
+    format!("{} → {}", label(r), r.receiver)
+}
+
+/// One panel of horizontal bars, each made of stacked (value, colour) segments, scaled
+/// to the longest bar and labelled with its total.
+fn panel(s: &mut String, top: f64, title: &str, bars: &[(String, Vec<(f64, &str)>)]) {
+    let total = |segments: &[(f64, &str)]| segments.iter().map(|(v, _)| v).sum::<f64>();
+    let max = bars
+        .iter()
+        .map(|(_, segs)| total(segs))
+        .fold(0.0f64, f64::max)
+        .max(1e-9);
+    let _ = writeln!(
+        s,
+        r#"<text x="10" y="{top}" font-weight="bold">{title}</text>"#
+    );
+    for (i, (name, segments)) in bars.iter().enumerate() {
+        let y = top + 15.0 + i as f64 * (BAR + GAP);
+        let baseline = y + BAR - 4.0;
+        let _ = writeln!(
+            s,
+            r#"<text x="{}" y="{baseline}" text-anchor="end">{name}</text>"#,
+            LEFT - 8.0
+        );
+        let mut x = LEFT;
+        for &(value, colour) in segments {
+            let w = PLOT * value / max;
+            let _ = writeln!(
+                s,
+                r#"<rect x="{x:.1}" y="{y}" width="{w:.1}" height="{BAR}" fill="{colour}"/>"#
+            );
+            x += w;
+        }
+        let _ = writeln!(
+            s,
+            r#"<text x="{:.1}" y="{baseline}">{:.3}</text>"#,
+            x + 5.0,
+            total(segments)
+        );
+    }
 }
