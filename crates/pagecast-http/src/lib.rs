@@ -1,4 +1,7 @@
-//! HTTP/1.1 pieces of the pagecast download server: so far the Range header (RFC 9110
-//! §14) and the `multipart/byteranges` layout. The server and client build on these.
+//! HTTP/1.1 pieces of the pagecast download server: the Range header (RFC 9110 §14)
+//! and the `multipart/byteranges` layout, validators and conditional requests
+//! (RFC 9110 §13), and HTTP dates. The server and client build on these.
 
+pub mod conditional;
+pub mod date;
 pub mod range;
