@@ -140,7 +140,7 @@ fn method_index(m: Method) -> usize {
 /// How one method's attempt ended, when it did not succeed.
 enum Failure {
     /// Declined before moving a byte: try the next method.
-    Refused(Refusal, io::Error),
+    Refused(Refusal),
     /// Failed for good.
     Fatal(Error),
 }
@@ -175,7 +175,6 @@ pub(crate) async fn drive<D: Destination>(
     );
 
     let mut stats = Stats::new(options.method);
-    let mut last = None;
     for method in chain {
         stats.method = method;
         if MISSING[method_index(method)].load(Ordering::Relaxed) {
@@ -184,11 +183,6 @@ pub(crate) async fn drive<D: Destination>(
                 syscall: native_call(method),
                 errno: libc::ENOSYS,
             });
-            last = Some((
-                method,
-                native_call(method),
-                io::Error::from_raw_os_error(libc::ENOSYS),
-            ));
             continue;
         }
         match attempt(method, src, offset, end, dst, options, &mut stats).await {
@@ -197,11 +191,10 @@ pub(crate) async fn drive<D: Destination>(
                 return Ok(stats);
             }
             Err(Failure::Fatal(e)) => return Err(e),
-            Err(Failure::Refused(refusal, err)) => {
+            Err(Failure::Refused(refusal)) => {
                 if refusal.errno == libc::ENOSYS {
                     MISSING[method_index(method)].store(true, Ordering::Relaxed);
                 }
-                last = Some((method, refusal.syscall, err));
                 stats.fell_back_from.push(refusal);
                 if !walk_chain {
                     break;
@@ -209,12 +202,16 @@ pub(crate) async fn drive<D: Destination>(
             }
         }
     }
-    let (method, syscall, source) =
-        last.unwrap_or((options.method, Syscall::Write, Errno::INVAL.into()));
+    // Every chain holds at least one method, so something declined.
+    let last = stats.fell_back_from.last().cloned().unwrap_or(Refusal {
+        method: options.method,
+        syscall: native_call(options.method),
+        errno: libc::EINVAL,
+    });
     Err(Error::Unsupported {
-        method,
-        syscall,
-        source,
+        method: last.method,
+        syscall: last.syscall,
+        source: io::Error::from_raw_os_error(last.errno),
     })
 }
 
@@ -302,14 +299,11 @@ fn classify(method: Method, e: StepError, sent: u64, end: u64) -> Failure {
                 libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP | libc::EXDEV
             );
             if sent == 0 && !closed && (declined || setup) {
-                Failure::Refused(
-                    Refusal {
-                        method,
-                        syscall,
-                        errno,
-                    },
-                    err,
-                )
+                Failure::Refused(Refusal {
+                    method,
+                    syscall,
+                    errno,
+                })
             } else if closed {
                 Failure::Fatal(Error::DestinationClosed { sent, source: err })
             } else {

@@ -68,7 +68,7 @@ impl<'a> Buffered<'a> {
         let buf = AlignedBuf::new(len, DIRECT_ALIGN).ok_or(StepError::Sys {
             syscall: Syscall::Open,
             offset: cursor.pos,
-            err: std::io::ErrorKind::OutOfMemory.into(),
+            err: std::io::Error::from_raw_os_error(libc::ENOMEM),
         })?;
         Ok(Buffered {
             source: Source::Direct { fd, buf },

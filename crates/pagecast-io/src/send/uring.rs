@@ -74,38 +74,35 @@ impl<'a> UringSender<'a> {
         let plan = &plan[..count];
         let mut results = [0i32; MAX_CHAIN];
         let results = &mut results[..count];
+        // Built in place, with no allocation per chunk: the unused tail of the array
+        // keeps copies of the first op and is never submitted.
+        let drain = SpliceOp {
+            fd_in: self.pipe.read_end(),
+            off_in: None,
+            fd_out: dst,
+            len: 0,
+            flags: SPLICE_F_MOVE,
+        };
+        let mut ops = [drain; MAX_CHAIN];
         let mut in_pos = self.cursor.pos;
-        let mut left_after = self.cursor.end - self.cursor.pos;
-        let ops: Vec<SpliceOp<'_>> = plan
-            .iter()
-            .map(|&(is_in, len)| {
-                if is_in {
-                    let op = SpliceOp {
-                        fd_in: self.src,
-                        off_in: Some(in_pos),
-                        fd_out: self.pipe.write_end(),
-                        len: len as u32,
-                        flags: SPLICE_F_MOVE,
-                    };
-                    in_pos += len as u64;
-                    left_after -= len as u64;
-                    op
-                } else {
-                    let more = if left_after > 0 { SPLICE_F_MORE } else { 0 };
-                    SpliceOp {
-                        fd_in: self.pipe.read_end(),
-                        off_in: None,
-                        fd_out: dst,
-                        len: len as u32,
-                        flags: SPLICE_F_MOVE | more,
-                    }
-                }
-            })
-            .collect();
+        for (op, &(is_in, len)) in ops.iter_mut().zip(plan) {
+            op.len = len as u32;
+            if is_in {
+                *op = SpliceOp {
+                    fd_in: self.src,
+                    off_in: Some(in_pos),
+                    fd_out: self.pipe.write_end(),
+                    len: len as u32,
+                    flags: SPLICE_F_MOVE,
+                };
+                in_pos += len as u64;
+            } else if in_pos < self.cursor.end {
+                op.flags |= SPLICE_F_MORE;
+            }
+        }
         stats.count(Syscall::IoUringEnter);
-        let created = uring::splice_chain(&ops, results)
+        let created = uring::splice_chain(&ops[..count], results)
             .map_err(StepError::io(Syscall::IoUringEnter, self.cursor.pos))?;
-        drop(ops);
         if created {
             stats.count(Syscall::IoUringSetup);
         }

@@ -18,6 +18,7 @@ use io_uring::{IoUring, Probe, opcode, squeue, types};
 pub(crate) const MAX_CHAIN: usize = 8;
 
 /// One splice of a chain.
+#[derive(Clone, Copy)]
 pub(crate) struct SpliceOp<'a> {
     /// Source descriptor.
     pub fd_in: BorrowedFd<'a>,
@@ -67,10 +68,10 @@ pub(crate) fn available() -> io::Result<()> {
 /// Submits `ops` as one linked chain (each waits for the one before and is cancelled
 /// with ECANCELED if it fails or comes up short) and waits for every completion.
 /// `results[i]` receives the i-th op's result: bytes moved, or a negated errno.
-/// Returns whether this call had to create the thread's ring.
+/// Returns whether this call had to create the thread's ring. Callers check
+/// [`available`] first; a ring the kernel refuses fails here with the same errno.
 pub(crate) fn splice_chain(ops: &[SpliceOp<'_>], results: &mut [i32]) -> io::Result<bool> {
     assert!(ops.len() <= MAX_CHAIN && ops.len() == results.len());
-    available()?;
     RING.with(|cell| {
         let mut slot = cell.borrow_mut();
         let created = slot.is_none();
