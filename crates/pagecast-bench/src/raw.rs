@@ -44,18 +44,7 @@ fn short() -> io::Error {
 }
 
 fn read_write(file: &File, len: u64, sock: impl AsFd, mut buf: Vec<u8>) -> io::Result<u64> {
-    let (mut pos, mut calls) = (0u64, 0u64);
-    while pos < len {
-        let want = buf.len().min((len - pos) as usize);
-        calls += 1;
-        let n = rustix::io::pread(file, &mut buf[..want], pos)?;
-        if n == 0 {
-            return Err(short());
-        }
-        write_all(&sock, &buf[..n], &mut calls)?;
-        pos += n as u64;
-    }
-    Ok(calls)
+    pread_write(file, &mut buf, 1, len, sock)
 }
 
 fn direct(file: &File, len: u64, sock: impl AsFd) -> io::Result<u64> {
@@ -68,13 +57,27 @@ fn direct(file: &File, len: u64, sock: impl AsFd) -> io::Result<u64> {
     // An aligned window inside an over-allocated Vec: no allocator tricks needed.
     let mut storage = vec![0u8; PIPE + 4096];
     let skip = storage.as_ptr().align_offset(4096);
-    let buf = &mut storage[skip..skip + PIPE];
-    let (mut pos, mut calls) = (0u64, 1u64);
+    Ok(1 + pread_write(&fd, &mut storage[skip..skip + PIPE], 4096, len, sock)?)
+}
+
+/// pread into `buf`, asking for lengths rounded up to `align` (O_DIRECT needs whole
+/// blocks), then write all of what was read; returns the calls made.
+fn pread_write(
+    fd: impl AsFd,
+    buf: &mut [u8],
+    align: usize,
+    len: u64,
+    sock: impl AsFd,
+) -> io::Result<u64> {
+    let (mut pos, mut calls) = (0u64, 0u64);
     while pos < len {
-        let want = buf.len().min((len - pos) as usize).next_multiple_of(4096);
+        let want = buf
+            .len()
+            .min((len - pos) as usize)
+            .next_multiple_of(align)
+            .min(buf.len());
         calls += 1;
-        let n = rustix::io::pread(&fd, &mut buf[..want], pos)?;
-        let n = n.min((len - pos) as usize);
+        let n = rustix::io::pread(&fd, &mut buf[..want], pos)?.min((len - pos) as usize);
         if n == 0 {
             return Err(short());
         }

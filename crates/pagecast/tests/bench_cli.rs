@@ -7,6 +7,17 @@ fn pagecast() -> Command {
     Command::new(env!("CARGO_BIN_EXE_pagecast"))
 }
 
+/// Runs `cmd`, which must succeed, and returns its standard output.
+fn succeed(cmd: &mut Command) -> Vec<u8> {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 const METHODS: [&str; 6] = [
     "read+write",
     "direct",
@@ -21,21 +32,16 @@ fn json_has_every_method_against_both_receivers_with_raw_rows() {
     let dir = tempfile::tempdir().unwrap();
     let svg = dir.path().join("chart.svg");
     let size = 8u64 << 20;
-    let out = pagecast()
-        .args([
-            "bench", "--size", "8M", "--runs", "2", "--raw", "--json", "--svg",
-        ])
-        .arg(&svg)
-        .arg("--dir")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = succeed(
+        pagecast()
+            .args([
+                "bench", "--size", "8M", "--runs", "2", "--raw", "--json", "--svg",
+            ])
+            .arg(&svg)
+            .arg("--dir")
+            .arg(dir.path()),
     );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&stdout).unwrap();
     assert_eq!(report["bytes"], size);
     let rows = report["rows"].as_array().unwrap();
     assert_eq!(
@@ -121,28 +127,23 @@ fn json_has_every_method_against_both_receivers_with_raw_rows() {
 #[test]
 fn the_table_names_interfaces_switch_kinds_and_claims() {
     let dir = tempfile::tempdir().unwrap();
-    let out = pagecast()
-        .args([
-            "bench",
-            "--size",
-            "4M",
-            "--runs",
-            "1",
-            "--method",
-            "read+write,sendfile",
-            "--receiver",
-            "ordinary",
-            "--dir",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = succeed(
+        pagecast()
+            .args([
+                "bench",
+                "--size",
+                "4M",
+                "--runs",
+                "1",
+                "--method",
+                "read+write,sendfile",
+                "--receiver",
+                "ordinary",
+                "--dir",
+            ])
+            .arg(dir.path()),
     );
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = String::from_utf8(stdout).unwrap();
     assert!(
         text.contains("interface lo (loopback, used here): scatter-gather"),
         "{text}"
