@@ -46,6 +46,32 @@ pub fn format(secs: i64) -> String {
     )
 }
 
+/// The timestamp of the common log format, e.g. `06/Nov/1994:08:49:37 +0000` (UTC).
+pub fn common_log(secs: i64) -> String {
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    format!(
+        "{:02}/{}/{:04}:{:02}:{:02}:{:02} +0000",
+        d,
+        MONTHS[(m - 1) as usize],
+        y,
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// A short UTC date and time for listings, e.g. `1994-11-06 08:49`.
+pub fn listing(secs: i64) -> String {
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
 /// Parses an HTTP-date in any of its three formats. `None` for anything else, as a
 /// recipient must then ignore the header.
 pub fn parse(s: &str) -> Option<i64> {
@@ -106,6 +132,14 @@ mod tests {
         assert_eq!(parse("Sun, 06 Nov 1994 08:49:37 GMT"), Some(t));
         assert_eq!(parse("Sunday, 06-Nov-94 08:49:37 GMT"), Some(t));
         assert_eq!(parse("Sun Nov  6 08:49:37 1994"), Some(t));
+    }
+
+    #[test]
+    fn log_and_listing_forms() {
+        let t = 784_111_777;
+        assert_eq!(common_log(t), "06/Nov/1994:08:49:37 +0000");
+        assert_eq!(listing(t), "1994-11-06 08:49");
+        assert_eq!(common_log(951_782_400), "29/Feb/2000:00:00:00 +0000");
     }
 
     #[test]

@@ -23,6 +23,8 @@ struct Cli {
 enum Command {
     /// Measure every transfer method side by side on this machine.
     Bench(BenchArgs),
+    /// Serve a directory over HTTP/1.1, bodies sent zero-copy.
+    Serve(ServeArgs),
     /// The benchmark's receiving process (started by `pagecast bench`).
     #[command(name = RECEIVER_SUBCOMMAND, hide = true)]
     Receiver {
@@ -60,9 +62,51 @@ struct BenchArgs {
     dir: Option<PathBuf>,
 }
 
+#[derive(Args)]
+struct ServeArgs {
+    /// Directory to serve.
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: std::net::SocketAddr,
+    /// How bodies are sent: auto (sendfile, with fallbacks), read+write, direct,
+    /// mmap+write, sendfile, splice or io_uring.
+    #[arg(long, default_value = "auto")]
+    method: Method,
+    /// Answer 403 for directories without index.html instead of listing them.
+    #[arg(long)]
+    no_listing: bool,
+    /// Serve files and directories whose names start with a dot.
+    #[arg(long)]
+    dotfiles: bool,
+    /// Seconds a client has to send a whole request head.
+    #[arg(long, default_value_t = 10, value_name = "SECS")]
+    header_timeout: u64,
+    /// Seconds a kept-alive connection may wait for its next request.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    idle_timeout: u64,
+    /// Seconds a client may take nothing of a response before it is dropped.
+    #[arg(long, default_value_t = 60, value_name = "SECS")]
+    send_timeout: u64,
+    /// Connections served at once; more wait in the listen backlog.
+    #[arg(long, default_value_t = 1024)]
+    max_connections: usize,
+    /// Access log: a file, - for standard output, or off.
+    #[arg(long, default_value = "-", value_name = "FILE")]
+    access_log: String,
+    /// Worker threads (default: one per CPU).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Seconds responses in flight may take to finish after SIGTERM or Ctrl-C.
+    #[arg(long, default_value_t = 30, value_name = "SECS")]
+    grace: u64,
+}
+
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Bench(args) => bench(args),
+        Command::Serve(args) => serve(args),
         Command::Receiver { kind } => {
             receiver::run(kind, std::io::stdout()).context("benchmark receiver")
         }
@@ -112,4 +156,62 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
         eprintln!("chart written to {}", path.display());
     }
     Ok(())
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    use std::time::Duration;
+    let mut config = pagecast_http::Config::new(args.dir);
+    config.method = args.method;
+    config.listing = !args.no_listing;
+    config.dotfiles = args.dotfiles;
+    config.timeouts = pagecast_http::Timeouts {
+        header: Duration::from_secs(args.header_timeout),
+        idle: Duration::from_secs(args.idle_timeout),
+        send: Duration::from_secs(args.send_timeout),
+    };
+    config.max_connections = args.max_connections;
+    config.access_log = match args.access_log.as_str() {
+        "off" => pagecast_http::AccessLog::Off,
+        "-" => pagecast_http::AccessLog::Stdout,
+        path => pagecast_http::AccessLog::File(path.into()),
+    };
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = args.workers {
+        if workers == 0 {
+            bail!("--workers must be at least 1");
+        }
+        runtime.worker_threads(workers);
+    }
+    let runtime = runtime
+        .enable_all()
+        .build()
+        .context("start the tokio runtime")?;
+    runtime.block_on(async {
+        let server = pagecast_http::Server::bind(args.addr, config)
+            .await
+            .with_context(|| format!("listen on {}", args.addr))?;
+        let addr = server.local_addr()?;
+        eprintln!(
+            "pagecast serve: serving {} on http://{addr}/",
+            server.root().display()
+        );
+        let shutdown = shutdown_signal()?;
+        server.run(shutdown, Duration::from_secs(args.grace)).await;
+        eprintln!("pagecast serve: stopped");
+        Ok(())
+    })
+}
+
+/// Completes on the first SIGTERM or SIGINT (Ctrl-C).
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("install a SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("install a SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        eprintln!("pagecast serve: shutting down; finishing responses in flight");
+    })
 }

@@ -1,0 +1,373 @@
+//! One client connection: read a request head within the header timeout, answer it,
+//! and go on with the next (pipelined requests are already in the buffer) until the
+//! client or the server ends the connection.
+//!
+//! Headers and the start of a body leave in one packet: the head is sent with
+//! MSG_MORE, and the body's first sendfile(2) completes the segment (nginx's
+//! `tcp_nopush`). A `multipart/byteranges` body, whose parts alternate between
+//! literal part headers and file regions, is sent under TCP_CORK.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use pagecast_io::tokio::AsyncDestination;
+use rustix::net::SendFlags;
+use tokio::io::Interest;
+use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, watch};
+use tokio::time::Instant;
+
+use crate::date;
+use crate::range::Piece;
+use crate::request::{self, Method, Parsed, Request, Version};
+use crate::respond::{Body, Response, reason, respond};
+use crate::server::Shared;
+
+/// Serves one connection to its end. `permit` is its place under the connection cap.
+pub(crate) async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+    _permit: OwnedSemaphorePermit,
+) {
+    let mut buf = Vec::with_capacity(4096);
+    let mut first = true;
+    loop {
+        let head = read_head(&stream, &mut buf, &shared, first, &mut shutdown).await;
+        first = false;
+        let (request, consumed) = match head {
+            Head::Request(request, consumed) => (request, consumed),
+            Head::Gone => return,
+            Head::Refused(status) => {
+                let response = Response::error(status);
+                let _ = write(&stream, &shared, None, &response, false).await;
+                shared.log.write(
+                    peer,
+                    None,
+                    status,
+                    response.body.content_length().unwrap_or(0),
+                );
+                close_gracefully(stream).await;
+                return;
+            }
+        };
+        buf.drain(..consumed);
+        let response = respond(&request, &shared.site).await;
+        let keep_alive = request.keep_alive() && !response.close && !*shutdown.borrow();
+        let outcome = write(&stream, &shared, Some(&request), &response, keep_alive).await;
+        let sent = match &outcome {
+            Ok(n) => *n,
+            Err(e) => e.sent,
+        };
+        shared
+            .log
+            .write(peer, Some(&request), response.status, sent);
+        match outcome {
+            Ok(_) if keep_alive => {}
+            Ok(_) => return close_gracefully(stream).await,
+            Err(e) => {
+                if let Some(message) = e.report {
+                    eprintln!(
+                        "pagecast serve: {peer} \"{}\": {message}; connection closed",
+                        request.target
+                    );
+                }
+                return;
+            }
+        }
+    }
+}
+
+enum Head {
+    Request(Request, usize),
+    /// The client closed, went idle past the timeout, or the server is shutting down.
+    Gone,
+    /// Answer with this status and close.
+    Refused(u16),
+}
+
+/// Reads until `buf` starts with a complete request head. The first request of a
+/// connection and any request whose first byte has arrived must complete within the
+/// header timeout (slowloris); an empty keep-alive connection may idle for the idle
+/// timeout, and is closed at once when the server shuts down.
+async fn read_head(
+    stream: &TcpStream,
+    buf: &mut Vec<u8>,
+    shared: &Shared,
+    first: bool,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Head {
+    let config = &shared.timeouts;
+    let mut deadline = Instant::now()
+        + if first || !buf.is_empty() {
+            config.header
+        } else {
+            config.idle
+        };
+    loop {
+        match request::parse(buf) {
+            Ok(Parsed::Complete { request, consumed }) => return Head::Request(request, consumed),
+            Ok(Parsed::Incomplete) => {}
+            Err(e) => return Head::Refused(e.status()),
+        }
+        let idle = buf.is_empty();
+        if idle && *shutdown.borrow() {
+            return Head::Gone;
+        }
+        let read = tokio::select! {
+            r = tokio::time::timeout_at(deadline, read_some(stream, buf)) => r,
+            _ = shutdown.wait_for(|s| *s), if idle => return Head::Gone,
+        };
+        match read {
+            Ok(Ok(0)) | Ok(Err(_)) => return Head::Gone,
+            Ok(Ok(_)) => {
+                if idle {
+                    deadline = deadline.min(Instant::now() + config.header);
+                }
+            }
+            Err(_) if idle => return Head::Gone,
+            Err(_) => return Head::Refused(408),
+        }
+    }
+}
+
+/// Appends what has arrived to `buf`; 0 at end of stream.
+async fn read_some(stream: &TcpStream, buf: &mut Vec<u8>) -> io::Result<usize> {
+    let mut chunk = [0u8; 8192];
+    loop {
+        stream.readable().await?;
+        match stream.try_read(&mut chunk) {
+            Ok(n) => {
+                buf.extend_from_slice(&chunk[..n]);
+                return Ok(n);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Closes a connection without losing the response: after the server's last byte the
+/// client may still be sending (the rest of an oversized head, pipelined requests),
+/// and closing with unread data makes the kernel answer with a reset that can destroy
+/// the response before the client reads it. So shut down the sending side and drain
+/// for a moment, as nginx's lingering close does.
+async fn close_gracefully(stream: TcpStream) {
+    const LINGER: Duration = Duration::from_secs(2);
+    const MAX_DRAIN: usize = 1 << 20;
+    if rustix::net::shutdown(&stream, rustix::net::Shutdown::Write).is_err() {
+        return;
+    }
+    let mut scratch = Vec::with_capacity(16 * 1024);
+    let mut drained = 0;
+    let _ = tokio::time::timeout(LINGER, async {
+        while drained < MAX_DRAIN {
+            scratch.clear();
+            match read_some(&stream, &mut scratch).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => drained += n,
+            }
+        }
+    })
+    .await;
+}
+
+/// A failed response write.
+struct WriteError {
+    /// Body bytes delivered before the failure.
+    sent: u64,
+    /// A line for the error log, `None` when the client simply went away.
+    report: Option<String>,
+}
+
+impl WriteError {
+    fn from_io(sent: u64, e: &io::Error) -> WriteError {
+        let report = match e.kind() {
+            io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset => None,
+            _ => Some(e.to_string()),
+        };
+        WriteError { sent, report }
+    }
+
+    fn from_transfer(sent: u64, e: pagecast_io::Error) -> WriteError {
+        match e {
+            pagecast_io::Error::DestinationClosed { sent: more, .. } => WriteError {
+                sent: sent + more,
+                report: None,
+            },
+            e => WriteError {
+                sent,
+                report: Some(e.to_string()),
+            },
+        }
+    }
+}
+
+/// Writes the response; returns the body bytes sent.
+async fn write(
+    stream: &TcpStream,
+    shared: &Shared,
+    request: Option<&Request>,
+    response: &Response,
+    keep_alive: bool,
+) -> Result<u64, WriteError> {
+    let head_only = request.is_some_and(|r| r.method == Method::Head);
+    let head = head_bytes(response, request.map(|r| r.version), keep_alive);
+    let out = Timed {
+        stream,
+        timeout: shared.timeouts.send,
+    };
+    let options = &shared.transfer;
+    match &response.body {
+        _ if head_only => send_all(&out, &head, false).await.map(|()| 0),
+        Body::None => send_all(&out, &head, false).await.map(|()| 0),
+        Body::Bytes(bytes) => {
+            let mut all = head;
+            all.extend_from_slice(bytes);
+            send_all(&out, &all, false)
+                .await
+                .map(|()| bytes.len() as u64)
+        }
+        Body::File { file, range } => {
+            let more = !range.is_empty();
+            send_all(&out, &head, more).await?;
+            pagecast_io::tokio::send_file(file, range.start, range.len(), &out, options)
+                .await
+                .map(|stats| stats.bytes)
+                .map_err(|e| WriteError::from_transfer(0, e))
+        }
+        Body::Multipart { file, pieces, .. } => {
+            let cork = |on| rustix::net::sockopt::set_tcp_cork(stream, on);
+            cork(true).map_err(|e| WriteError::from_io(0, &e.into()))?;
+            send_all(&out, &head, true).await?;
+            let mut sent = 0u64;
+            for piece in pieces {
+                match piece {
+                    Piece::Literal(text) => {
+                        send_all(&out, text.as_bytes(), true)
+                            .await
+                            .map_err(|e| WriteError { sent, ..e })?;
+                        sent += text.len() as u64;
+                    }
+                    Piece::File(range) => {
+                        let stats = pagecast_io::tokio::send_file(
+                            file,
+                            range.start,
+                            range.len(),
+                            &out,
+                            options,
+                        )
+                        .await
+                        .map_err(|e| WriteError::from_transfer(sent, e))?;
+                        sent += stats.bytes;
+                    }
+                }
+            }
+            cork(false).map_err(|e| WriteError::from_io(sent, &e.into()))?;
+            Ok(sent)
+        }
+    }
+}
+
+/// The status line and header fields, ending with the blank line.
+fn head_bytes(response: &Response, version: Option<Version>, keep_alive: bool) -> Vec<u8> {
+    use std::fmt::Write;
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let mut head = String::with_capacity(256);
+    let _ = write!(
+        head,
+        "HTTP/1.1 {} {}\r\nServer: pagecast\r\nDate: {}\r\n",
+        response.status,
+        reason(response.status),
+        date::format(now)
+    );
+    for (name, value) in &response.headers {
+        let _ = write!(head, "{name}: {value}\r\n");
+    }
+    if let Some(len) = response.body.content_length() {
+        let _ = write!(head, "Content-Length: {len}\r\n");
+    }
+    match (keep_alive, version) {
+        (false, _) => head.push_str("Connection: close\r\n"),
+        (true, Some(Version::Http10)) => head.push_str("Connection: keep-alive\r\n"),
+        (true, _) => {}
+    }
+    head.push_str("\r\n");
+    head.into_bytes()
+}
+
+/// Sends all of `bytes`; `more` holds them in the socket for what follows (MSG_MORE).
+async fn send_all(out: &Timed<'_>, bytes: &[u8], more: bool) -> Result<(), WriteError> {
+    let mut flags = SendFlags::NOSIGNAL;
+    if more {
+        flags |= SendFlags::MORE;
+    }
+    let mut at = 0;
+    while at < bytes.len() {
+        match out.try_write_io(|| Ok(rustix::net::send(out.stream, &bytes[at..], flags)?)) {
+            Ok(n) => at += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => out
+                .writable()
+                .await
+                .map_err(|e| WriteError::from_io(0, &e))?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(WriteError::from_io(0, &e)),
+        }
+    }
+    Ok(())
+}
+
+/// The client socket with the send timeout: a client that reads nothing for that long
+/// is dropped (nginx's `send_timeout`).
+struct Timed<'a> {
+    stream: &'a TcpStream,
+    timeout: Duration,
+}
+
+impl AsFd for Timed<'_> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.stream.as_fd()
+    }
+}
+
+impl AsyncDestination for Timed<'_> {
+    fn writable(&self) -> impl Future<Output = io::Result<()>> + Send {
+        let (stream, timeout) = (self.stream, self.timeout);
+        async move {
+            match tokio::time::timeout(timeout, stream.writable()).await {
+                Ok(ready) => ready,
+                Err(_) => Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("client read nothing for {} s", timeout.as_secs()),
+                )),
+            }
+        }
+    }
+
+    fn try_write_io<R>(&self, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
+        self.stream.try_io(Interest::WRITABLE, f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heads_say_how_the_connection_goes_on() {
+        let r = Response::error(404);
+        let text = |v, k| String::from_utf8(head_bytes(&r, v, k)).unwrap();
+        let h11 = text(Some(Version::Http11), true);
+        assert!(h11.starts_with("HTTP/1.1 404 Not Found\r\nServer: pagecast\r\nDate: "));
+        assert!(h11.ends_with("Content-Length: 14\r\n\r\n"), "{h11}");
+        assert!(text(Some(Version::Http10), true).contains("Connection: keep-alive\r\n"));
+        assert!(text(None, false).contains("Connection: close\r\n"));
+    }
+}

@@ -1,0 +1,295 @@
+//! Files strictly below the served directory. Request targets are already stripped of
+//! `..` and friends by [`crate::target`]; this module is the second wall: every open is
+//! resolved by the kernel with openat2(2) `RESOLVE_BENEATH`, so a symlink that points
+//! out of the directory is refused after resolution, whatever it is named.
+//!
+//! openat2 needs Linux 5.6, and some container seccomp profiles answer it with ENOSYS
+//! or EPERM. There the file is opened normally and the path the kernel resolved
+//! (`/proc/self/fd/N`) must lie below the directory, or the file is closed again.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags, Stat};
+use rustix::io::Errno;
+
+/// Set once openat2 has been refused by the kernel or a seccomp filter.
+static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
+
+/// Why a path below the root cannot be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// Nothing by that name (ENOENT, or a file used as a directory): 404.
+    #[error("not found")]
+    NotFound,
+    /// The path resolves outside the served directory (a symlink out of it): 403.
+    #[error("resolves outside the served directory")]
+    Outside,
+    /// The file exists but may not be read (permissions, a symlink loop): 403.
+    #[error("forbidden: {0}")]
+    Forbidden(io::Error),
+    /// Anything else, for example EMFILE: 503 or 500.
+    #[error("{0}")]
+    Other(io::Error),
+}
+
+impl From<Errno> for OpenError {
+    fn from(e: Errno) -> OpenError {
+        match e {
+            Errno::NOENT | Errno::NOTDIR | Errno::NAMETOOLONG => OpenError::NotFound,
+            Errno::XDEV => OpenError::Outside,
+            Errno::ACCESS | Errno::PERM | Errno::LOOP | Errno::NXIO => {
+                OpenError::Forbidden(e.into())
+            }
+            e => OpenError::Other(e.into()),
+        }
+    }
+}
+
+/// The served directory.
+#[derive(Debug)]
+pub struct Root {
+    dir: OwnedFd,
+    canonical: PathBuf,
+}
+
+/// An open file or directory below the root, with its metadata.
+#[derive(Debug)]
+pub struct Opened {
+    pub file: File,
+    pub stat: Stat,
+}
+
+impl Opened {
+    /// Whether this is a directory.
+    pub fn is_dir(&self) -> bool {
+        FileType::from_raw_mode(self.stat.st_mode) == FileType::Directory
+    }
+
+    /// Whether this is a regular file.
+    pub fn is_file(&self) -> bool {
+        FileType::from_raw_mode(self.stat.st_mode) == FileType::RegularFile
+    }
+
+    /// Size in bytes.
+    pub fn size(&self) -> u64 {
+        u64::try_from(self.stat.st_size).unwrap_or(0)
+    }
+}
+
+/// One entry of a directory listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The file name as stored (Linux names are bytes).
+    pub name: Vec<u8>,
+    pub is_dir: bool,
+    pub size: u64,
+    /// Modification time, seconds since the epoch.
+    pub mtime: i64,
+}
+
+impl Root {
+    /// Opens the directory to serve.
+    pub fn open(path: &Path) -> io::Result<Root> {
+        let dir = rustix::fs::open(
+            path,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        Ok(Root {
+            dir,
+            canonical: path.canonicalize()?,
+        })
+    }
+
+    /// The directory's canonical path.
+    pub fn path(&self) -> &Path {
+        &self.canonical
+    }
+
+    /// Opens `segments` (decoded path segments, none of them `..`) below the root for
+    /// reading. An empty list is the root itself.
+    pub fn open_beneath(&self, segments: &[Vec<u8>]) -> Result<Opened, OpenError> {
+        let fd = self.open_fd(&relative(segments), OFlags::RDONLY)?;
+        let stat = rustix::fs::fstat(&fd)?;
+        Ok(Opened {
+            file: File::from(fd),
+            stat,
+        })
+    }
+
+    /// The entries of the directory at `segments`, without `.` and `..`, without
+    /// dotfiles unless `dotfiles`, and without symlinks that lead out of the root.
+    /// Blocking: it stats every entry.
+    pub fn list(&self, segments: &[Vec<u8>], dotfiles: bool) -> Result<Vec<Entry>, OpenError> {
+        let rel = relative(segments);
+        let dir = self.open_fd(&rel, OFlags::RDONLY | OFlags::DIRECTORY)?;
+        let mut entries = Vec::new();
+        for entry in rustix::fs::Dir::read_from(&dir)? {
+            let entry = entry?;
+            let name = entry.file_name().to_bytes();
+            if name == b"." || name == b".." || (!dotfiles && name.starts_with(b".")) {
+                continue;
+            }
+            let stat = if entry.file_type() == FileType::Symlink {
+                // Listed only if it could be served: resolved beneath the root.
+                let Ok(fd) = self.open_fd(&rel.join(bytes_path(name)), OFlags::PATH) else {
+                    continue;
+                };
+                rustix::fs::fstat(&fd)?
+            } else {
+                match rustix::fs::statat(&dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+                    Ok(stat) => stat,
+                    // Removed since the directory was read.
+                    Err(Errno::NOENT) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            };
+            entries.push(Entry {
+                name: name.to_vec(),
+                is_dir: FileType::from_raw_mode(stat.st_mode) == FileType::Directory,
+                size: u64::try_from(stat.st_size).unwrap_or(0),
+                mtime: stat.st_mtime,
+            });
+        }
+        Ok(entries)
+    }
+
+    fn open_fd(&self, rel: &Path, flags: OFlags) -> Result<OwnedFd, OpenError> {
+        // O_NONBLOCK: opening a FIFO someone left in the directory must not block; it
+        // has no effect on regular files. O_NOCTTY: a tty must not become ours. openat2
+        // refuses both with O_PATH (EINVAL), which opens nothing anyway.
+        let flags = if flags.contains(OFlags::PATH) {
+            flags | OFlags::CLOEXEC
+        } else {
+            flags | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY
+        };
+        if !NO_OPENAT2.load(Ordering::Relaxed) {
+            match rustix::fs::openat2(
+                &self.dir,
+                rel,
+                flags,
+                Mode::empty(),
+                ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+            ) {
+                Err(Errno::NOSYS | Errno::PERM) if probe_refused(&self.dir) => {
+                    NO_OPENAT2.store(true, Ordering::Relaxed);
+                }
+                other => return Ok(other?),
+            }
+        }
+        let fd = rustix::fs::openat(&self.dir, rel, flags, Mode::empty())?;
+        let resolved = std::fs::read_link(format!("/proc/self/fd/{}", fd_number(&fd)))
+            .map_err(|_| OpenError::Outside)?;
+        if resolved.starts_with(&self.canonical) {
+            Ok(fd)
+        } else {
+            Err(OpenError::Outside)
+        }
+    }
+}
+
+/// Whether openat2 itself is refused, as opposed to one path being refused with EPERM:
+/// opening the root as `.` cannot fail for any other reason.
+fn probe_refused(dir: &OwnedFd) -> bool {
+    matches!(
+        rustix::fs::openat2(
+            dir,
+            ".",
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::BENEATH,
+        ),
+        Err(Errno::NOSYS | Errno::PERM)
+    )
+}
+
+fn fd_number(fd: &OwnedFd) -> i32 {
+    use std::os::fd::AsRawFd;
+    fd.as_fd().as_raw_fd()
+}
+
+fn bytes_path(name: &[u8]) -> PathBuf {
+    PathBuf::from(OsString::from_vec(name.to_vec()))
+}
+
+/// The segments as a relative path; `.` for none.
+fn relative(segments: &[Vec<u8>]) -> PathBuf {
+    if segments.is_empty() {
+        return PathBuf::from(".");
+    }
+    segments.iter().map(|s| bytes_path(s)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg(path: &str) -> Vec<Vec<u8>> {
+        path.split('/')
+            .filter(|s| !s.is_empty())
+            .map(|s| s.as_bytes().to_vec())
+            .collect()
+    }
+
+    #[test]
+    fn opens_below_and_refuses_symlinks_out() {
+        check_beneath();
+    }
+
+    #[test]
+    fn the_fallback_without_openat2_refuses_the_same() {
+        // Process-wide, but both paths must give the same answers, so a test running
+        // beside this one in the same process is not affected.
+        NO_OPENAT2.store(true, Ordering::Relaxed);
+        check_beneath();
+    }
+
+    fn check_beneath() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), b"secret").unwrap();
+        let root_dir = tempfile::tempdir().unwrap();
+        let root = root_dir.path();
+        std::fs::create_dir(root.join("sub")).unwrap();
+        std::fs::write(root.join("sub/a.txt"), b"aaa").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret"), root.join("out")).unwrap();
+        std::os::unix::fs::symlink("../sub/a.txt", root.join("sub/up")).unwrap();
+        std::os::unix::fs::symlink("sub", root.join("in")).unwrap();
+        let r = Root::open(root).unwrap();
+
+        let a = r.open_beneath(&seg("sub/a.txt")).unwrap();
+        assert!(a.is_file());
+        assert_eq!(a.size(), 3);
+        assert!(r.open_beneath(&seg("")).unwrap().is_dir());
+        assert!(r.open_beneath(&seg("in/a.txt")).unwrap().is_file());
+        assert!(r.open_beneath(&seg("sub/up")).unwrap().is_file());
+        assert!(matches!(
+            r.open_beneath(&seg("out")),
+            Err(OpenError::Outside)
+        ));
+        assert!(matches!(
+            r.open_beneath(&seg("missing")),
+            Err(OpenError::NotFound)
+        ));
+        assert!(matches!(
+            r.open_beneath(&seg("sub/a.txt/x")),
+            Err(OpenError::NotFound)
+        ));
+
+        let mut names: Vec<_> = r
+            .list(&seg(""), false)
+            .unwrap()
+            .into_iter()
+            .map(|e| (String::from_utf8(e.name).unwrap(), e.is_dir))
+            .collect();
+        names.sort();
+        // `out` leads outside and is not listed; `in` is listed as the directory it is.
+        assert_eq!(names, [("in".into(), true), ("sub".into(), true)]);
+    }
+}

@@ -1,0 +1,287 @@
+//! The download server: accepts connections under a cap, serves each on its own task,
+//! backs off when the process runs out of descriptors, and shuts down gracefully.
+
+use std::fs::{File, OpenOptions};
+use std::future::Future;
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+
+use crate::fs::Root;
+use crate::request::{Method, Request, Version};
+use crate::respond::{Site, is_exhaustion};
+use crate::{conn, date};
+
+/// How `pagecast serve` runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The directory to serve.
+    pub root: PathBuf,
+    /// How bodies are sent (sendfile by default, through `Auto`).
+    pub method: pagecast_io::Method,
+    /// Directory listings for directories without `index.html`.
+    pub listing: bool,
+    /// Serve names that start with a dot.
+    pub dotfiles: bool,
+    pub timeouts: Timeouts,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
+    pub access_log: AccessLog,
+}
+
+/// The timeouts that keep slow or absent clients from holding connections.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    /// For a whole request head, from its first byte (or from the connection's start).
+    pub header: Duration,
+    /// For the next request on a kept-alive connection.
+    pub idle: Duration,
+    /// For the client to take any bytes of a response.
+    pub send: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Timeouts {
+        Timeouts {
+            header: Duration::from_secs(10),
+            idle: Duration::from_secs(60),
+            send: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Where the access log goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessLog {
+    Off,
+    Stdout,
+    File(PathBuf),
+}
+
+impl Config {
+    /// Serves `root` with the defaults: sendfile, listings on, dotfiles hidden, 10 s
+    /// header timeout, 60 s idle and send timeouts, 1024 connections, log to stdout.
+    pub fn new(root: PathBuf) -> Config {
+        Config {
+            root,
+            method: pagecast_io::Method::Auto,
+            listing: true,
+            dotfiles: false,
+            timeouts: Timeouts::default(),
+            max_connections: 1024,
+            access_log: AccessLog::Stdout,
+        }
+    }
+}
+
+/// What every connection task shares.
+pub(crate) struct Shared {
+    pub site: Arc<Site>,
+    pub timeouts: Timeouts,
+    pub transfer: pagecast_io::Options,
+    pub log: Log,
+}
+
+/// A bound server, ready to run.
+pub struct Server {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    max_connections: usize,
+}
+
+impl Server {
+    /// Opens the directory and the access log and binds `addr`. Needs a tokio runtime.
+    pub async fn bind(addr: SocketAddr, config: Config) -> io::Result<Server> {
+        let root = Root::open(&config.root).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot serve {}: {e}", config.root.display()),
+            )
+        })?;
+        let log = match &config.access_log {
+            AccessLog::Off => Log::Off,
+            AccessLog::Stdout => Log::Stdout,
+            AccessLog::File(path) => Log::File(Mutex::new(
+                OpenOptions::new()
+                    .append(true)
+                    .create(true)
+                    .open(path)
+                    .map_err(|e| {
+                        io::Error::new(
+                            e.kind(),
+                            format!("cannot open access log {}: {e}", path.display()),
+                        )
+                    })?,
+            )),
+        };
+        if config.max_connections == 0 || config.max_connections > Semaphore::MAX_PERMITS {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the connection cap must be at least 1",
+            ));
+        }
+        let listener = TcpListener::bind(addr).await?;
+        let shared = Shared {
+            site: Arc::new(Site {
+                root,
+                listing: config.listing,
+                dotfiles: config.dotfiles,
+            }),
+            timeouts: config.timeouts,
+            transfer: pagecast_io::Options::method(config.method),
+            log,
+        };
+        Ok(Server {
+            listener,
+            shared: Arc::new(shared),
+            max_connections: config.max_connections,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The served directory, resolved.
+    pub fn root(&self) -> &std::path::Path {
+        self.shared.site.root.path()
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, closes idle
+    /// connections, and lets responses in flight finish for up to `grace`.
+    pub async fn run(self, shutdown: impl Future<Output = ()>, grace: Duration) {
+        let Server {
+            listener,
+            shared,
+            max_connections,
+        } = self;
+        let slots = Arc::new(Semaphore::new(max_connections));
+        let (stop, stopping) = watch::channel(false);
+        let mut exhausted = false;
+        tokio::pin!(shutdown);
+        loop {
+            let permit = tokio::select! {
+                permit = Arc::clone(&slots).acquire_owned() => match permit {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+                () = &mut shutdown => break,
+            };
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                () = &mut shutdown => break,
+            };
+            match accepted {
+                Ok((stream, peer)) => {
+                    exhausted = false;
+                    // Responses end with a packet the client waits for; MSG_MORE and
+                    // TCP_CORK still merge headers with bodies.
+                    let _ = stream.set_nodelay(true);
+                    tokio::spawn(conn::serve(
+                        stream,
+                        peer,
+                        Arc::clone(&shared),
+                        stopping.clone(),
+                        permit,
+                    ));
+                }
+                Err(e) if is_exhaustion(&e) => {
+                    // The connection stays in the backlog and the listener stays
+                    // readable: accepting again at once would spin. Wait for
+                    // descriptors to be freed.
+                    if !exhausted {
+                        eprintln!("pagecast serve: accept: {e}; retrying every 100 ms");
+                        exhausted = true;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                // The peer gave up before it was accepted (ECONNABORTED) and the like.
+                Err(_) => {}
+            }
+        }
+        drop(listener);
+        let _ = stop.send(true);
+        let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
+        if tokio::time::timeout(grace, slots.acquire_many(all))
+            .await
+            .is_err()
+        {
+            let open = max_connections - slots.available_permits();
+            eprintln!(
+                "pagecast serve: {open} connection(s) still busy after {} s; closing them",
+                grace.as_secs()
+            );
+        }
+    }
+}
+
+/// The access log, in the common log format.
+pub(crate) enum Log {
+    Off,
+    Stdout,
+    File(Mutex<File>),
+}
+
+impl Log {
+    /// Logs one response: `host - - [date] "request line" status bytes`.
+    pub fn write(&self, peer: SocketAddr, request: Option<&Request>, status: u16, bytes: u64) {
+        if matches!(self, Log::Off) {
+            return;
+        }
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let line = format!(
+            "{} - - [{}] \"{}\" {status} {bytes}\n",
+            peer.ip(),
+            date::common_log(now),
+            request.map_or_else(|| "-".to_string(), request_line),
+        );
+        // A log that cannot be written must not take the server down with it.
+        let _ = match self {
+            Log::Off => Ok(()),
+            Log::Stdout => io::stdout().lock().write_all(line.as_bytes()),
+            Log::File(file) => match file.lock() {
+                Ok(mut f) => f.write_all(line.as_bytes()),
+                Err(_) => Ok(()),
+            },
+        };
+    }
+}
+
+/// The request line as logged, with `"` and `\` escaped as nginx does.
+fn request_line(r: &Request) -> String {
+    let method = match &r.method {
+        Method::Get => "GET",
+        Method::Head => "HEAD",
+        Method::Other(m) => m,
+    };
+    let version = match r.version {
+        Version::Http10 => "HTTP/1.0",
+        Version::Http11 => "HTTP/1.1",
+    };
+    let target = r.target.replace('\\', "\\x5C").replace('"', "\\x22");
+    format!("{method} {target} {version}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_lines_escape_quotes() {
+        let r = Request {
+            method: Method::Other("PUT".into()),
+            target: "/a\"b\\c".into(),
+            version: Version::Http10,
+            headers: vec![],
+        };
+        assert_eq!(request_line(&r), "PUT /a\\x22b\\x5Cc HTTP/1.0");
+    }
+}
