@@ -122,14 +122,18 @@ pub async fn respond(request: &Request, site: &Arc<Site>) -> Response {
         Ok(o) => o,
         Err(e) => return open_failure(e),
     };
+    let path = path_of(&request.target);
     if opened.is_file() {
+        // `/file.txt/` names a directory that is not there.
+        if path.ends_with('/') {
+            return Response::error(404);
+        }
         let name = segments.last().map_or(&[][..], Vec::as_slice);
         return file(request, opened, name);
     }
     if !opened.is_dir() {
         return Response::error(403);
     }
-    let path = path_of(&request.target);
     if !path.ends_with('/') {
         let query = request
             .target

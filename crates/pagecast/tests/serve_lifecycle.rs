@@ -1,0 +1,183 @@
+//! Connections and the process over time: keep-alive and pipelining, HTTP/1.0, what a
+//! directory answers, a file truncated while it is sent, and graceful shutdown.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use support::{Response, Served, dir_with, pattern};
+
+#[test]
+fn pipelined_requests_are_answered_in_order_on_one_connection() {
+    let data = pattern(70_000);
+    let (dir, _) = dir_with("f.bin", &data);
+    std::fs::write(dir.path().join("x.json"), b"{}").unwrap();
+    let s = Served::start(dir.path(), &[]);
+    let mut c = s.connect();
+    c.write_all(
+        b"GET /f.bin HTTP/1.1\r\nHost: t\r\n\r\n\
+          HEAD /x.json HTTP/1.1\r\nHost: t\r\n\r\n\
+          GET /f.bin HTTP/1.1\r\nHost: t\r\nRange: bytes=-10\r\n\r\n\
+          DELETE /f.bin HTTP/1.1\r\nHost: t\r\n\r\n\
+          GET /x.json HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut all = Vec::new();
+    c.read_to_end(&mut all).unwrap();
+    let (r1, rest) = Response::parse(&all, false);
+    let (r2, rest) = Response::parse(rest, true);
+    let (r3, rest) = Response::parse(rest, false);
+    let (r4, rest) = Response::parse(rest, false);
+    let (r5, rest) = Response::parse(rest, false);
+    assert!(rest.is_empty());
+    assert_eq!((r1.status, r1.body == data), (200, true));
+    assert_eq!(r2.status, 200);
+    assert_eq!(r2.header("content-type"), Some("application/json"));
+    assert_eq!(r2.header("content-length"), Some("2"));
+    assert_eq!((r3.status, &r3.body[..]), (206, &data[data.len() - 10..]));
+    assert_eq!(r4.status, 405);
+    assert_eq!(r4.header("allow"), Some("GET, HEAD"));
+    assert_eq!((r5.status, &r5.body[..]), (200, &b"{}"[..]));
+    assert_eq!(r5.header("connection"), Some("close"));
+    // One access-log line per response, in order, in the common log format.
+    let line = s.wait_for_output("\"GET /x.json HTTP/1.1\" 200 2");
+    assert!(line.starts_with("127.0.0.1 - - ["), "{line}");
+    let out = s.output.lock().unwrap().clone();
+    let logged: Vec<&String> = out.iter().filter(|l| l.contains("\" ")).collect();
+    assert_eq!(logged.len(), 5, "{out:?}");
+    assert!(logged[0].ends_with("\"GET /f.bin HTTP/1.1\" 200 70000"));
+    assert!(logged[1].ends_with("\"HEAD /x.json HTTP/1.1\" 200 0"));
+    assert!(logged[3].ends_with("\"DELETE /f.bin HTTP/1.1\" 405 23"));
+}
+
+#[test]
+fn http_1_0_closes_unless_asked_to_keep_alive() {
+    let (dir, _) = dir_with("a.txt", b"a");
+    let s = Served::start(dir.path(), &["--access-log", "off"]);
+    let r = Response::parse(&s.exchange(b"GET /a.txt HTTP/1.0\r\n\r\n"), false).0;
+    assert_eq!((r.status, r.header("connection")), (200, Some("close")));
+
+    let mut c = s.connect();
+    c.write_all(b"GET /a.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = c.read(&mut buf).unwrap();
+    let r = Response::parse(&buf[..n], false).0;
+    assert_eq!(r.header("connection"), Some("keep-alive"));
+    c.write_all(b"GET /a.txt HTTP/1.0\r\n\r\n").unwrap();
+    let mut rest = Vec::new();
+    c.read_to_end(&mut rest).unwrap();
+    assert_eq!(Response::parse(&rest, false).0.body, b"a");
+}
+
+#[test]
+fn directories_redirect_serve_index_or_list() {
+    let (dir, _) = dir_with("a.txt", b"a");
+    std::fs::create_dir(dir.path().join("site")).unwrap();
+    std::fs::write(dir.path().join("site/index.html"), b"<p>home</p>").unwrap();
+    std::fs::create_dir(dir.path().join("files")).unwrap();
+    std::fs::write(dir.path().join("files/b <&>.txt"), b"bbb").unwrap();
+    let s = Served::start(dir.path(), &["--access-log", "off"]);
+
+    let r = s.get("/site?x=1", &[]);
+    assert_eq!((r.status, r.header("location")), (301, Some("/site/?x=1")));
+    let r = s.get("/site/", &[]);
+    assert_eq!((r.status, &r.body[..]), (200, &b"<p>home</p>"[..]));
+    assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+    let r = s.get("/files/", &[]);
+    assert_eq!(r.status, 200);
+    let page = r.text();
+    assert!(
+        page.contains("<a href=\"b%20%3C%26%3E.txt\">b &lt;&amp;&gt;.txt</a>"),
+        "{page}"
+    );
+    assert!(page.contains("<td class=\"s\">3</td>"));
+    let r = s.get("/files/b%20%3C%26%3E.txt", &[]);
+    assert_eq!((r.status, &r.body[..]), (200, &b"bbb"[..]));
+    assert_eq!(s.get("/missing", &[]).status, 404);
+    assert_eq!(s.get("/a.txt/", &[]).status, 404);
+}
+
+#[test]
+fn a_file_truncated_while_sent_closes_that_connection_only() {
+    let size = 64usize << 20;
+    let data = pattern(size);
+    let (dir, path) = dir_with("big.bin", &data);
+    std::fs::write(dir.path().join("small.txt"), b"still here").unwrap();
+    let s = Served::start(dir.path(), &["--access-log", "off"]);
+    let mut c = s.connect();
+    c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    // A small receive buffer keeps most of the file unsent while the test truncates it.
+    rustix::net::sockopt::set_socket_recv_buffer_size(&c, 64 * 1024).unwrap();
+    c.write_all(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let mut first = vec![0u8; 1 << 20];
+    c.read_exact(&mut first).unwrap();
+    let cut = 8usize << 20;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(cut as u64)
+        .unwrap();
+    let mut rest = Vec::new();
+    c.read_to_end(&mut rest).unwrap();
+    first.extend_from_slice(&rest);
+    let head_end = first.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+    let body = &first[head_end..];
+    assert!(
+        body.len() < size,
+        "the connection delivered a full body of a truncated file"
+    );
+    assert!(
+        body == &data[..body.len()],
+        "bytes sent are not the file's own"
+    );
+    let line = s.wait_for_output("truncated");
+    assert!(line.contains("/big.bin"), "{line}");
+    assert_eq!(s.get("/small.txt", &[]).body, b"still here");
+}
+
+#[test]
+fn sigterm_finishes_responses_in_flight_then_exits() {
+    let size = 32usize << 20;
+    let data = pattern(size);
+    let (dir, _) = dir_with("big.bin", &data);
+    let mut s = Served::start(dir.path(), &["--access-log", "off"]);
+    let mut idle = s.connect();
+    idle.write_all(b"GET /nope HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    assert!(idle.read(&mut buf).unwrap() > 0);
+
+    let mut c = s.connect();
+    rustix::net::sockopt::set_socket_recv_buffer_size(&c, 64 * 1024).unwrap();
+    c.write_all(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let mut got = vec![0u8; 1 << 20];
+    c.read_exact(&mut got).unwrap();
+    let pid = rustix::process::Pid::from_raw(s.child.id() as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    s.wait_for_output("shutting down");
+
+    // New connections are refused, the idle one is closed, the download completes.
+    let refused = Instant::now();
+    while std::net::TcpStream::connect(s.addr).is_ok() {
+        assert!(
+            refused.elapsed() < Duration::from_secs(10),
+            "still accepting"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut idle_rest = Vec::new();
+    idle.read_to_end(&mut idle_rest).unwrap();
+    assert!(idle_rest.is_empty());
+    let mut rest = Vec::new();
+    c.read_to_end(&mut rest).unwrap();
+    got.extend_from_slice(&rest);
+    let (r, _) = Response::parse(&got, false);
+    assert!(r.body == data, "the download in flight was cut short");
+    let status = s.child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+}
