@@ -33,6 +33,15 @@ pub enum Error {
         /// Offset one past the last byte the transfer was asked to send.
         expected_end: u64,
     },
+    /// A stream being received into a file ended before the expected length (the
+    /// sender closed the connection early). Every byte that arrived was written.
+    #[error("the sender closed the stream after {received} of {expected} bytes")]
+    SourceEnded {
+        /// Bytes received and written.
+        received: u64,
+        /// Bytes expected.
+        expected: u64,
+    },
     /// The destination was closed by its reader (EPIPE or ECONNRESET).
     #[error("destination closed after {sent} bytes of the transfer: {source}")]
     DestinationClosed {
@@ -68,7 +77,7 @@ impl From<Error> for io::Error {
     fn from(e: Error) -> io::Error {
         let kind = match &e {
             Error::Unsupported { .. } => io::ErrorKind::Unsupported,
-            Error::Truncated { .. } => io::ErrorKind::UnexpectedEof,
+            Error::Truncated { .. } | Error::SourceEnded { .. } => io::ErrorKind::UnexpectedEof,
             Error::DestinationClosed { source, .. } | Error::Io { source, .. } => source.kind(),
             Error::InvalidInput(_) => io::ErrorKind::InvalidInput,
         };

@@ -23,11 +23,13 @@
 //!   a destination that closes ends in [`Error::DestinationClosed`]. The process never
 //!   dies of SIGPIPE: if SIGPIPE is at its default action the first transfer sets it to
 //!   ignored (sendfile and splice cannot suppress it per call).
+//! - [`receive_file`] goes the other way, a stream into a file, by splice where it can.
 //! - With the `tokio` feature, [`tokio::send_file`] does the same on non-blocking sockets.
 
 mod error;
 mod method;
 mod pipe_pool;
+mod receive;
 mod send;
 mod stats;
 mod sys;
@@ -39,6 +41,7 @@ pub mod tokio;
 pub use error::Error;
 pub use method::{DEFAULT_READ_WRITE_BUF, Method, UnknownMethod};
 pub use pipe_pool::{MAX_PIPES, PIPE_SIZE};
+pub use receive::receive_file;
 pub use send::SENDFILE_MAX;
 pub use stats::{Refusal, Stats, Syscall, SyscallCounts};
 pub use transfer::{DEFAULT_CHUNK, Options, send_file};
