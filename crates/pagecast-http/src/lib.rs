@@ -2,8 +2,9 @@
 //! limits (RFC 9112), request targets decoded safely below the served directory, the
 //! Range header (RFC 9110 §14) and the `multipart/byteranges` layout, validators and
 //! conditional requests (RFC 9110 §13), HTTP dates, and the server that puts them
-//! together with bodies sent by the transfer engine.
+//! together with bodies sent by the transfer engine; and the download client.
 
+pub mod client;
 pub mod conditional;
 mod conn;
 pub mod date;

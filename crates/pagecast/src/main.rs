@@ -25,6 +25,8 @@ enum Command {
     Bench(BenchArgs),
     /// Serve a directory over HTTP/1.1, bodies sent zero-copy.
     Serve(ServeArgs),
+    /// Download a URL into a file, the body spliced from the socket into the file.
+    Get(GetArgs),
     /// The benchmark's receiving process (started by `pagecast bench`).
     #[command(name = RECEIVER_SUBCOMMAND, hide = true)]
     Receiver {
@@ -103,10 +105,27 @@ struct ServeArgs {
     grace: u64,
 }
 
+#[derive(Args)]
+struct GetArgs {
+    /// http:// URL to download.
+    url: String,
+    /// Output file (default: the last segment of the URL path).
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Resume a partial file (Range with If-Range: a file changed on the server is
+    /// fetched again whole).
+    #[arg(short = 'c', long = "continue")]
+    resume: bool,
+    /// No progress bar.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Bench(args) => bench(args),
         Command::Serve(args) => serve(args),
+        Command::Get(args) => get(args),
         Command::Receiver { kind } => {
             receiver::run(kind, std::io::stdout()).context("benchmark receiver")
         }
@@ -214,4 +233,24 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
         }
         eprintln!("pagecast serve: shutting down; finishing responses in flight");
     })
+}
+
+fn get(args: GetArgs) -> anyhow::Result<()> {
+    use pagecast_http::client::{self, Outcome};
+    let options = client::GetOptions {
+        output: args.output,
+        resume: args.resume,
+        progress: !args.quiet,
+    };
+    let done = client::get(&args.url, &options)?;
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) && !args.quiet {
+        let what = match done.outcome {
+            Outcome::Complete => "saved".to_string(),
+            Outcome::Resumed { from } => format!("resumed from byte {from}"),
+            Outcome::Restarted => "changed on the server; fetched again whole".into(),
+            Outcome::AlreadyComplete => "already complete".into(),
+        };
+        eprintln!("{}: {} bytes, {what}", done.path.display(), done.length);
+    }
+    Ok(())
 }
