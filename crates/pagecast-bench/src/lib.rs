@@ -6,6 +6,7 @@
 //! savings; report user and sys CPU per GB, syscalls, mode switches, scheduler context
 //! switches and page faults.
 
+pub mod http;
 mod raw;
 pub mod receiver;
 pub mod report;

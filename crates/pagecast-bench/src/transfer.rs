@@ -186,8 +186,9 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, Er
     fill(file.as_file(), config.size).map_err(|e| Error::File(file.path().to_owned(), e))?;
     let file = file.as_file();
 
-    let pinned = Pinned::sender_and_receiver();
-    let cpus = pinned.as_ref().map(|p| p.cpus);
+    let cpus = two_cpus();
+    let _pinned = cpus.and_then(|c| pin_current(c.0));
+    let cpus = cpus.filter(|_| _pinned.is_some());
     let receivers = config
         .receivers
         .iter()
@@ -262,23 +263,25 @@ fn one_cpu(cpu: usize) -> rustix::thread::CpuSet {
     set
 }
 
-/// The sending thread pinned to one CPU and the receivers to another, so the two never
-/// share a core: on a 2-core machine, the scheduler placing them together halves the
-/// throughput at random and swamps every difference between methods. The thread's
-/// affinity is restored on drop.
-struct Pinned {
-    cpus: (usize, usize),
-    previous: rustix::thread::CpuSet,
+/// The first two CPUs this thread may run on, if it may run on two.
+pub(crate) fn two_cpus() -> Option<(usize, usize)> {
+    let allowed = rustix::thread::sched_getaffinity(None).ok()?;
+    let mut cpus = (0..rustix::thread::CpuSet::MAX_CPU).filter(|&c| allowed.is_set(c));
+    Some((cpus.next()?, cpus.next()?))
 }
 
-impl Pinned {
-    fn sender_and_receiver() -> Option<Pinned> {
-        let previous = rustix::thread::sched_getaffinity(None).ok()?;
-        let mut allowed = (0..rustix::thread::CpuSet::MAX_CPU).filter(|&c| previous.is_set(c));
-        let cpus = (allowed.next()?, allowed.next()?);
-        rustix::thread::sched_setaffinity(None, &one_cpu(cpus.0)).ok()?;
-        Some(Pinned { cpus, previous })
-    }
+/// Pins the calling thread to `cpu` until the guard drops. Benchmarks pin the two ends
+/// of a transfer to different CPUs: on a 2-core machine, the scheduler placing them
+/// together halves the throughput at random and swamps every difference measured.
+pub(crate) fn pin_current(cpu: usize) -> Option<Pinned> {
+    let previous = rustix::thread::sched_getaffinity(None).ok()?;
+    rustix::thread::sched_setaffinity(None, &one_cpu(cpu)).ok()?;
+    Some(Pinned { previous })
+}
+
+/// The calling thread's pinning; the previous affinity is restored on drop.
+pub(crate) struct Pinned {
+    previous: rustix::thread::CpuSet,
 }
 
 impl Drop for Pinned {
@@ -307,7 +310,7 @@ fn progress_line(row: &Row, size: u64) -> String {
 
 /// Writes `size` bytes of non-repeating content, flushes them to disk (so O_DIRECT
 /// reads real blocks), and reads them back so every page is cached and clean.
-fn fill(file: &File, size: u64) -> io::Result<()> {
+pub(crate) fn fill(file: &File, size: u64) -> io::Result<()> {
     let mut buf = vec![0u8; 1 << 20];
     let mut state = 0x2545_f491_4f6c_dd1du64;
     let mut w = io::BufWriter::with_capacity(1 << 20, file);

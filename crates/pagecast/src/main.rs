@@ -36,7 +36,10 @@ enum Command {
 }
 
 #[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
 struct BenchArgs {
+    #[command(subcommand)]
+    workload: Option<BenchWorkload>,
     /// Size of the test file: bytes, or with a suffix K, M, G, T (powers of 1024).
     #[arg(long, default_value = "1G", value_parser = pagecast_bench::parse_size)]
     size: u64,
@@ -60,6 +63,43 @@ struct BenchArgs {
     #[arg(long, value_name = "FILE")]
     svg: Option<PathBuf>,
     /// Directory for the test file (default: the system temporary directory).
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum BenchWorkload {
+    /// pagecast serve against nginx: a large download and small files over keep-alive.
+    Http(HttpBenchArgs),
+}
+
+#[derive(Args)]
+struct HttpBenchArgs {
+    /// Size of the large file.
+    #[arg(long, default_value = "1G", value_parser = pagecast_bench::parse_size)]
+    size: u64,
+    /// Size of each small file.
+    #[arg(long, default_value = "4K", value_parser = pagecast_bench::parse_size)]
+    small_size: u64,
+    /// Keep-alive connections for the small files.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    connections: u32,
+    /// Seconds per small-file run.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    seconds: u64,
+    /// Runs per server and workload; medians are reported.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    runs: u32,
+    /// Worker threads of pagecast and worker processes of nginx.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    workers: u32,
+    /// Measure pagecast only, even if nginx is installed.
+    #[arg(long)]
+    no_nginx: bool,
+    /// Print JSON on standard output instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Directory for the test files (default: the system temporary directory).
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
 }
@@ -150,6 +190,9 @@ fn parse_methods(list: &str) -> anyhow::Result<Vec<Method>> {
 }
 
 fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    if let Some(BenchWorkload::Http(http)) = args.workload {
+        return bench_http(http);
+    }
     let program =
         std::env::current_exe().context("find the pagecast executable to start the receiver")?;
     let mut config = transfer::Config::new(program);
@@ -251,6 +294,30 @@ fn get(args: GetArgs) -> anyhow::Result<()> {
             Outcome::AlreadyComplete => "already complete".into(),
         };
         eprintln!("{}: {} bytes, {what}", done.path.display(), done.length);
+    }
+    Ok(())
+}
+
+fn bench_http(args: HttpBenchArgs) -> anyhow::Result<()> {
+    use pagecast_bench::http;
+    let program = std::env::current_exe().context("find the pagecast executable to serve")?;
+    let mut config = http::Config::new(program);
+    config.size = args.size;
+    config.small_size = usize::try_from(args.small_size)
+        .ok()
+        .filter(|&s| s <= 1 << 20)
+        .context("--small-size is at most 1M")?;
+    config.connections = args.connections as usize;
+    config.duration = std::time::Duration::from_secs(args.seconds);
+    config.runs = args.runs as usize;
+    config.workers = args.workers as usize;
+    config.nginx = !args.no_nginx;
+    config.dir = args.dir;
+    let report = http::run(&config, |line| eprintln!("{line}"))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&http::json(&report))?);
+    } else {
+        print!("{}", http::text(&report));
     }
     Ok(())
 }

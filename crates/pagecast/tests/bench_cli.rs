@@ -236,3 +236,62 @@ fn a_method_the_filesystem_refuses_is_reported_unsupported_and_the_rest_run() {
         "no claim for a method that did not run: {text}"
     );
 }
+
+#[test]
+fn http_bench_compares_pagecast_with_nginx() {
+    assert!(
+        std::path::Path::new("/usr/sbin/nginx").is_file(),
+        "nginx is not installed: run scripts/test (it installs nginx with apt)"
+    );
+    let stdout = succeed(pagecast().args([
+        "bench",
+        "http",
+        "--size",
+        "8M",
+        "--small-size",
+        "4K",
+        "--connections",
+        "4",
+        "--seconds",
+        "1",
+        "--runs",
+        "2",
+        "--json",
+    ]));
+    let report: serde_json::Value = serde_json::from_slice(&stdout).unwrap();
+    assert_eq!(report["size"], 8 << 20);
+    for server in ["pagecast", "nginx"] {
+        let s = &report[server];
+        assert_eq!(s["download_gbps"].as_array().unwrap().len(), 2, "{server}");
+        assert!(
+            s["download_gbps_median"].as_f64().unwrap() > 0.0,
+            "{server}"
+        );
+        assert!(s["small_rps_median"].as_f64().unwrap() > 0.0, "{server}");
+    }
+    assert!(
+        report["nginx"]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("nginx/")
+    );
+    assert!(report["ratio"]["download"].as_f64().unwrap() > 0.0);
+    assert!(report["ratio"]["small"].as_f64().unwrap() > 0.0);
+
+    let text = succeed(pagecast().args([
+        "bench",
+        "http",
+        "--size",
+        "4M",
+        "--connections",
+        "2",
+        "--seconds",
+        "1",
+        "--runs",
+        "1",
+        "--no-nginx",
+    ]));
+    let text = String::from_utf8(text).unwrap();
+    assert!(text.contains("4 MiB download, GB/s"), "{text}");
+    assert!(text.contains("nginx not measured: not requested"), "{text}");
+}

@@ -43,6 +43,7 @@ impl Mapping {
 
     /// mincore(2): whether every page of the mapping is resident in the page cache.
     /// Only queries residency; nothing is read, so this cannot fault.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
     pub(crate) fn is_resident(&self) -> io::Result<bool> {
         let pages = self.len.div_ceil(rustix::param::page_size());
         let mut vec = vec![0u8; pages];

@@ -4,6 +4,8 @@
 
 pub(crate) mod aligned;
 pub(crate) mod mmap;
+// Residency is asked only by the tokio adapter, before it warms a chunk.
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
 pub(crate) mod residency;
 pub(crate) mod signal;
 pub(crate) mod uring;

@@ -1,0 +1,582 @@
+//! `pagecast bench http`: `pagecast serve` against nginx on the same directory, driven
+//! by the same client in one run. Two workloads: one large download (GB/s, the body
+//! spliced into /dev/null so the client copies nothing) and small files over many
+//! keep-alive connections (requests per second, one request in flight per connection
+//! as wrk does). Runs alternate between the servers; medians and ratios are reported.
+//!
+//! nginx is configured as its documentation recommends for static files: `sendfile on`,
+//! `tcp_nopush on`, `tcp_nodelay on`, no access log (pagecast's is off too), the same
+//! number of workers, and keep-alive connections never closed by a request count.
+//! With one worker each, the servers run on one CPU and the client on another.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rustix::pipe::{SpliceFlags, fcntl_setpipe_size, pipe};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::Error;
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The `pagecast` executable (it runs `pagecast serve`).
+    pub program: PathBuf,
+    /// Size of the large file.
+    pub size: u64,
+    /// Size of each small file.
+    pub small_size: usize,
+    /// Number of small files (requests cycle through them).
+    pub small_files: usize,
+    /// Keep-alive connections for the small-file workload.
+    pub connections: usize,
+    /// Length of one small-file run.
+    pub duration: Duration,
+    /// Runs per server and workload; medians are reported.
+    pub runs: usize,
+    /// Worker threads of pagecast, worker processes of nginx.
+    pub workers: usize,
+    /// Compare with nginx when it is installed.
+    pub nginx: bool,
+    /// Directory for the files (default: the system temporary directory).
+    pub dir: Option<PathBuf>,
+}
+
+impl Config {
+    /// A 1 GiB file, 1000 files of 4 KiB, 64 connections, 5 s runs, 3 runs, 1 worker.
+    pub fn new(program: PathBuf) -> Config {
+        Config {
+            program,
+            size: 1 << 30,
+            small_size: 4096,
+            small_files: 1000,
+            connections: 64,
+            duration: Duration::from_secs(5),
+            runs: 3,
+            workers: 1,
+            nginx: true,
+            dir: None,
+        }
+    }
+}
+
+/// One server's results.
+#[derive(Debug, Clone)]
+pub struct ServerResult {
+    /// `pagecast` or `nginx/1.22.1`.
+    pub name: String,
+    /// GB/s of each large download.
+    pub download_gbps: Vec<f64>,
+    /// Requests per second of each small-file run.
+    pub small_rps: Vec<f64>,
+}
+
+/// The benchmark's outcome.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub size: u64,
+    pub small_size: usize,
+    pub connections: usize,
+    pub workers: usize,
+    pub pagecast: ServerResult,
+    /// `Err` says why nginx was not measured.
+    pub nginx: Result<ServerResult, String>,
+}
+
+/// Median of the values (the upper one of an even count).
+pub fn median(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Runs the benchmark; `progress` hears a line per run.
+pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, Error> {
+    let base = config.dir.clone().unwrap_or_else(std::env::temp_dir);
+    let dir = tempfile::Builder::new()
+        .prefix("pagecast-bench-http-")
+        .tempdir_in(&base)
+        .map_err(|e| Error::File(base.clone(), e))?;
+    let www = dir.path().join("www");
+    progress(&format!(
+        "writing a {} file and {} files of {} in {}",
+        crate::format_size(config.size),
+        config.small_files,
+        crate::format_size(config.small_size as u64),
+        www.display()
+    ));
+    make_files(&www, config).map_err(|e| Error::File(www.clone(), e))?;
+
+    let cpus = crate::transfer::two_cpus().filter(|_| config.workers == 1);
+    let mut servers = vec![Server::pagecast(config, &www, cpus.map(|c| c.0))?];
+    let nginx = if config.nginx {
+        match find_nginx() {
+            Some(binary) => {
+                let server = Server::nginx(&binary, config, &www, dir.path(), cpus.map(|c| c.0))?;
+                servers.push(server);
+                Ok(())
+            }
+            None => Err("nginx is not installed (apt-get install nginx)".to_string()),
+        }
+    } else {
+        Err("not requested".to_string())
+    };
+    let _client_cpu = cpus.and_then(|c| crate::transfer::pin_current(c.1));
+
+    let mut results: Vec<ServerResult> = servers
+        .iter()
+        .map(|s| ServerResult {
+            name: s.name.clone(),
+            download_gbps: Vec::new(),
+            small_rps: Vec::new(),
+        })
+        .collect();
+    let paths: Vec<String> = (0..config.small_files)
+        .map(|i| format!("/small/{i:05}.bin"))
+        .collect();
+    for round in 0..config.runs {
+        // Alternate who goes first, so neither always meets a warmer machine.
+        let mut order: Vec<usize> = (0..servers.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for &i in &order {
+            let (bytes, elapsed) = download(servers[i].addr, "/large.bin")
+                .map_err(|e| Error::Receiver(format!("{} download: {e}", servers[i].name)))?;
+            if bytes != config.size {
+                return Err(Error::Receiver(format!(
+                    "{} sent {bytes} of {} bytes",
+                    servers[i].name, config.size
+                )));
+            }
+            let gbps = crate::gbps(bytes, elapsed);
+            progress(&format!("  {}: download {gbps:.2} GB/s", servers[i].name));
+            results[i].download_gbps.push(gbps);
+        }
+        for &i in &order {
+            let (done, elapsed) = hammer(
+                servers[i].addr,
+                &paths,
+                config.small_size,
+                config.connections,
+                config.duration,
+            )
+            .map_err(|e| Error::Receiver(format!("{} small files: {e}", servers[i].name)))?;
+            let rps = done as f64 / elapsed.as_secs_f64();
+            progress(&format!(
+                "  {}: {} B files {rps:.0} requests/s",
+                servers[i].name, config.small_size
+            ));
+            results[i].small_rps.push(rps);
+        }
+    }
+    let mut results = results.into_iter();
+    let pagecast = results.next().expect("pagecast always runs");
+    Ok(Report {
+        size: config.size,
+        small_size: config.small_size,
+        connections: config.connections,
+        workers: config.workers,
+        pagecast,
+        nginx: nginx.map(|()| results.next().expect("nginx ran")),
+    })
+}
+
+fn make_files(www: &Path, config: &Config) -> io::Result<()> {
+    std::fs::create_dir_all(www.join("small"))?;
+    let large = File::options()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(www.join("large.bin"))?;
+    crate::transfer::fill(&large, config.size)?;
+    let mut content = vec![0u8; config.small_size];
+    for i in 0..config.small_files {
+        for (j, b) in content.iter_mut().enumerate() {
+            *b = (i * 31 + j * 7) as u8;
+        }
+        std::fs::write(www.join(format!("small/{i:05}.bin")), &content)?;
+    }
+    Ok(())
+}
+
+/// A server under test; killed on drop.
+struct Server {
+    name: String,
+    addr: SocketAddr,
+    child: Child,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn pagecast(config: &Config, www: &Path, cpu: Option<usize>) -> Result<Server, Error> {
+        let fail = |e: String| Error::Receiver(format!("pagecast serve: {e}"));
+        let mut cmd = Command::new(&config.program);
+        cmd.arg("serve")
+            .arg(www)
+            .args(["--addr", "127.0.0.1:0", "--access-log", "off", "--workers"])
+            .arg(config.workers.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = spawn_on(&mut cmd, cpu).map_err(|e| fail(e.to_string()))?;
+        let mut line = String::new();
+        if let Some(err) = child.stderr.take() {
+            let mut err = BufReader::new(err);
+            err.read_line(&mut line).map_err(|e| fail(e.to_string()))?;
+            // Keep draining so the server never blocks on a full pipe.
+            std::thread::spawn(move || io::copy(&mut err, &mut io::sink()));
+        }
+        let addr = line
+            .trim()
+            .rsplit("http://")
+            .next()
+            .and_then(|a| a.trim_end_matches('/').parse().ok())
+            .ok_or_else(|| fail(format!("did not say where it listens: {line:?}")))?;
+        Ok(Server {
+            name: "pagecast".into(),
+            addr,
+            child,
+        })
+    }
+
+    fn nginx(
+        binary: &Path,
+        config: &Config,
+        www: &Path,
+        scratch: &Path,
+        cpu: Option<usize>,
+    ) -> Result<Server, Error> {
+        let fail = |e: String| Error::Receiver(format!("nginx: {e}"));
+        let version = Command::new(binary)
+            .arg("-v")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stderr).trim().to_string())
+            .unwrap_or_default();
+        let name = version
+            .rsplit(' ')
+            .next()
+            .filter(|v| v.starts_with("nginx/"))
+            .unwrap_or("nginx")
+            .to_string();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| fail(e.to_string()))?
+            .port();
+        let prefix = scratch.join("nginx");
+        std::fs::create_dir_all(&prefix).map_err(|e| fail(e.to_string()))?;
+        let conf = prefix.join("nginx.conf");
+        let p = prefix.display();
+        let text = format!(
+            "worker_processes {workers};\n\
+             daemon off;\n\
+             pid {p}/nginx.pid;\n\
+             error_log {p}/error.log;\n\
+             events {{ worker_connections 4096; }}\n\
+             http {{\n\
+               access_log off;\n\
+               sendfile on;\n\
+               tcp_nopush on;\n\
+               tcp_nodelay on;\n\
+               keepalive_requests 1000000000;\n\
+               keepalive_timeout 75s;\n\
+               default_type application/octet-stream;\n\
+               client_body_temp_path {p}/body;\n\
+               proxy_temp_path {p}/proxy;\n\
+               fastcgi_temp_path {p}/fastcgi;\n\
+               uwsgi_temp_path {p}/uwsgi;\n\
+               scgi_temp_path {p}/scgi;\n\
+               server {{ listen 127.0.0.1:{port}; root {root}; }}\n\
+             }}\n",
+            workers = config.workers,
+            root = www.display(),
+        );
+        std::fs::write(&conf, text).map_err(|e| fail(e.to_string()))?;
+        let mut cmd = Command::new(binary);
+        cmd.arg("-p")
+            .arg(&prefix)
+            .arg("-e")
+            .arg(prefix.join("error.log"))
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = spawn_on(&mut cmd, cpu).map_err(|e| fail(e.to_string()))?;
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let mut server = Server { name, addr, child };
+        let started = Instant::now();
+        while TcpStream::connect(addr).is_err() {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                let log = std::fs::read_to_string(prefix.join("error.log")).unwrap_or_default();
+                return Err(fail(format!("exited with {status}: {log}")));
+            }
+            if started.elapsed() > Duration::from_secs(10) {
+                return Err(fail("did not start listening within 10 s".into()));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(server)
+    }
+}
+
+/// Starts `cmd` with this thread pinned to `cpu`, so the child and everything it
+/// forks inherit that CPU from the first instruction.
+fn spawn_on(cmd: &mut Command, cpu: Option<usize>) -> io::Result<Child> {
+    let _pinned = cpu.and_then(crate::transfer::pin_current);
+    cmd.spawn()
+}
+
+fn find_nginx() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/usr/local/nginx/sbin".into()])
+        .map(|d| d.join("nginx"))
+        .find(|p| p.is_file())
+}
+
+/// Downloads `path` on a new connection; the body is spliced into /dev/null. Returns
+/// the body bytes and the time from the request to the last byte.
+fn download(addr: SocketAddr, path: &str) -> io::Result<(u64, Duration)> {
+    let mut conn = TcpStream::connect(addr)?;
+    conn.set_read_timeout(Some(Duration::from_secs(120)))?;
+    let started = Instant::now();
+    conn.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n").as_bytes(),
+    )?;
+    // Read the head byte by byte through a small buffer, keeping what follows it.
+    let mut head = Vec::with_capacity(1024);
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if conn.read(&mut byte)? == 0 || head.len() > 16 * 1024 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "no response head",
+            ));
+        }
+        head.push(byte[0]);
+    }
+    if !head.starts_with(b"HTTP/1.1 200") {
+        let line = String::from_utf8_lossy(&head[..head.len().min(40)]).into_owned();
+        return Err(io::Error::other(format!("answered {line:?}")));
+    }
+    let null = File::options().write(true).open("/dev/null")?;
+    let (r, w) = pipe()?;
+    let cap = fcntl_setpipe_size(&w, 1 << 20).unwrap_or(64 << 10);
+    let mut total = 0u64;
+    loop {
+        let n = rustix::pipe::splice(
+            &conn,
+            None,
+            &w,
+            None,
+            cap,
+            SpliceFlags::MOVE | SpliceFlags::MORE,
+        )?;
+        if n == 0 {
+            return Ok((total, started.elapsed()));
+        }
+        let mut left = n;
+        while left > 0 {
+            left -= rustix::pipe::splice(&r, None, &null, None, left, SpliceFlags::MOVE)?;
+        }
+        total += n as u64;
+    }
+}
+
+/// Small files over `connections` keep-alive connections for `duration`, one request in
+/// flight per connection. Every response must be a 200 with `size` bytes of body.
+/// Returns the responses completed and the time taken.
+fn hammer(
+    addr: SocketAddr,
+    paths: &[String],
+    size: usize,
+    connections: usize,
+    duration: Duration,
+) -> io::Result<(u64, Duration)> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let started = Instant::now();
+        let deadline = tokio::time::Instant::now() + duration;
+        let mut tasks = Vec::with_capacity(connections);
+        for c in 0..connections {
+            let requests: Vec<Vec<u8>> = paths
+                .iter()
+                .skip(c)
+                .chain(paths.iter().take(c))
+                .map(|p| format!("GET {p} HTTP/1.1\r\nHost: bench\r\n\r\n").into_bytes())
+                .collect();
+            tasks.push(tokio::spawn(connection(addr, requests, size, deadline)));
+        }
+        let mut done = 0;
+        for t in tasks {
+            done += t.await.map_err(io::Error::other)??;
+        }
+        Ok((done, started.elapsed()))
+    })
+}
+
+async fn connection(
+    addr: SocketAddr,
+    requests: Vec<Vec<u8>>,
+    size: usize,
+    deadline: tokio::time::Instant,
+) -> io::Result<u64> {
+    let mut conn = tokio::net::TcpStream::connect(addr).await?;
+    conn.set_nodelay(true)?;
+    let mut buf = vec![0u8; size.max(48 * 1024) + 16 * 1024];
+    let mut filled = 0;
+    let mut done = 0u64;
+    for request in requests.iter().cycle() {
+        if tokio::time::Instant::now() >= deadline {
+            break;
+        }
+        conn.write_all(request).await?;
+        // Read one whole response: the head, then Content-Length bytes.
+        let (head_end, length) = loop {
+            if let Some(end) = buf[..filled].windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = std::str::from_utf8(&buf[..end]).map_err(io::Error::other)?;
+                if !head.starts_with("HTTP/1.1 200") {
+                    return Err(io::Error::other(format!(
+                        "answered {:?}",
+                        head.lines().next()
+                    )));
+                }
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        let (n, v) = l.split_once(':')?;
+                        n.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse().ok())?
+                    })
+                    .ok_or_else(|| io::Error::other("no Content-Length"))?;
+                break (end + 4, length);
+            }
+            if filled == buf.len() {
+                return Err(io::Error::other("response head too large"));
+            }
+            let n = conn.read(&mut buf[filled..]).await?;
+            if n == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            filled += n;
+        };
+        if length != size {
+            return Err(io::Error::other(format!(
+                "body of {length} bytes, expected {size}"
+            )));
+        }
+        while filled < head_end + length {
+            let n = conn.read(&mut buf[filled..]).await?;
+            if n == 0 {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            filled += n;
+        }
+        buf.copy_within(head_end + length..filled, 0);
+        filled -= head_end + length;
+        done += 1;
+    }
+    Ok(done)
+}
+
+/// The table: medians per server, runs' ranges, and pagecast/nginx ratios.
+pub fn text(report: &Report) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let nginx = report.nginx.as_ref().ok();
+    let _ = writeln!(
+        out,
+        "\nHTTP download server: pagecast serve{} ({} worker{} each; medians of {} runs, range in brackets)\n",
+        nginx.map_or(String::new(), |n| format!(" vs {}", n.name)),
+        report.workers,
+        if report.workers == 1 { "" } else { "s" },
+        report.pagecast.download_gbps.len(),
+    );
+    let range = |v: &[f64], digits: usize| {
+        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        format!("{:.d$} [{:.d$}–{:.d$}]", median(v), lo, hi, d = digits)
+    };
+    let rows = [
+        (
+            format!("{} download, GB/s", crate::format_size(report.size)),
+            &report.pagecast.download_gbps,
+            nginx.map(|n| &n.download_gbps),
+            2,
+        ),
+        (
+            format!(
+                "{} files, {} connections, requests/s",
+                crate::format_size(report.small_size as u64),
+                report.connections
+            ),
+            &report.pagecast.small_rps,
+            nginx.map(|n| &n.small_rps),
+            0,
+        ),
+    ];
+    let _ = writeln!(
+        out,
+        "{:<44} {:>26} {:>26} {:>16}",
+        "workload",
+        "pagecast",
+        nginx.map_or("nginx", |n| n.name.as_str()),
+        "pagecast/nginx"
+    );
+    for (label, ours, theirs, digits) in rows {
+        let (theirs_text, ratio) = match theirs {
+            Some(t) => (
+                range(t, digits),
+                format!("{:.2}x", median(ours) / median(t)),
+            ),
+            None => ("-".into(), "-".into()),
+        };
+        let _ = writeln!(
+            out,
+            "{label:<44} {:>26} {theirs_text:>26} {ratio:>16}",
+            range(ours, digits)
+        );
+    }
+    if let Err(why) = &report.nginx {
+        let _ = writeln!(out, "\nnginx not measured: {why}");
+    }
+    out
+}
+
+/// The report as JSON.
+pub fn json(report: &Report) -> serde_json::Value {
+    let server = |s: &ServerResult| {
+        serde_json::json!({
+            "name": s.name,
+            "download_gbps": s.download_gbps,
+            "download_gbps_median": median(&s.download_gbps),
+            "small_rps": s.small_rps,
+            "small_rps_median": median(&s.small_rps),
+        })
+    };
+    let nginx = report.nginx.as_ref().ok();
+    serde_json::json!({
+        "size": report.size,
+        "small_size": report.small_size,
+        "connections": report.connections,
+        "workers": report.workers,
+        "pagecast": server(&report.pagecast),
+        "nginx": nginx.map(server),
+        "nginx_missing": report.nginx.as_ref().err(),
+        "ratio": nginx.map(|n| serde_json::json!({
+            "download": median(&report.pagecast.download_gbps) / median(&n.download_gbps),
+            "small": median(&report.pagecast.small_rps) / median(&n.small_rps),
+        })),
+    })
+}
