@@ -35,7 +35,7 @@ pub(crate) async fn serve(
     mut shutdown: watch::Receiver<bool>,
     _permit: OwnedSemaphorePermit,
 ) {
-    let mut buf = Vec::with_capacity(4096);
+    let mut buf = InBuf::default();
     let mut first = true;
     loop {
         let head = read_head(&stream, &mut buf, &shared, first, &mut shutdown).await;
@@ -56,7 +56,7 @@ pub(crate) async fn serve(
                 return;
             }
         };
-        buf.drain(..consumed);
+        buf.consume(consumed);
         let response = respond(&request, &shared.site).await;
         let keep_alive = request.keep_alive() && !response.close && !*shutdown.borrow();
         let outcome = write(&stream, &shared, Some(&request), &response, keep_alive).await;
@@ -97,25 +97,25 @@ enum Head {
 /// timeout, and is closed at once when the server shuts down.
 async fn read_head(
     stream: &TcpStream,
-    buf: &mut Vec<u8>,
+    buf: &mut InBuf,
     shared: &Shared,
     first: bool,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Head {
     let config = &shared.timeouts;
     let mut deadline = Instant::now()
-        + if first || !buf.is_empty() {
+        + if first || !buf.bytes().is_empty() {
             config.header
         } else {
             config.idle
         };
     loop {
-        match request::parse(buf) {
+        match request::parse(buf.bytes()) {
             Ok(Parsed::Complete { request, consumed }) => return Head::Request(request, consumed),
             Ok(Parsed::Incomplete) => {}
             Err(e) => return Head::Refused(e.status()),
         }
-        let idle = buf.is_empty();
+        let idle = buf.bytes().is_empty();
         if idle && *shutdown.borrow() {
             return Head::Gone;
         }
@@ -136,18 +136,74 @@ async fn read_head(
     }
 }
 
+/// Received bytes not yet parsed. The storage is zeroed once and reused, so a read
+/// costs no memset, and it grows only while one request head is incomplete (bounded
+/// by the parser's limits).
+#[derive(Default)]
+struct InBuf {
+    storage: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl InBuf {
+    const READ: usize = 8192;
+
+    fn bytes(&self) -> &[u8] {
+        &self.storage[self.start..self.end]
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Free space for the next read: at least [`Self::READ`] bytes after `end`.
+    fn spare(&mut self) -> &mut [u8] {
+        if self.storage.len() - self.end < Self::READ {
+            self.storage.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            if self.storage.len() - self.end < Self::READ {
+                self.storage.resize(self.end + Self::READ, 0);
+            }
+        }
+        &mut self.storage[self.end..]
+    }
+}
+
 /// Appends what has arrived to `buf`; 0 at end of stream.
-async fn read_some(stream: &TcpStream, buf: &mut Vec<u8>) -> io::Result<usize> {
-    let mut chunk = [0u8; 8192];
+async fn read_some(stream: &TcpStream, buf: &mut InBuf) -> io::Result<usize> {
     loop {
         stream.readable().await?;
-        match stream.try_read(&mut chunk) {
-            Ok(n) => {
-                buf.extend_from_slice(&chunk[..n]);
+        let spare = buf.spare();
+        let room = spare.len();
+        let mut short = None;
+        let read = stream.try_io(Interest::READABLE, || {
+            let n = rustix::net::recv(stream, &mut *spare, rustix::net::RecvFlags::empty())?.0;
+            if n > 0 && n < room {
+                // A short read took everything queued: clear the readiness now instead
+                // of paying for a recv that says EAGAIN (nginx does the same). tokio
+                // only clears it if no new event arrived meanwhile.
+                short = Some(n);
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            Ok(n)
+        });
+        match (read, short) {
+            (Ok(n), _) | (Err(_), Some(n)) => {
+                buf.end += n;
                 return Ok(n);
             }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(e),
+            (Err(e), None)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) => {}
+            (Err(e), None) => return Err(e),
         }
     }
 }
@@ -163,11 +219,11 @@ async fn close_gracefully(stream: TcpStream) {
     if rustix::net::shutdown(&stream, rustix::net::Shutdown::Write).is_err() {
         return;
     }
-    let mut scratch = Vec::with_capacity(16 * 1024);
+    let mut scratch = InBuf::default();
     let mut drained = 0;
     let _ = tokio::time::timeout(LINGER, async {
         while drained < MAX_DRAIN {
-            scratch.clear();
+            scratch.consume(scratch.bytes().len());
             match read_some(&stream, &mut scratch).await {
                 Ok(0) | Err(_) => return,
                 Ok(n) => drained += n,
@@ -359,6 +415,27 @@ impl AsyncDestination for Timed<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_input_buffer_keeps_unparsed_bytes_and_room_to_read() {
+        let mut b = InBuf::default();
+        assert!(b.spare().len() >= InBuf::READ);
+        b.spare()[..5].copy_from_slice(b"abcde");
+        b.end += 5;
+        b.consume(2);
+        assert_eq!(b.bytes(), b"cde");
+        let len = b.storage.len();
+        // Filling up moves the unparsed bytes to the front, growing only by what is
+        // needed for a full read after them.
+        b.end = len;
+        b.storage[len - 3..].copy_from_slice(b"xyz");
+        b.start = len - 3;
+        assert!(b.spare().len() >= InBuf::READ);
+        assert_eq!((b.start, b.bytes()), (0, &b"xyz"[..]));
+        assert!(b.storage.len() <= 3 + InBuf::READ.max(len));
+        b.consume(3);
+        assert_eq!((b.start, b.end), (0, 0));
+    }
 
     #[test]
     fn heads_say_how_the_connection_goes_on() {

@@ -237,13 +237,18 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "-" => pagecast_http::AccessLog::Stdout,
         path => pagecast_http::AccessLog::File(path.into()),
     };
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(workers) = args.workers {
-        if workers == 0 {
-            bail!("--workers must be at least 1");
+    // One worker is one thread, as one nginx worker process is: accepting and serving
+    // on the same thread saves the hand-offs of a multi-thread scheduler.
+    let mut runtime = match args.workers {
+        Some(0) => bail!("--workers must be at least 1"),
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(n) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
         }
-        runtime.worker_threads(workers);
-    }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
     let runtime = runtime
         .enable_all()
         .build()
