@@ -8,6 +8,9 @@
 //! mincore(2) on older kernels) and, if not, reads it in on tokio's blocking pool first
 //! (nginx's `aio threads` lesson). `Method::Direct` reads from the device on the
 //! calling thread by design and is not warmed.
+//!
+//! A reader that is always ready never makes the socket return EAGAIN, so the task
+//! would never give the thread back; it yields after every chunk instead.
 
 use std::future::Future;
 use std::io;
@@ -106,6 +109,10 @@ impl<D: AsyncDestination> Destination for Tokio<'_, D> {
 
     async fn wait_writable(&self, _: &mut Stats) -> io::Result<()> {
         self.0.writable().await
+    }
+
+    async fn between_chunks(&self) {
+        tokio::task::yield_now().await;
     }
 
     async fn warm(&self, src: BorrowedFd<'_>, offset: u64, len: u64, stats: &mut Stats) {

@@ -92,6 +92,11 @@ pub(crate) trait Destination {
     /// Brings `len` bytes of `src` from `offset` into the page cache if they are not
     /// there, without blocking the caller's thread on the disk.
     async fn warm(&self, src: BorrowedFd<'_>, offset: u64, len: u64, stats: &mut Stats);
+
+    /// Called after each chunk: lets other work run, so one reader that is always
+    /// ready cannot hold the thread for a whole transfer (nginx's
+    /// `sendfile_max_chunk`).
+    async fn between_chunks(&self) {}
 }
 
 /// A destination driven from a thread that may block.
@@ -239,6 +244,7 @@ async fn attempt<D: Destination>(
     let mut sender = Sender::open(method, src, offset, end, options.chunk, stats)
         .map_err(|e| classify(method, e, 0, end))?;
     let mut warmed_until = offset;
+    let mut since_pause = 0u64;
     while stats.bytes < len {
         if let Some(pos) = sender.reads_cache_at()
             && pos >= warmed_until
@@ -248,7 +254,14 @@ async fn attempt<D: Destination>(
             warmed_until = pos + n;
         }
         match dst.try_step(|fd| sender.step(fd, stats)) {
-            Ok(n) => stats.bytes += n as u64,
+            Ok(n) => {
+                stats.bytes += n as u64;
+                since_pause += n as u64;
+                if since_pause >= options.chunk as u64 && stats.bytes < len {
+                    since_pause = 0;
+                    dst.between_chunks().await;
+                }
+            }
             Err(StepError::WouldBlock) => {
                 stats.waits += 1;
                 dst.wait_writable(stats).await.map_err(|err| {

@@ -175,3 +175,58 @@ async fn truncation_and_fallback_behave_as_in_the_blocking_api() {
     let (got, _) = rx.join().unwrap();
     assert_eq!((got.len, got.first_mismatch), (50_000, None));
 }
+
+/// A destination that is never full: writes go to /dev/null and readiness is always
+/// there, as for a reader that keeps up with everything.
+struct NeverFull(std::fs::File);
+
+impl AsFd for NeverFull {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+impl pagecast_io::tokio::AsyncDestination for NeverFull {
+    async fn writable(&self) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn try_write_io<R>(&self, f: impl FnOnce() -> std::io::Result<R>) -> std::io::Result<R> {
+        f()
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_destination_that_is_never_full_does_not_hold_the_thread() {
+    let dir = tempfile::tempdir().unwrap();
+    let size = 8u64 << 20;
+    // Cached, so warming has nothing to wait for.
+    let file = pattern_file(&dir.path().join("src"), size);
+    let null = std::fs::File::options()
+        .write(true)
+        .open("/dev/null")
+        .unwrap();
+    let other_ran = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = other_ran.clone();
+    // On a current-thread runtime tasks run in the order they were spawned: the
+    // transfer first, then the other task only when the transfer gives the thread up.
+    let transfer = tokio::spawn(async move {
+        let mut options = strict(Method::Sendfile);
+        options.chunk = 1 << 20;
+        let stats = pagecast_io::tokio::send_file(&file, 0, size, &NeverFull(null), &options)
+            .await
+            .unwrap();
+        (stats, seen.load(std::sync::atomic::Ordering::SeqCst))
+    });
+    let other = tokio::spawn(async move {
+        other_ran.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    let (stats, other_ran_first) = transfer.await.unwrap();
+    other.await.unwrap();
+    assert_eq!(stats.bytes, size);
+    assert_eq!(stats.waits, 0, "the destination was never full");
+    assert!(
+        other_ran_first,
+        "an 8 MiB transfer in 1 MiB chunks kept the thread to itself"
+    );
+}
