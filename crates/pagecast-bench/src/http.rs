@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rustix::pipe::{SpliceFlags, fcntl_setpipe_size, pipe};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::Error;
@@ -369,27 +368,8 @@ fn download(addr: SocketAddr, path: &str) -> io::Result<(u64, Duration)> {
         return Err(io::Error::other(format!("answered {line:?}")));
     }
     let null = File::options().write(true).open("/dev/null")?;
-    let (r, w) = pipe()?;
-    let cap = fcntl_setpipe_size(&w, 1 << 20).unwrap_or(64 << 10);
-    let mut total = 0u64;
-    loop {
-        let n = rustix::pipe::splice(
-            &conn,
-            None,
-            &w,
-            None,
-            cap,
-            SpliceFlags::MOVE | SpliceFlags::MORE,
-        )?;
-        if n == 0 {
-            return Ok((total, started.elapsed()));
-        }
-        let mut left = n;
-        while left > 0 {
-            left -= rustix::pipe::splice(&r, None, &null, None, left, SpliceFlags::MOVE)?;
-        }
-        total += n as u64;
-    }
+    let total = crate::receiver::drain_splice(&conn, &null)?;
+    Ok((total, started.elapsed()))
 }
 
 /// Small files over `connections` keep-alive connections for `duration`, one request in

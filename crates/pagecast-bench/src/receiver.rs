@@ -91,7 +91,9 @@ pub fn run(kind: ReceiverKind, mut announce: impl Write) -> io::Result<()> {
     Ok(())
 }
 
-fn drain_splice(conn: &TcpStream, null: &File) -> io::Result<u64> {
+/// Splices everything `conn` sends until it closes into `null` (/dev/null); returns the
+/// byte count.
+pub(crate) fn drain_splice(conn: &TcpStream, null: &File) -> io::Result<u64> {
     let (r, w) = pipe()?;
     let cap = fcntl_setpipe_size(&w, 1 << 20).unwrap_or(64 << 10);
     let mut total = 0u64;

@@ -153,7 +153,7 @@ impl Url {
     pub fn file_name(&self) -> String {
         let path = self.path.split('?').next().unwrap_or("");
         let last = path.rsplit('/').next().unwrap_or("");
-        let decoded = String::from_utf8_lossy(&percent_decode(last)).into_owned();
+        let decoded = String::from_utf8_lossy(&crate::target::decode_lossy(last)).into_owned();
         if decoded.is_empty()
             || decoded == "."
             || decoded == ".."
@@ -183,29 +183,6 @@ impl Url {
     }
 }
 
-fn percent_decode(s: &str) -> Vec<u8> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = b
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (b[i], hex) {
-            (b'%', Some(v)) => {
-                out.push(v);
-                i += 3;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    out
-}
-
 /// A response head.
 #[derive(Debug)]
 struct Head {
@@ -225,7 +202,7 @@ impl Head {
 
 /// Parses a response head from the start of `buf`: `None` until it is complete.
 fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, String> {
-    let Some(end) = find_head_end(buf) else {
+    let Some(end) = crate::request::find_head_end(buf) else {
         if buf.len() > MAX_RESPONSE_HEAD {
             return Err(format!("response head over {MAX_RESPONSE_HEAD} bytes"));
         }
@@ -257,19 +234,6 @@ fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, String> {
         headers,
     };
     Ok(Some((head, end)))
-}
-
-fn find_head_end(buf: &[u8]) -> Option<usize> {
-    let mut i = 0;
-    while let Some(nl) = buf[i..].iter().position(|&b| b == b'\n') {
-        let at = i + nl + 1;
-        match buf.get(at..) {
-            Some([b'\n', ..]) => return Some(at + 1),
-            Some([b'\r', b'\n', ..]) => return Some(at + 2),
-            _ => i = at,
-        }
-    }
-    None
 }
 
 /// Downloads `url` as `options` say.

@@ -154,8 +154,9 @@ pub fn parse(buf: &[u8]) -> Result<Parsed, HeadError> {
     })
 }
 
-/// Length of the head including its blank line, accepting CRLF or bare LF endings.
-fn find_head_end(buf: &[u8]) -> Option<usize> {
+/// Length of a message head including its blank line, accepting CRLF or bare LF
+/// endings (the client reads response heads with it too).
+pub(crate) fn find_head_end(buf: &[u8]) -> Option<usize> {
     let mut i = 0;
     while let Some(nl) = buf[i..].iter().position(|&b| b == b'\n') {
         let at = i + nl + 1;

@@ -122,7 +122,7 @@ pub async fn respond(request: &Request, site: &Arc<Site>) -> Response {
         Ok(o) => o,
         Err(e) => return open_failure(e),
     };
-    let path = path_of(&request.target);
+    let path = target::path(&request.target);
     if opened.is_file() {
         // `/file.txt/` names a directory that is not there.
         if path.ends_with('/') {
@@ -157,7 +157,7 @@ pub async fn respond(request: &Request, site: &Arc<Site>) -> Response {
     };
     match listed {
         Ok(Ok(entries)) => {
-            let decoded = String::from_utf8_lossy(&percent_decoded(path)).into_owned();
+            let decoded = String::from_utf8_lossy(&target::decode_lossy(path)).into_owned();
             Response {
                 status: 200,
                 headers: vec![("Content-Type", "text/html; charset=utf-8".into())],
@@ -187,42 +187,6 @@ pub fn is_exhaustion(e: &std::io::Error) -> bool {
         e.raw_os_error(),
         Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::ENOBUFS)
     )
-}
-
-/// The path of a request target, without query or fragment (still percent-encoded).
-fn path_of(target: &str) -> &str {
-    let path = match target
-        .strip_prefix("http://")
-        .or_else(|| target.strip_prefix("https://"))
-    {
-        Some(rest) => rest.find('/').map_or("/", |i| &rest[i..]),
-        None => target,
-    };
-    path.split(['?', '#']).next().unwrap_or("/")
-}
-
-/// Percent-decodes for display; malformed escapes stay as they are.
-fn percent_decoded(s: &str) -> Vec<u8> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = b
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (b[i], hex) {
-            (b'%', Some(v)) => {
-                out.push(v);
-                i += 3;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    out
 }
 
 /// The response for a regular file: validators, preconditions, then ranges.
@@ -333,14 +297,6 @@ fn boundary(etag: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn paths_and_decoding_for_redirects_and_titles() {
-        assert_eq!(path_of("/a/b?x=1"), "/a/b");
-        assert_eq!(path_of("http://h:1/a%20b/"), "/a%20b/");
-        assert_eq!(path_of("http://h"), "/");
-        assert_eq!(percent_decoded("/a%20b%zz%4"), b"/a b%zz%4");
-    }
 
     #[test]
     fn boundaries_differ_per_response() {

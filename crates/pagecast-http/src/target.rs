@@ -19,22 +19,27 @@ pub enum TargetError {
     Hidden,
 }
 
-/// Decodes `target` into path segments (bytes, as Linux file names are), dropping the
-/// query and empty or `.` segments. `allow_dotfiles` permits segments such as `.well-known`.
-pub fn segments(target: &str, allow_dotfiles: bool) -> Result<Vec<Vec<u8>>, TargetError> {
-    let path = if let Some(rest) = target
+/// The path of a request target in origin- or absolute-form, without query or
+/// fragment, still percent-encoded.
+pub fn path(target: &str) -> &str {
+    let path = match target
         .strip_prefix("http://")
         .or_else(|| target.strip_prefix("https://"))
     {
         // absolute-form: the path starts after the authority.
-        rest.find('/').map_or("/", |i| &rest[i..])
-    } else {
-        target
+        Some(rest) => rest.find('/').map_or("/", |i| &rest[i..]),
+        None => target,
     };
+    path.split(['?', '#']).next().unwrap_or("")
+}
+
+/// Decodes `target` into path segments (bytes, as Linux file names are), dropping the
+/// query and empty or `.` segments. `allow_dotfiles` permits segments such as `.well-known`.
+pub fn segments(target: &str, allow_dotfiles: bool) -> Result<Vec<Vec<u8>>, TargetError> {
+    let path = path(target);
     if !path.starts_with('/') {
         return Err(TargetError::Malformed);
     }
-    let path = path.split(['?', '#']).next().unwrap_or("");
     let mut out = Vec::new();
     for raw in path.split('/') {
         let seg = decode(raw)?;
@@ -58,12 +63,8 @@ fn decode(raw: &str) -> Result<Vec<u8>, TargetError> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3).ok_or(TargetError::Malformed)?;
-            let hex = std::str::from_utf8(hex).map_err(|_| TargetError::Malformed)?;
-            if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(TargetError::Malformed);
-            }
-            out.push(u8::from_str_radix(hex, 16).map_err(|_| TargetError::Malformed)?);
+            let hex = bytes.get(i + 1..i + 3).and_then(hex_byte);
+            out.push(hex.ok_or(TargetError::Malformed)?);
             i += 3;
         } else {
             out.push(bytes[i]);
@@ -71,6 +72,36 @@ fn decode(raw: &str) -> Result<Vec<u8>, TargetError> {
         }
     }
     Ok(out)
+}
+
+/// Percent-decodes for display or a file name: escapes that are not two hex digits
+/// stay as they are. Never for deciding what to open; that is [`segments`].
+pub fn decode_lossy(raw: &str) -> Vec<u8> {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], bytes.get(i + 1..i + 3).and_then(hex_byte)) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+fn hex_byte(hex: &[u8]) -> Option<u8> {
+    let hex = std::str::from_utf8(hex).ok()?;
+    if hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        u8::from_str_radix(hex, 16).ok()
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]
@@ -83,6 +114,15 @@ mod tests {
             .into_iter()
             .map(|s| String::from_utf8(s).unwrap())
             .collect()
+    }
+
+    #[test]
+    fn paths_and_lossy_decoding_for_titles_and_file_names() {
+        assert_eq!(path("/a/b?x=1"), "/a/b");
+        assert_eq!(path("http://h:1/a%20b/#f"), "/a%20b/");
+        assert_eq!(path("http://h"), "/");
+        assert_eq!(decode_lossy("/a%20b%zz%4"), b"/a b%zz%4");
+        assert_eq!(decode_lossy("%e2%82%ac%+1"), "€%+1".as_bytes());
     }
 
     #[test]
