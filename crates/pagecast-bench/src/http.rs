@@ -388,15 +388,14 @@ fn hammer(
     runtime.block_on(async {
         let started = Instant::now();
         let deadline = tokio::time::Instant::now() + duration;
+        let requests: std::sync::Arc<[Vec<u8>]> = paths
+            .iter()
+            .map(|p| format!("GET {p} HTTP/1.1\r\nHost: bench\r\n\r\n").into_bytes())
+            .collect();
         let mut tasks = Vec::with_capacity(connections);
         for c in 0..connections {
-            let requests: Vec<Vec<u8>> = paths
-                .iter()
-                .skip(c)
-                .chain(paths.iter().take(c))
-                .map(|p| format!("GET {p} HTTP/1.1\r\nHost: bench\r\n\r\n").into_bytes())
-                .collect();
-            tasks.push(tokio::spawn(connection(addr, requests, size, deadline)));
+            let requests = std::sync::Arc::clone(&requests);
+            tasks.push(tokio::spawn(connection(addr, requests, c, size, deadline)));
         }
         let mut done = 0;
         for t in tasks {
@@ -406,9 +405,12 @@ fn hammer(
     })
 }
 
+/// One connection's requests: all of them in turn, starting at `first` so the
+/// connections do not ask for the same file at the same moment.
 async fn connection(
     addr: SocketAddr,
-    requests: Vec<Vec<u8>>,
+    requests: std::sync::Arc<[Vec<u8>]>,
+    first: usize,
     size: usize,
     deadline: tokio::time::Instant,
 ) -> io::Result<u64> {
@@ -417,7 +419,7 @@ async fn connection(
     let mut buf = vec![0u8; size.max(48 * 1024) + 16 * 1024];
     let mut filled = 0;
     let mut done = 0u64;
-    for request in requests.iter().cycle() {
+    for request in requests.iter().cycle().skip(first % requests.len().max(1)) {
         if tokio::time::Instant::now() >= deadline {
             break;
         }

@@ -187,8 +187,8 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, Er
     let file = file.as_file();
 
     let cpus = two_cpus();
-    let _pinned = cpus.and_then(|c| pin_current(c.0));
-    let cpus = cpus.filter(|_| _pinned.is_some());
+    let pinned = cpus.and_then(|c| pin_current(c.0));
+    let cpus = cpus.filter(|_| pinned.is_some());
     let receivers = config
         .receivers
         .iter()

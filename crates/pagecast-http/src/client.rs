@@ -452,7 +452,7 @@ fn receive(
     }
     let mut progress = Progress::new(options.progress, plan.offset, plan.total);
     let (received, method) = if chunked {
-        let n = receive_chunked(url, &stream, leftover, file, plan.offset, &mut progress)
+        let n = receive_chunked(&stream, leftover, file, plan.offset, &mut progress)
             .map_err(|e| incomplete(url, plan.offset, None, e))?;
         (n, None)
     } else {
@@ -512,7 +512,7 @@ fn receive_body(
             path: path.to_path_buf(),
             error,
         })?;
-    let mut at = plan.offset + first.len() as u64;
+    let at = plan.offset + first.len() as u64;
     progress.update(at);
     let Some(end) = end else {
         // Delimited by the close: read until it comes.
@@ -526,23 +526,19 @@ fn receive_body(
             Ok(s) => Ok((at - plan.offset + s.bytes, Some(s.method))),
         };
     };
-    let base = at;
-    let stats =
-        pagecast_io::receive_file(stream, file, at, end - at, |n| progress.update(base + n))
-            .map_err(|e| {
-                let got = match &e {
-                    pagecast_io::Error::SourceEnded { received, .. } => *received,
-                    _ => 0,
-                };
-                at += got;
-                incomplete(url, at, Some(end), e)
-            })?;
+    let stats = pagecast_io::receive_file(stream, file, at, end - at, |n| progress.update(at + n))
+        .map_err(|e| {
+            let got = match &e {
+                pagecast_io::Error::SourceEnded { received, .. } => *received,
+                _ => 0,
+            };
+            incomplete(url, at + got, Some(end), e)
+        })?;
     Ok((end - plan.offset, Some(stats.method)))
 }
 
 /// A `Transfer-Encoding: chunked` body, decoded in user space.
 fn receive_chunked(
-    _url: &Url,
     stream: &TcpStream,
     leftover: Vec<u8>,
     file: &File,

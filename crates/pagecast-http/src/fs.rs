@@ -10,7 +10,7 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -185,7 +185,7 @@ impl Root {
             }
         }
         let fd = rustix::fs::openat(&self.dir, rel, flags, Mode::empty())?;
-        let resolved = std::fs::read_link(format!("/proc/self/fd/{}", fd_number(&fd)))
+        let resolved = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd()))
             .map_err(|_| OpenError::Outside)?;
         if resolved.starts_with(&self.canonical) {
             Ok(fd)
@@ -208,11 +208,6 @@ fn probe_refused(dir: &OwnedFd) -> bool {
         ),
         Err(Errno::NOSYS | Errno::PERM)
     )
-}
-
-fn fd_number(fd: &OwnedFd) -> i32 {
-    use std::os::fd::AsRawFd;
-    fd.as_fd().as_raw_fd()
 }
 
 fn bytes_path(name: &[u8]) -> PathBuf {

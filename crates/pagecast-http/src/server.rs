@@ -231,9 +231,11 @@ pub(crate) enum Log {
 impl Log {
     /// Logs one response: `host - - [date] "request line" status bytes`.
     pub fn write(&self, peer: SocketAddr, request: Option<&Request>, status: u16, bytes: u64) {
-        if matches!(self, Log::Off) {
-            return;
-        }
+        let file = match self {
+            Log::Off => return,
+            Log::Stdout => None,
+            Log::File(file) => Some(file),
+        };
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
@@ -244,13 +246,10 @@ impl Log {
             request.map_or_else(|| "-".to_string(), request_line),
         );
         // A log that cannot be written must not take the server down with it.
-        let _ = match self {
-            Log::Off => Ok(()),
-            Log::Stdout => io::stdout().lock().write_all(line.as_bytes()),
-            Log::File(file) => match file.lock() {
-                Ok(mut f) => f.write_all(line.as_bytes()),
-                Err(_) => Ok(()),
-            },
+        let _ = match file.map(Mutex::lock) {
+            None => io::stdout().lock().write_all(line.as_bytes()),
+            Some(Ok(mut f)) => f.write_all(line.as_bytes()),
+            Some(Err(_)) => Ok(()),
         };
     }
 }

@@ -1,7 +1,11 @@
 //! `pagecast bench` as a user runs it: the real binary, a real receiver process, real
 //! loopback TCP.
 
+mod support;
+
 use std::process::Command;
+
+use support::METHODS;
 
 fn pagecast() -> Command {
     Command::new(env!("CARGO_BIN_EXE_pagecast"))
@@ -17,15 +21,6 @@ fn succeed(cmd: &mut Command) -> Vec<u8> {
     );
     out.stdout
 }
-
-const METHODS: [&str; 6] = [
-    "read+write",
-    "direct",
-    "mmap+write",
-    "sendfile",
-    "splice",
-    "io_uring",
-];
 
 #[test]
 fn json_has_every_method_against_both_receivers_with_raw_rows() {

@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::{Response, Served, dir_with, pattern};
+use support::{METHODS, Response, Served, dir_with, pattern};
 
 const LEN: usize = 100_000;
 
@@ -138,14 +138,7 @@ fn unsatisfiable_refused_and_malformed_ranges() {
 fn every_method_serves_the_same_bytes() {
     let data = pattern(3 << 20);
     let (dir, _) = dir_with("f.bin", &data);
-    for method in [
-        "read+write",
-        "direct",
-        "mmap+write",
-        "sendfile",
-        "splice",
-        "io_uring",
-    ] {
+    for method in METHODS {
         let s = Served::start(dir.path(), &["--access-log", "off", "--method", method]);
         let full = s.get("/f.bin", &[]);
         assert_eq!(full.status, 200, "{method}");

@@ -198,6 +198,16 @@ impl Response {
     }
 }
 
+/// Every transfer method, by its command-line name.
+pub const METHODS: [&str; 6] = [
+    "read+write",
+    "direct",
+    "mmap+write",
+    "sendfile",
+    "splice",
+    "io_uring",
+];
+
 /// Bytes that differ at every position, so a misplaced range cannot pass.
 pub fn pattern(len: usize) -> Vec<u8> {
     (0..len)
