@@ -1,0 +1,236 @@
+//! Storage engines for Kafka record batches, built so that reads reach the network
+//! without a copy in user space.
+//!
+//! - [`segment`]: the Kafka model. A directory per topic-partition, segments of appended
+//!   batches in the page cache, mapped sparse offset and time indexes; a read returns
+//!   file regions for sendfile.
+//! - [`commitlog`]: the RocketMQ model. One append log for every partition in
+//!   preallocated mapped files, per-partition consume queues; a read returns mapped
+//!   slices, written with mmap + write.
+//!
+//! Both store batches in Kafka's v2 format ([`batch`]) exactly as produced, with only the
+//! base offset set, and both implement [`Store`], so the broker runs on either. Both
+//! recover from a crash to an exact prefix of what was appended: a torn tail is cut,
+//! indexes are rebuilt, and damage followed by valid data stops the open with the file
+//! and position named, unless repair is asked for.
+
+pub mod batch;
+pub mod commitlog;
+pub mod dump;
+mod error;
+mod files;
+pub mod segment;
+mod sys;
+
+use std::fmt;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use error::{Error, Result};
+
+/// A topic and partition number: the unit of ordering and of offsets.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TopicPartition {
+    /// Topic name: 1 to 249 characters of `[a-zA-Z0-9._-]`, as Kafka allows.
+    pub topic: String,
+    /// Partition number, from 0.
+    pub partition: i32,
+}
+
+impl TopicPartition {
+    /// A topic-partition; the name is checked when a store creates it.
+    pub fn new(topic: impl Into<String>, partition: i32) -> TopicPartition {
+        TopicPartition {
+            topic: topic.into(),
+            partition,
+        }
+    }
+
+    /// Checks the name against Kafka's rules, which also keep it a safe directory name
+    /// (no `/`, and `.` and `..` are refused).
+    pub fn validate(&self) -> Result<()> {
+        let t = &self.topic;
+        let legal = t
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        if t.is_empty() || t.len() > 249 || !legal || t == "." || t == ".." {
+            return Err(Error::Config(format!(
+                "topic name {t:?} must be 1 to 249 characters of a-z, A-Z, 0-9, '.', '_' and '-', and not '.' or '..'"
+            )));
+        }
+        if self.partition < 0 {
+            return Err(Error::Config(format!(
+                "partition {} is negative",
+                self.partition
+            )));
+        }
+        Ok(())
+    }
+
+    /// Parses the `topic-partition` form used for directory names.
+    pub fn parse(name: &str) -> Option<TopicPartition> {
+        let (topic, partition) = name.rsplit_once('-')?;
+        let tp = TopicPartition::new(topic, partition.parse().ok()?);
+        tp.validate().ok()?;
+        (tp.to_string() == name).then_some(tp)
+    }
+}
+
+impl fmt::Display for TopicPartition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.topic, self.partition)
+    }
+}
+
+/// When appended data is forced to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fsync {
+    /// Never on the append path: the page cache writes back, segments are flushed when
+    /// they roll and everything on close. Kafka's default.
+    None,
+    /// At most this long after an append (checked on append and on [`Store::maintain`]).
+    Interval(Duration),
+    /// Before every append returns.
+    Always,
+}
+
+impl std::str::FromStr for Fsync {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Fsync, String> {
+        match s {
+            "none" => Ok(Fsync::None),
+            "always" => Ok(Fsync::Always),
+            _ => {
+                let ms = s
+                    .strip_prefix("interval:")
+                    .and_then(|ms| ms.strip_suffix("ms").unwrap_or(ms).parse::<u64>().ok())
+                    .ok_or_else(|| {
+                        format!("fsync policy {s:?}: expected none, always or interval:<ms>")
+                    })?;
+                Ok(Fsync::Interval(Duration::from_millis(ms)))
+            }
+        }
+    }
+}
+
+/// Reports recovery of a large log: one line per step, for a person to read.
+pub type Progress = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Where appended batches landed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// Offset given to the first record.
+    pub base_offset: i64,
+    /// Offset of the last record.
+    pub last_offset: i64,
+}
+
+/// The offsets a partition holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Offsets {
+    /// First offset still stored (retention moves it up).
+    pub start: i64,
+    /// Offset the next record gets (the high watermark of a single node).
+    pub end: i64,
+}
+
+/// A piece of a read: whole record batches, ready to send without a user-space copy.
+#[derive(Clone)]
+pub enum Chunk {
+    /// A region of a segment file, for sendfile.
+    File {
+        /// The open segment file (kept open by the read, even if retention deletes it).
+        file: Arc<File>,
+        /// Byte position of the first batch.
+        position: u64,
+        /// Bytes of whole batches.
+        len: u64,
+    },
+    /// Bytes of a mapped commit-log file, for mmap + write.
+    Mapped(commitlog::MappedBytes),
+}
+
+impl Chunk {
+    /// Bytes in the chunk.
+    pub fn len(&self) -> u64 {
+        match self {
+            Chunk::File { len, .. } => *len,
+            Chunk::Mapped(m) => m.bytes().len() as u64,
+        }
+    }
+
+    /// Whether the chunk is empty (reads never return one).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends the chunk's bytes to `out`: a copy, for tests and tools, not for serving.
+    pub fn copy_into(&self, out: &mut Vec<u8>) -> std::io::Result<()> {
+        match self {
+            Chunk::File {
+                file,
+                position,
+                len,
+            } => {
+                let at = out.len();
+                out.resize(at + *len as usize, 0);
+                file.read_exact_at(&mut out[at..], *position)
+            }
+            Chunk::Mapped(m) => {
+                out.extend_from_slice(m.bytes());
+                Ok(())
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Chunk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Chunk::File { position, len, .. } => {
+                write!(f, "File {{ position: {position}, len: {len} }}")
+            }
+            Chunk::Mapped(m) => write!(f, "Mapped {{ len: {} }}", m.bytes().len()),
+        }
+    }
+}
+
+/// What the broker needs from a storage engine. Both engines implement it, and answer
+/// the same calls with the same batches.
+pub trait Store: Send + Sync {
+    /// Creates a partition if it does not exist yet.
+    fn create(&mut self, tp: &TopicPartition) -> Result<()>;
+
+    /// The partitions stored, sorted.
+    fn partitions(&self) -> Vec<TopicPartition>;
+
+    /// Appends one or more v2 batches (a produce request's records). Every batch is
+    /// validated first; on any error nothing is stored. Base offsets in `batches` are
+    /// set to the offsets given. `now_ms` is the wall clock, for time-based rolls.
+    fn append(&mut self, tp: &TopicPartition, batches: &mut [u8], now_ms: i64) -> Result<Appended>;
+
+    /// Whole batches from the one that holds `offset`, in order, while their total stays
+    /// within `max_bytes` (the first batch is returned even if larger, as Kafka does).
+    /// Empty at the end of the log; [`Error::OffsetOutOfRange`] outside it.
+    fn read(&self, tp: &TopicPartition, offset: i64, max_bytes: u64) -> Result<Vec<Chunk>>;
+
+    /// First and next offset of a partition.
+    fn offsets(&self, tp: &TopicPartition) -> Result<Offsets>;
+
+    /// Base offset of the first batch whose largest timestamp is at least `timestamp`,
+    /// or `None` if every batch is older.
+    fn offset_for_timestamp(&self, tp: &TopicPartition, timestamp: i64) -> Result<Option<i64>>;
+
+    /// Periodic work: retention (deletes whole segments or files past the size or age
+    /// limits, never the one being appended to), interval fsyncs, checkpoints.
+    fn maintain(&mut self, now_ms: i64) -> Result<()>;
+
+    /// Forces everything appended to disk and records the recovery point.
+    fn flush(&mut self) -> Result<()>;
+
+    /// Flushes and marks a clean shutdown, so the next open skips recovery.
+    fn close(self: Box<Self>) -> Result<()>;
+}

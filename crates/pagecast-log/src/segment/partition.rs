@@ -1,0 +1,571 @@
+//! One topic-partition's log: its segments in offset order, rolls, retention, fsync
+//! policy, the recovery point and the clean-shutdown marker, and recovery after a crash.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use super::Config;
+use super::segment::{self, Damage, IndexLimits, LOG_SUFFIX, Segment};
+use crate::batch::{self, Header};
+use crate::error::{Error, Result};
+use crate::{Appended, Chunk, Fsync, Offsets, TopicPartition, files};
+
+/// File holding the offset below which every batch is known to be on disk.
+pub const RECOVERY_POINT_FILE: &str = "recovery-point";
+/// File whose presence says the log was closed cleanly and needs no recovery.
+pub const CLEAN_SHUTDOWN_FILE: &str = "clean-shutdown";
+
+/// Logs at least this large report recovery progress.
+const PROGRESS_FROM_BYTES: u64 = 64 << 20;
+
+pub(crate) struct PartitionLog {
+    tp: TopicPartition,
+    dir: PathBuf,
+    /// Never empty: the last one takes appends.
+    segments: BTreeMap<i64, Segment>,
+    config: Arc<Config>,
+    /// The recovery point last written to the checkpoint.
+    recovery_point: i64,
+    /// Offset below which background flushes (after rolls) have finished.
+    flushed: Arc<AtomicI64>,
+    flushers: Vec<JoinHandle<Result<()>>>,
+    /// When the oldest append not yet fsynced happened.
+    dirty_since: Option<Instant>,
+}
+
+impl PartitionLog {
+    fn limits(config: &Config) -> IndexLimits {
+        IndexLimits {
+            interval: config.index_interval,
+            max_bytes: config.max_index_bytes,
+        }
+    }
+
+    /// Opens (creating if needed) the log in `dir`, recovering it if it was not closed
+    /// cleanly.
+    pub(crate) fn open(
+        dir: &Path,
+        tp: TopicPartition,
+        config: Arc<Config>,
+    ) -> Result<PartitionLog> {
+        fs::create_dir_all(dir).map_err(Error::io("create directory", dir))?;
+        let bases = list_segments(dir)?;
+        let limits = PartitionLog::limits(&config);
+        let clean_marker = dir.join(CLEAN_SHUTDOWN_FILE);
+        let clean = clean_marker.exists();
+        let checkpoint = read_recovery_point(dir)?;
+        let mut segments = BTreeMap::new();
+        if bases.is_empty() {
+            segments.insert(0, Segment::create(dir, 0, limits)?);
+        } else {
+            segments = open_segments(dir, &tp, &bases, clean, checkpoint, &config)?;
+        }
+        let mut log = PartitionLog {
+            tp,
+            dir: dir.to_owned(),
+            segments,
+            config,
+            recovery_point: checkpoint.unwrap_or(0),
+            flushed: Arc::new(AtomicI64::new(checkpoint.unwrap_or(0))),
+            flushers: Vec::new(),
+            dirty_since: None,
+        };
+        log.active_mut().make_active()?;
+        // What recovery checked is made durable before it becomes the recovery point, so
+        // a second crash does not skip it.
+        if !clean || checkpoint != Some(log.next_offset()) {
+            log.flush()?;
+        }
+        files::remove(&clean_marker)?;
+        files::sync_dir(dir)?;
+        Ok(log)
+    }
+
+    fn active(&self) -> &Segment {
+        self.segments
+            .values()
+            .next_back()
+            .expect("a log always has a segment")
+    }
+
+    fn active_mut(&mut self) -> &mut Segment {
+        self.segments
+            .values_mut()
+            .next_back()
+            .expect("a log always has a segment")
+    }
+
+    fn next_offset(&self) -> i64 {
+        self.active().next_offset
+    }
+
+    pub(crate) fn offsets(&self) -> Offsets {
+        Offsets {
+            start: *self
+                .segments
+                .keys()
+                .next()
+                .expect("a log always has a segment"),
+            end: self.next_offset(),
+        }
+    }
+
+    pub(crate) fn append(&mut self, buf: &mut [u8], now_ms: i64) -> Result<Appended> {
+        let mut headers = Vec::new();
+        for item in batch::split(buf) {
+            match item {
+                Ok(found) => headers.push(found),
+                Err((position, source)) => return Err(Error::InvalidBatch { position, source }),
+            }
+        }
+        if headers.is_empty() {
+            return Err(Error::InvalidBatch {
+                position: 0,
+                source: batch::BatchError::Truncated {
+                    need: batch::HEADER_LEN as u64,
+                    have: 0,
+                },
+            });
+        }
+        let total = buf.len() as u64;
+        if total > self.config.segment_bytes {
+            return Err(Error::BatchTooLarge {
+                size: total,
+                max: self.config.segment_bytes,
+            });
+        }
+        let base = self.next_offset();
+        let mut next = base;
+        for (at, header) in &mut headers {
+            batch::set_base_offset(&mut buf[*at..], next);
+            batch::set_leader_epoch(&mut buf[*at..], batch::LEADER_EPOCH);
+            header.base_offset = next;
+            header.leader_epoch = batch::LEADER_EPOCH;
+            next = header.next_offset();
+        }
+        if self.should_roll(total, next, &headers, now_ms) {
+            self.roll()?;
+        }
+        self.active_mut().append(buf, &headers)?;
+        self.dirty_since.get_or_insert_with(Instant::now);
+        match self.config.fsync {
+            Fsync::Always => self.sync_active()?,
+            Fsync::Interval(every) if self.dirty_since.is_some_and(|t| t.elapsed() >= every) => {
+                self.sync_active()?
+            }
+            _ => {}
+        }
+        Ok(Appended {
+            base_offset: base,
+            last_offset: next - 1,
+        })
+    }
+
+    fn should_roll(&self, total: u64, next: i64, headers: &[(usize, Header)], now_ms: i64) -> bool {
+        let active = self.active();
+        if active.size == 0 {
+            return false;
+        }
+        let too_old = self.config.segment_age.is_some_and(|age| {
+            let first = active
+                .first_timestamp
+                .or(headers.first().map(|(_, h)| h.max_timestamp));
+            first.is_some_and(|t| now_ms.saturating_sub(t) > age.as_millis() as i64)
+        });
+        active.size + total > self.config.segment_bytes
+            || !active.indexes_have_room(total)
+            || next - 1 - active.base_offset > i64::from(u32::MAX)
+            || too_old
+    }
+
+    /// Starts a new segment at the next offset. The new one is created first, so a
+    /// failure (a full disk) leaves the old one taking appends; the old one is then
+    /// finished and fsynced on another thread, and the recovery point follows.
+    fn roll(&mut self) -> Result<()> {
+        let base = self.next_offset();
+        let limits = PartitionLog::limits(&self.config);
+        let fresh = Segment::create(&self.dir, base, limits)?;
+        let old = self.active_mut();
+        old.finish()?;
+        let to_sync = old.files_to_sync()?;
+        self.segments.insert(base, fresh);
+        let flushed = Arc::clone(&self.flushed);
+        self.flushers.push(std::thread::spawn(move || {
+            for (path, file) in to_sync {
+                file.sync_data().map_err(Error::io("fsync", path))?;
+            }
+            flushed.fetch_max(base, Ordering::AcqRel);
+            Ok(())
+        }));
+        Ok(())
+    }
+
+    fn sync_active(&mut self) -> Result<()> {
+        // The recovery point may only pass a rolled segment once its flush is done.
+        self.join_flushers(true)?;
+        self.active().sync()?;
+        let end = self.next_offset();
+        self.flushed.fetch_max(end, Ordering::AcqRel);
+        self.dirty_since = None;
+        Ok(())
+    }
+
+    /// Waits for the background flushes, returning the first error.
+    fn join_flushers(&mut self, all: bool) -> Result<()> {
+        let mut first_error = None;
+        let mut pending = Vec::new();
+        for handle in self.flushers.drain(..) {
+            if !all && !handle.is_finished() {
+                pending.push(handle);
+                continue;
+            }
+            let result = handle
+                .join()
+                .unwrap_or_else(|_| Err(Error::Config("a segment flush thread panicked".into())));
+            if let Err(e) = result {
+                first_error.get_or_insert(e);
+            }
+        }
+        self.flushers = pending;
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn write_recovery_point(&mut self) -> Result<()> {
+        let point = self.flushed.load(Ordering::Acquire).min(self.next_offset());
+        if point != self.recovery_point {
+            files::write_atomically(
+                &self.dir,
+                RECOVERY_POINT_FILE,
+                format!("{point}\n").as_bytes(),
+            )?;
+            self.recovery_point = point;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn flush(&mut self) -> Result<()> {
+        self.join_flushers(true)?;
+        for segment in self.segments.range(self.recovery_point..).map(|(_, s)| s) {
+            segment.sync()?;
+        }
+        // The segment holding the recovery point starts below it.
+        if let Some((_, s)) = self.segments.range(..=self.recovery_point).next_back() {
+            s.sync()?;
+        }
+        self.sync_active()?;
+        self.write_recovery_point()
+    }
+
+    pub(crate) fn maintain(&mut self, now_ms: i64) -> Result<()> {
+        self.join_flushers(false)?;
+        if let Fsync::Interval(every) = self.config.fsync
+            && self.dirty_since.is_some_and(|t| t.elapsed() >= every)
+        {
+            self.sync_active()?;
+        }
+        self.apply_retention(now_ms)?;
+        self.write_recovery_point()
+    }
+
+    /// Deletes the oldest segments while the log is over its size limit or their newest
+    /// batch is older than the age limit. The segment taking appends is never deleted.
+    fn apply_retention(&mut self, now_ms: i64) -> Result<()> {
+        let mut total: u64 = self.segments.values().map(|s| s.size).sum();
+        while self.segments.len() > 1 {
+            let oldest = self
+                .segments
+                .values()
+                .next()
+                .expect("more than one segment");
+            let by_size = self
+                .config
+                .retention_bytes
+                .is_some_and(|limit| total - oldest.size >= limit);
+            let by_age = self.config.retention_age.is_some_and(|age| {
+                oldest.max_timestamp != i64::MIN
+                    && now_ms.saturating_sub(oldest.max_timestamp) > age.as_millis() as i64
+            });
+            if !by_size && !by_age {
+                break;
+            }
+            let (_, oldest) = self.segments.pop_first().expect("more than one segment");
+            total -= oldest.size;
+            oldest.delete()?;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn read(&self, offset: i64, max_bytes: u64) -> Result<Vec<Chunk>> {
+        let Offsets { start, end } = self.offsets();
+        if offset < start || offset > end {
+            return Err(Error::OffsetOutOfRange {
+                partition: self.tp.clone(),
+                offset,
+                start,
+                end,
+            });
+        }
+        let mut chunks = Vec::new();
+        if offset == end {
+            return Ok(chunks);
+        }
+        let mut budget = max_bytes;
+        let mut segments = self
+            .segments
+            .range((Bound::Unbounded, Bound::Included(offset)))
+            .rev();
+        let first = segments
+            .next()
+            .map(|(_, s)| s)
+            .expect("offset lies in the log");
+        let mut pos = first.find_position(offset)?;
+        for segment in self.segments.range(first.base_offset..).map(|(_, s)| s) {
+            let end = segment.end_within(pos, budget, chunks.is_empty())?;
+            if end > pos {
+                chunks.push(Chunk::File {
+                    file: Arc::clone(&segment.log),
+                    position: pos,
+                    len: end - pos,
+                });
+                budget = budget.saturating_sub(end - pos);
+            }
+            if end < segment.size || budget == 0 {
+                break;
+            }
+            pos = 0;
+        }
+        Ok(chunks)
+    }
+
+    pub(crate) fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<i64>> {
+        for segment in self.segments.values() {
+            if segment.max_timestamp >= timestamp
+                && let Some(offset) = segment.find_timestamp(timestamp)?
+            {
+                return Ok(Some(offset));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Flushes, trims the active indexes and writes the clean-shutdown marker.
+    pub(crate) fn close(mut self) -> Result<()> {
+        self.flush()?;
+        self.active_mut().trim()?;
+        self.active().sync()?;
+        files::write_atomically(&self.dir, CLEAN_SHUTDOWN_FILE, b"")
+    }
+}
+
+/// Base offsets of the segments in `dir`, sorted. Leftovers of interrupted work are
+/// removed: temporary files, and indexes whose log is gone (a deletion cut short).
+fn list_segments(dir: &Path) -> Result<Vec<i64>> {
+    let mut bases = Vec::new();
+    let mut indexes = Vec::new();
+    for entry in fs::read_dir(dir).map_err(Error::io("list", dir))? {
+        let entry = entry.map_err(Error::io("list", dir))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.ends_with(".tmp") {
+            files::remove(&entry.path())?;
+            continue;
+        }
+        let Some((stem, suffix)) = name.split_once('.') else {
+            continue;
+        };
+        let Ok(base) = stem.parse::<i64>() else {
+            continue;
+        };
+        if stem.len() != 20 || base < 0 {
+            continue;
+        }
+        match suffix {
+            LOG_SUFFIX => bases.push(base),
+            segment::INDEX_SUFFIX | segment::TIME_INDEX_SUFFIX => {
+                indexes.push((base, entry.path()))
+            }
+            _ => {}
+        }
+    }
+    bases.sort_unstable();
+    for (base, path) in indexes {
+        if bases.binary_search(&base).is_err() {
+            files::remove(&path)?;
+        }
+    }
+    Ok(bases)
+}
+
+fn read_recovery_point(dir: &Path) -> Result<Option<i64>> {
+    let path = dir.join(RECOVERY_POINT_FILE);
+    let Some(text) = files::read_small(&path)? else {
+        return Ok(None);
+    };
+    // A damaged checkpoint only costs a longer recovery: recover everything.
+    Ok(text.trim().parse().ok())
+}
+
+/// Opens every segment. After a clean shutdown each is opened as it is, and only one
+/// whose indexes or length fail their checks is recovered. After a crash every segment
+/// from the one holding the recovery point on is recovered. Damage with nothing valid
+/// after it is a torn tail and is cut, with later segments; damage followed by valid data
+/// refuses the open unless `config.repair`.
+fn open_segments(
+    dir: &Path,
+    tp: &TopicPartition,
+    bases: &[i64],
+    clean: bool,
+    checkpoint: Option<i64>,
+    config: &Config,
+) -> Result<BTreeMap<i64, Segment>> {
+    let limits = PartitionLog::limits(config);
+    let recover_from = if clean {
+        i64::MAX
+    } else {
+        checkpoint.unwrap_or(0)
+    };
+    let log_bytes = |from: usize| -> u64 {
+        bases[from..]
+            .iter()
+            .filter_map(|b| fs::metadata(dir.join(segment::file_name(*b, LOG_SUFFIX))).ok())
+            .map(|m| m.len())
+            .sum()
+    };
+    let mut segments: BTreeMap<i64, Segment> = BTreeMap::new();
+    let mut reported = false;
+    for (i, &base) in bases.iter().enumerate() {
+        let next_base = bases.get(i + 1).copied();
+        let mut opened = None;
+        if next_base.is_some_and(|n| n <= recover_from) || (clean && next_base.is_none()) {
+            match Segment::open(dir, base, next_base, limits)? {
+                Ok(s) => opened = Some(s),
+                Err(why) => progress(
+                    config,
+                    &format!("{tp}: segment {base} needs recovery: {why}"),
+                ),
+            }
+        }
+        let (segment, damage) = match opened {
+            Some(s) => (s, None),
+            None => {
+                if !reported && config.progress.is_some() && log_bytes(i) >= PROGRESS_FROM_BYTES {
+                    reported = true;
+                }
+                if reported {
+                    progress(
+                        config,
+                        &format!(
+                            "{tp}: recovering segment {base} ({} of {}), {} bytes left",
+                            i + 1,
+                            bases.len(),
+                            log_bytes(i)
+                        ),
+                    );
+                }
+                Segment::recover(dir, base, limits)?
+            }
+        };
+        let gap = segments
+            .values()
+            .next_back()
+            .filter(|prev| prev.next_offset != segment.base_offset)
+            .map(|prev| Damage {
+                position: 0,
+                reason: format!(
+                    "segment starts at offset {base}, but the segment before ends at {}",
+                    prev.next_offset
+                ),
+            });
+        let Some(damage) = gap.clone().or(damage) else {
+            segments.insert(base, segment);
+            continue;
+        };
+        let later_valid = bases[i + 1..].iter().try_fold(false, |found, b| {
+            let path = dir.join(segment::file_name(*b, LOG_SUFFIX));
+            Ok::<_, Error>(found || segment::valid_batch_from(&path, 0)?)
+        })?;
+        // A gap means the segment itself may be valid: look from its start.
+        let look_from = if gap.is_some() {
+            0
+        } else {
+            damage.position + 1
+        };
+        let torn = !later_valid && !segment::valid_batch_from(&segment.log_path, look_from)?;
+        if !torn && !config.repair {
+            return Err(Error::Corrupt {
+                file: segment.log_path.clone(),
+                position: damage.position,
+                reason: damage.reason,
+            });
+        }
+        progress(
+            config,
+            &format!(
+                "{tp}: {} at byte {} of {}: {}; truncating there{}",
+                if torn {
+                    "torn tail"
+                } else {
+                    "repairing damage"
+                },
+                damage.position,
+                segment.log_path.display(),
+                damage.reason,
+                if next_base.is_some() {
+                    " and dropping later segments"
+                } else {
+                    ""
+                },
+            ),
+        );
+        let mut segment = segment;
+        if gap.is_some() {
+            // Nothing of a segment after a gap can follow the log. The one before becomes
+            // the last again; it is rebuilt so that its indexes carry no roll's entry.
+            segment.delete()?;
+            if let Some((prev_base, prev)) = segments.pop_last() {
+                drop(prev);
+                let (prev, damage) = Segment::recover(dir, prev_base, limits)?;
+                if let Some(d) = damage {
+                    return Err(Error::Corrupt {
+                        file: prev.log_path.clone(),
+                        position: d.position,
+                        reason: d.reason,
+                    });
+                }
+                segments.insert(prev_base, prev);
+            }
+        } else {
+            segment.truncate(damage.position)?;
+            segments.insert(base, segment);
+        }
+        for b in &bases[i + 1..] {
+            for suffix in [
+                LOG_SUFFIX,
+                segment::INDEX_SUFFIX,
+                segment::TIME_INDEX_SUFFIX,
+            ] {
+                files::remove(&dir.join(segment::file_name(*b, suffix)))?;
+            }
+        }
+        break;
+    }
+    let last = segments.len().saturating_sub(1);
+    for (i, segment) in segments.values_mut().enumerate() {
+        if i < last {
+            segment.finish()?;
+        }
+    }
+    Ok(segments)
+}
+
+fn progress(config: &Config, line: &str) {
+    if let Some(report) = &config.progress {
+        report(line);
+    }
+}
