@@ -102,3 +102,8 @@ fn fill_then_free(engine: Engine) {
 fn a_full_disk_loses_nothing_acknowledged_in_the_segment_store() {
     fill_then_free(Engine::Segment);
 }
+
+#[test]
+fn a_full_disk_loses_nothing_acknowledged_in_the_commit_log_store() {
+    fill_then_free(Engine::CommitLog);
+}

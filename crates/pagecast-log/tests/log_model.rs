@@ -113,3 +113,10 @@ fn the_segment_store_answers_as_the_model_does() {
         run(Engine::Segment, seed);
     }
 }
+
+#[test]
+fn the_commit_log_store_answers_as_the_model_does() {
+    for seed in 0..SEEDS {
+        run(Engine::CommitLog, seed);
+    }
+}

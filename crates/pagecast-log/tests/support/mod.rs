@@ -142,6 +142,7 @@ pub fn assert_matches(store: &dyn Store, model: &Model, context: &str) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
     Segment,
+    CommitLog,
 }
 
 /// Sizes a test run uses, small so that rolls, index entries and retention all happen.
@@ -190,6 +191,20 @@ pub fn open(
                 ..Default::default()
             };
             Ok(Box::new(pagecast_log::segment::SegmentStore::open(
+                dir, config,
+            )?))
+        }
+        Engine::CommitLog => {
+            let config = pagecast_log::commitlog::Config {
+                file_bytes: sizes.file_bytes,
+                queue_file_entries: (sizes.max_index_bytes / 20).max(1),
+                retention_bytes: sizes.retention_bytes,
+                retention_age: None,
+                fsync: sizes.fsync,
+                repair,
+                ..Default::default()
+            };
+            Ok(Box::new(pagecast_log::commitlog::CommitLogStore::open(
                 dir, config,
             )?))
         }
