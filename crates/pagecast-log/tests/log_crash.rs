@@ -12,6 +12,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use fastrand::Rng;
+use pagecast_log::commitlog::{self, Found};
 use pagecast_log::segment::{INDEX_SUFFIX, LOG_SUFFIX, RECOVERY_POINT_FILE, TIME_INDEX_SUFFIX};
 use pagecast_log::{Error, Fsync, Store, TopicPartition};
 use support::{Engine, Model, Sizes, open, random_batch, read_bytes};
@@ -61,9 +62,11 @@ fn prefix_len(store: &dyn Store, model: &Model, context: &str) -> usize {
     for (k, b) in batches.iter().enumerate() {
         if want.len() == got.len() {
             assert_eq!(offsets.end, b.base_offset, "{context}: end offset");
+            let first_difference = got.iter().zip(&want).position(|(a, b)| a != b);
             assert!(
                 got == want,
-                "{context}: the log is not a prefix of what was appended"
+                "{context}: the log is not a prefix of what was appended: {} bytes, first difference at {first_difference:?}, {k} batches",
+                got.len()
             );
             return k;
         }
@@ -107,7 +110,10 @@ fn batch_at(model: &Model, base: i64, pos: u64) -> usize {
 }
 
 /// Asserts that every index equals the one a rebuild from the `.log` files alone makes.
-fn assert_indexes_rebuild_equal(dir: &Path, sizes: Sizes, context: &str) {
+fn assert_indexes_rebuild_equal(engine: Engine, dir: &Path, sizes: Sizes, context: &str) {
+    if engine == Engine::CommitLog {
+        return assert_queues_rebuild_equal(dir, sizes, context);
+    }
     let fresh = tempfile::tempdir().unwrap();
     fs::create_dir(partition_dir(fresh.path())).unwrap();
     for log in segment_files(dir, LOG_SUFFIX) {
@@ -141,15 +147,22 @@ fn assert_indexes_rebuild_equal(dir: &Path, sizes: Sizes, context: &str) {
 
 /// Reopens after damage and checks the result: the number of batches that must survive
 /// is `keep`, or for a flipped bit the batch index whose damage must be refused or cut.
-fn reopen_and_check(dir: &Path, sizes: Sizes, model: &Model, keep: usize, context: &str) {
-    let store = match open(Engine::Segment, dir, sizes, false) {
+fn reopen_and_check(
+    engine: Engine,
+    dir: &Path,
+    sizes: Sizes,
+    model: &Model,
+    keep: usize,
+    context: &str,
+) {
+    let store = match open(engine, dir, sizes, false) {
         Ok(store) => store,
         Err(e) => panic!("{context}: reopen failed: {e}"),
     };
     let k = prefix_len(&*store, model, context);
     assert_eq!(k, keep, "{context}: batches kept");
     store.close().unwrap();
-    assert_indexes_rebuild_equal(dir, sizes, context);
+    assert_indexes_rebuild_equal(engine, dir, sizes, context);
 }
 
 fn recovery_floor(dir: &Path) -> i64 {
@@ -179,6 +192,7 @@ fn a_truncated_tail_is_cut_to_the_last_whole_batch() {
         };
         let keep = keep + usize::from(len > 0 && cut > 0 && is_boundary(&model, base, cut));
         reopen_and_check(
+            Engine::Segment,
             dir.path(),
             sizes,
             &model,
@@ -219,6 +233,7 @@ fn garbage_after_the_tail_is_cut() {
             .unwrap();
         let all = model.batches(&tp()).len();
         reopen_and_check(
+            Engine::Segment,
             dir.path(),
             sizes,
             &model,
@@ -295,7 +310,7 @@ fn a_flipped_bit_is_never_served() {
             }
             Err(e) => panic!("{context}: {e}"),
         }
-        assert_indexes_rebuild_equal(dir.path(), sizes, &context);
+        assert_indexes_rebuild_equal(Engine::Segment, dir.path(), sizes, &context);
     }
     // Both outcomes must occur, or the test is not looking at what it claims to.
     assert!(refused > 0 && cut > 0, "refused {refused}, cut {cut}");
@@ -319,11 +334,277 @@ fn a_zeroed_or_deleted_index_is_rebuilt() {
         };
         let all = model.batches(&tp()).len();
         reopen_and_check(
+            Engine::Segment,
             dir.path(),
             sizes,
             &model,
             all,
             &format!("seed {seed}: {} {how}", victim.display()),
+        );
+    }
+}
+
+// The commit log: the same kinds of damage, applied to its mapped files.
+
+/// An entry the commit log holds: its file, where it starts and ends in the file, and its
+/// position in the whole log.
+struct EntryAt {
+    file: PathBuf,
+    start: u64,
+    end: u64,
+    global: u64,
+}
+
+fn commitlog_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir.join(commitlog::LOG_DIR))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+}
+
+/// Walks the commit log as a crash left it, with the engine's own entry decoder.
+fn commitlog_entries(dir: &Path) -> Vec<EntryAt> {
+    let mut out = Vec::new();
+    'files: for path in commitlog_files(dir) {
+        let bytes = fs::read(&path).unwrap();
+        let base: u64 = path.file_name().unwrap().to_str().unwrap().parse().unwrap();
+        let mut at = 0usize;
+        loop {
+            match commitlog::decode_entry(&bytes[at..], true).unwrap() {
+                Found::Entry { length, .. } => {
+                    out.push(EntryAt {
+                        file: path.clone(),
+                        start: at as u64,
+                        end: (at + length) as u64,
+                        global: base + at as u64,
+                    });
+                    at += length;
+                }
+                Found::Blank => continue 'files,
+                Found::End => break 'files,
+            }
+        }
+    }
+    out
+}
+
+fn assert_queues_rebuild_equal(dir: &Path, sizes: Sizes, context: &str) {
+    let fresh = tempfile::tempdir().unwrap();
+    let log_dir = fresh.path().join(commitlog::LOG_DIR);
+    fs::create_dir(&log_dir).unwrap();
+    for f in commitlog_files(dir) {
+        fs::copy(&f, log_dir.join(f.file_name().unwrap())).unwrap();
+    }
+    // The partition list is log data, not an index: a partition emptied by a cut stays.
+    fs::copy(
+        dir.join(commitlog::PARTITIONS_FILE),
+        fresh.path().join(commitlog::PARTITIONS_FILE),
+    )
+    .unwrap();
+    open(Engine::CommitLog, fresh.path(), sizes, false)
+        .unwrap()
+        .close()
+        .unwrap();
+    let queue = |root: &Path| {
+        let qdir = root.join(commitlog::QUEUE_DIR).join(tp().to_string());
+        let mut files: Vec<(String, Vec<u8>)> = fs::read_dir(&qdir)
+            .unwrap()
+            .map(|e| {
+                let p = e.unwrap().path();
+                (
+                    p.file_name().unwrap().to_str().unwrap().to_owned(),
+                    fs::read(&p).unwrap(),
+                )
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    assert!(
+        queue(dir) == queue(fresh.path()),
+        "{context}: the consume queue differs from a rebuild"
+    );
+}
+
+#[test]
+fn a_torn_commit_log_is_cut_to_the_last_whole_entry() {
+    for seed in 0..SEEDS {
+        let mut rng = Rng::with_seed(seed);
+        let (dir, sizes, model) = crashed_log(Engine::CommitLog, &mut rng);
+        let entries = commitlog_entries(dir.path());
+        let last = &entries.last().unwrap().file;
+        let cut = rng.u64(..sizes.file_bytes);
+        fs::OpenOptions::new()
+            .write(true)
+            .open(last)
+            .unwrap()
+            .set_len(cut)
+            .unwrap();
+        let keep = entries
+            .iter()
+            .filter(|e| &e.file != last || e.end <= cut)
+            .count();
+        let context = format!("seed {seed}: cut at {cut} of {}", last.display());
+        reopen_and_check(Engine::CommitLog, dir.path(), sizes, &model, keep, &context);
+    }
+}
+
+#[test]
+fn garbage_after_the_commit_log_tail_is_cut() {
+    for seed in 0..SEEDS {
+        let mut rng = Rng::with_seed(seed);
+        let (dir, sizes, model) = crashed_log(Engine::CommitLog, &mut rng);
+        let entries = commitlog_entries(dir.path());
+        let last = entries.last().unwrap();
+        let room = (sizes.file_bytes - last.end) as usize;
+        let garbage: Vec<u8> = (0..rng.usize(1..5000).min(room.max(1)))
+            .map(|_| rng.u8(..))
+            .collect();
+        if room > 0 {
+            fs::OpenOptions::new()
+                .write(true)
+                .open(&last.file)
+                .unwrap()
+                .write_all_at(&garbage, last.end)
+                .unwrap();
+        }
+        let context = format!("seed {seed}: {} bytes of garbage", garbage.len());
+        reopen_and_check(
+            Engine::CommitLog,
+            dir.path(),
+            sizes,
+            &model,
+            entries.len(),
+            &context,
+        );
+    }
+}
+
+#[test]
+fn a_flipped_bit_in_the_commit_log_is_never_served() {
+    let (mut refused, mut cut) = (0, 0);
+    for seed in 0..SEEDS {
+        let mut rng = Rng::with_seed(seed);
+        let (dir, sizes, model) = crashed_log(Engine::CommitLog, &mut rng);
+        let floor: u64 = fs::read_to_string(dir.path().join(commitlog::RECOVERY_POINT_FILE))
+            .map_or(0, |s| s.trim().parse().unwrap());
+        let entries = commitlog_entries(dir.path());
+        let checked: Vec<usize> = (0..entries.len())
+            .filter(|&i| entries[i].global >= floor)
+            .collect();
+        let Some(&damaged) = checked.get(rng.usize(..checked.len().max(1))) else {
+            continue;
+        };
+        let victim = &entries[damaged];
+        let pos = rng.u64(victim.start..victim.end);
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&victim.file)
+            .unwrap();
+        let mut byte = [0u8];
+        file.read_exact_at(&mut byte, pos).unwrap();
+        byte[0] ^= 1 << rng.u8(..8);
+        file.write_all_at(&byte, pos).unwrap();
+        let context = format!(
+            "seed {seed}: bit flipped at byte {pos} of {} (entry {damaged})",
+            victim.file.display()
+        );
+        match open(Engine::CommitLog, dir.path(), sizes, false) {
+            Ok(store) => {
+                cut += 1;
+                assert_eq!(
+                    prefix_len(&*store, &model, &context),
+                    damaged,
+                    "{context}: batches kept"
+                );
+                store.close().unwrap();
+            }
+            Err(Error::Corrupt { file, position, .. }) => {
+                refused += 1;
+                assert_eq!(
+                    (file, position),
+                    (victim.file.clone(), victim.start),
+                    "{context}: place named"
+                );
+                let store = open(Engine::CommitLog, dir.path(), sizes, true).unwrap();
+                assert_eq!(
+                    prefix_len(&*store, &model, &context),
+                    damaged,
+                    "{context}: batches kept by repair"
+                );
+                store.close().unwrap();
+            }
+            Err(e) => panic!("{context}: {e}"),
+        }
+        assert_queues_rebuild_equal(dir.path(), sizes, &context);
+    }
+    assert!(refused > 0 && cut > 0, "refused {refused}, cut {cut}");
+}
+
+#[test]
+fn a_zeroed_or_deleted_consume_queue_is_rebuilt() {
+    for seed in 0..SEEDS {
+        let mut rng = Rng::with_seed(seed);
+        let (dir, sizes, model) = crashed_log(Engine::CommitLog, &mut rng);
+        let qdir = dir.path().join(commitlog::QUEUE_DIR).join(tp().to_string());
+        let mut queues: Vec<PathBuf> = fs::read_dir(&qdir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        queues.sort();
+        let victim = &queues[rng.usize(..queues.len())];
+        let how = if rng.bool() {
+            fs::remove_file(victim).unwrap();
+            "deleted"
+        } else {
+            let len = fs::metadata(victim).unwrap().len();
+            fs::write(victim, vec![0u8; len as usize]).unwrap();
+            "zeroed"
+        };
+        let all = model.batches(&tp()).len();
+        reopen_and_check(
+            Engine::CommitLog,
+            dir.path(),
+            sizes,
+            &model,
+            all,
+            &format!("seed {seed}: {} {how}", victim.display()),
+        );
+    }
+}
+
+#[test]
+fn a_damaged_queue_after_a_clean_shutdown_is_rebuilt() {
+    for seed in 0..20 {
+        let mut rng = Rng::with_seed(seed);
+        let (dir, sizes, model) = crashed_log(Engine::CommitLog, &mut rng);
+        open(Engine::CommitLog, dir.path(), sizes, false)
+            .unwrap()
+            .close()
+            .unwrap();
+        let qdir = dir.path().join(commitlog::QUEUE_DIR).join(tp().to_string());
+        let mut queues: Vec<PathBuf> = fs::read_dir(&qdir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        queues.sort();
+        let victim = &queues[rng.usize(..queues.len())];
+        let len = fs::metadata(victim).unwrap().len();
+        fs::write(victim, vec![0u8; len as usize]).unwrap();
+        let all = model.batches(&tp()).len();
+        reopen_and_check(
+            Engine::CommitLog,
+            dir.path(),
+            sizes,
+            &model,
+            all,
+            &format!(
+                "seed {seed}: {} zeroed after a clean close",
+                victim.display()
+            ),
         );
     }
 }

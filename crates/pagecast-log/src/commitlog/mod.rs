@@ -15,8 +15,8 @@
 //! The next commit-log file is created, allocated and (with warm-up) touched and locked
 //! on another thread while the current one fills, as RocketMQ's allocation service does,
 //! so appends neither allocate blocks nor take page faults. After a crash the commit log
-//! is walked from its start (batches CRC-checked from the recovery point), the torn tail
-//! is zeroed, and every consume queue is rebuilt from it.
+//! is walked from its start (batches CRC-checked from the file holding the recovery
+//! point), the torn tail is zeroed, and every consume queue is rebuilt from it.
 
 mod entry;
 mod mapped;
@@ -384,7 +384,8 @@ impl CommitLogStore {
         fs::create_dir_all(&queue_root).map_err(Error::io("create directory", &queue_root))?;
         let total: u64 = self.files.len() as u64 * self.config.file_bytes;
         let report = total >= 64 << 20 && self.config.progress.is_some();
-        let rp = self.recovery_point;
+        // Like the segment engine, the whole file holding the recovery point is checked.
+        let rp = self.recovery_point - self.recovery_point % self.config.file_bytes;
         let (mut idx, mut at) = (0usize, 0usize);
         let damage: Option<String> = loop {
             if report && at == 0 {
@@ -651,6 +652,16 @@ impl CommitLogStore {
             }
         }
         Ok(changed)
+    }
+}
+
+impl Drop for CommitLogStore {
+    /// Waits for the file being prepared, so that no thread of a store that was dropped
+    /// without a close (as after a crash) creates files under a store opened later.
+    fn drop(&mut self) {
+        if let Some(handle) = self.next_file.take() {
+            let _ = handle.join();
+        }
     }
 }
 
