@@ -7,6 +7,7 @@
 //! switches and page faults.
 
 pub mod http;
+pub mod log;
 mod raw;
 pub mod receiver;
 pub mod report;

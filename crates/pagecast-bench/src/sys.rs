@@ -24,10 +24,20 @@ fn timeval(tv: libc::timeval) -> Duration {
 
 /// getrusage(RUSAGE_SELF).
 pub(crate) fn usage() -> Usage {
+    rusage(libc::RUSAGE_SELF)
+}
+
+/// getrusage(RUSAGE_THREAD): the calling thread only, so work a store does on its own
+/// threads (preparing and warming files) is not counted against the appending one.
+pub(crate) fn thread_usage() -> Usage {
+    rusage(libc::RUSAGE_THREAD)
+}
+
+fn rusage(who: libc::c_int) -> Usage {
     // SAFETY: rusage is plain data; a zeroed value is valid and getrusage fills it.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: &mut ru is a valid out pointer for the duration of the call.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
+    unsafe { libc::getrusage(who, &mut ru) };
     Usage {
         user: timeval(ru.ru_utime),
         sys: timeval(ru.ru_stime),

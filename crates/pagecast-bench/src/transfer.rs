@@ -129,14 +129,18 @@ pub struct Report {
 }
 
 /// A receiver process and its connection details.
-struct Receiver {
+pub(crate) struct Receiver {
     child: Child,
     stdin: Option<ChildStdin>,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Receiver {
-    fn start(program: &Path, kind: ReceiverKind, cpu: Option<usize>) -> Result<Receiver, Error> {
+    pub(crate) fn start(
+        program: &Path,
+        kind: ReceiverKind,
+        cpu: Option<usize>,
+    ) -> Result<Receiver, Error> {
         let mut child = Command::new(program)
             .args([RECEIVER_SUBCOMMAND, kind.name()])
             .stdin(Stdio::piped())

@@ -27,6 +27,11 @@ enum Command {
     Serve(ServeArgs),
     /// Download a URL into a file, the body spliced from the socket into the file.
     Get(GetArgs),
+    /// Inspect a pagecast log on disk.
+    Log {
+        #[command(subcommand)]
+        command: LogCommand,
+    },
     /// The benchmark's receiving process (started by `pagecast bench`).
     #[command(name = RECEIVER_SUBCOMMAND, hide = true)]
     Receiver {
@@ -71,6 +76,40 @@ struct BenchArgs {
 enum BenchWorkload {
     /// pagecast serve against nginx: a large download and small files over keep-alive.
     Http(HttpBenchArgs),
+    /// The storage engines: append throughput and latency, page faults, read-back speed.
+    Log(LogBenchArgs),
+}
+
+#[derive(Args)]
+struct LogBenchArgs {
+    /// Bytes appended per run.
+    #[arg(long, default_value = "1G", value_parser = pagecast_bench::parse_size)]
+    size: u64,
+    /// Size of each appended batch.
+    #[arg(long, default_value = "1M", value_parser = pagecast_bench::parse_size)]
+    batch: u64,
+    /// Record value sizes, comma-separated.
+    #[arg(long, default_value = "100,1K")]
+    record_sizes: String,
+    /// Runs per engine and record size; medians are reported.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    runs: u32,
+    /// Print JSON on standard output instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Directory for the stores (default: the system temporary directory).
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum LogCommand {
+    /// Print segments, batches, index entries, commit-log entries and consume queues,
+    /// like Kafka's dump-log tool. Exits 1 if it meets damaged data, naming the byte.
+    Dump {
+        /// A store directory, a partition directory, or one file of either engine.
+        path: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -166,6 +205,9 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(args) => bench(args),
         Command::Serve(args) => serve(args),
         Command::Get(args) => get(args),
+        Command::Log {
+            command: LogCommand::Dump { path },
+        } => log_dump(&path),
         Command::Receiver { kind } => {
             receiver::run(kind, std::io::stdout()).context("benchmark receiver")
         }
@@ -190,8 +232,10 @@ fn parse_methods(list: &str) -> anyhow::Result<Vec<Method>> {
 }
 
 fn bench(args: BenchArgs) -> anyhow::Result<()> {
-    if let Some(BenchWorkload::Http(http)) = args.workload {
-        return bench_http(http);
+    match args.workload {
+        Some(BenchWorkload::Http(http)) => return bench_http(http),
+        Some(BenchWorkload::Log(log)) => return bench_log(log),
+        None => {}
     }
     let program =
         std::env::current_exe().context("find the pagecast executable to start the receiver")?;
@@ -324,5 +368,49 @@ fn bench_http(args: HttpBenchArgs) -> anyhow::Result<()> {
     } else {
         print!("{}", http::text(&report));
     }
+    Ok(())
+}
+
+fn bench_log(args: LogBenchArgs) -> anyhow::Result<()> {
+    use pagecast_bench::log;
+    let program =
+        std::env::current_exe().context("find the pagecast executable to start the receiver")?;
+    let mut config = log::Config::new(program);
+    config.size = args.size;
+    config.batch_bytes = args.batch;
+    config.record_sizes = args
+        .record_sizes
+        .split(',')
+        .map(|s| pagecast_bench::parse_size(s.trim()).map(|n| n as usize))
+        .collect::<Result<_, _>>()
+        .map_err(anyhow::Error::msg)?;
+    if config
+        .record_sizes
+        .iter()
+        .any(|&n| n == 0 || n as u64 > args.batch / 2)
+    {
+        bail!("--record-sizes must be between 1 byte and half of --batch");
+    }
+    config.runs = args.runs as usize;
+    config.dir = args.dir;
+    let report = log::run(&config, |line| eprintln!("{line}"))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&log::json(&report))?);
+    } else {
+        print!("{}", log::text(&report));
+    }
+    Ok(())
+}
+
+fn log_dump(path: &std::path::Path) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let summary = pagecast_log::dump::dump(path, &mut out)?;
+    use std::io::Write;
+    out.flush()?;
+    if let Some((file, position, reason)) = summary.damage {
+        bail!("{}: damaged at byte {position}: {reason}", file.display());
+    }
+    eprintln!("{} files, {} valid batches", summary.files, summary.batches);
     Ok(())
 }

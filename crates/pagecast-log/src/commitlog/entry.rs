@@ -22,6 +22,8 @@ pub const ENTRY_MAGIC: u32 = u32::from_be_bytes(*b"PCLE");
 pub const BLANK_MAGIC: u32 = u32::from_be_bytes(*b"PCLB");
 /// Bytes of the entry header before the topic name.
 pub const FIXED_HEADER: usize = 18;
+/// The longest entry header: topic names are at most 249 bytes.
+pub const MAX_ENTRY_HEAD: usize = FIXED_HEADER + 249;
 /// Bytes of the batch header the entry CRC covers.
 const BATCH_PREFIX: usize = 21;
 
@@ -48,6 +50,14 @@ pub fn encode_header(tp: &TopicPartition, batch: &[u8]) -> Vec<u8> {
 fn header_crc(header: &[u8], batch: &[u8]) -> u32 {
     let crc = crc32c::crc32c(&header[12..]);
     crc32c::crc32c_append(crc, &batch[..BATCH_PREFIX.min(batch.len())])
+}
+
+/// The length an entry header at the start of `bytes` declares, unchecked: enough to
+/// know how much to read before [`decode`] checks it.
+pub fn declared_length(bytes: &[u8]) -> Option<usize> {
+    let head = bytes.get(..8)?;
+    (head[..4] == ENTRY_MAGIC.to_be_bytes())
+        .then(|| u32::from_be_bytes([head[4], head[5], head[6], head[7]]) as usize)
 }
 
 /// What is at a position of a commit-log file.

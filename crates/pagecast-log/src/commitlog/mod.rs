@@ -30,7 +30,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-pub use entry::{BLANK_MAGIC, ENTRY_MAGIC, Found, decode as decode_entry};
+pub use entry::{
+    BLANK_MAGIC, ENTRY_MAGIC, Found, MAX_ENTRY_HEAD, declared_length as decode_entry_length,
+    decode as decode_entry,
+};
 pub use queue::{QUEUE_ENTRY, QueueEntry};
 
 use crate::batch::{self, Header};
