@@ -8,7 +8,7 @@ use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use crate::batch::{self, HEADER_LEN, Header};
+use crate::batch::{HEADER_LEN, Header};
 use crate::commitlog::{self, Found, QUEUE_ENTRY, QueueEntry};
 use crate::error::{Error, Result};
 use crate::segment::{self, OFFSET_INDEX_ENTRY, OffsetEntry, TIME_INDEX_ENTRY, TimeEntry};
@@ -148,34 +148,6 @@ fn describe(h: &Header, position: u64) -> String {
     )
 }
 
-/// Reads and checks the batch at `pos`: `Ok(Err(why))` is damage.
-fn checked_batch(
-    file: &File,
-    path: &Path,
-    pos: u64,
-    len: u64,
-    buf: &mut Vec<u8>,
-) -> Result<std::result::Result<Header, String>> {
-    let left = len - pos;
-    buf.resize(left.min(HEADER_LEN as u64) as usize, 0);
-    file.read_exact_at(buf, pos)
-        .map_err(Error::io("read", path))?;
-    let header = match Header::parse(buf) {
-        Ok(h) if h.size() <= left => h,
-        Ok(h) => {
-            return Ok(Err(format!(
-                "batch of {} bytes runs past the end of the file",
-                h.size()
-            )));
-        }
-        Err(e) => return Ok(Err(e.to_string())),
-    };
-    buf.resize(header.size() as usize, 0);
-    file.read_exact_at(&mut buf[HEADER_LEN..], pos + HEADER_LEN as u64)
-        .map_err(Error::io("read", path))?;
-    Ok(batch::check(buf).map_err(|e| e.to_string()))
-}
-
 fn note_damage(
     out: &mut dyn Write,
     summary: &mut Summary,
@@ -199,7 +171,7 @@ fn dump_segment_log(path: &Path, out: &mut dyn Write, summary: &mut Summary) -> 
     let mut buf = Vec::new();
     let mut pos = 0;
     while pos < len {
-        match checked_batch(&file, path, pos, len, &mut buf)? {
+        match segment::read_checked(&file, path, pos, len, &mut buf)? {
             Ok(h) => {
                 writeln!(out, "{}", describe(&h, pos)).map_err(w)?;
                 summary.batches += 1;

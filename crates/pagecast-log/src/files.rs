@@ -5,6 +5,7 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::thread::JoinHandle;
 
 use rustix::fs::FallocateFlags;
 
@@ -99,4 +100,37 @@ pub(crate) fn lock_dir(dir: &Path) -> Result<File> {
         },
     )?;
     Ok(file)
+}
+
+/// fsyncs running on other threads (after a roll or a file switch), so the append path
+/// does not wait for them; their first error surfaces on the next reap.
+#[derive(Default)]
+pub(crate) struct Flushers(Vec<JoinHandle<Result<()>>>);
+
+impl Flushers {
+    /// Runs `flush` on a new thread.
+    pub(crate) fn spawn(&mut self, flush: impl FnOnce() -> Result<()> + Send + 'static) {
+        self.0.push(std::thread::spawn(flush));
+    }
+
+    /// Collects the finished flushes (with `all`, waits for every one), returning the
+    /// first error.
+    pub(crate) fn reap(&mut self, all: bool) -> Result<()> {
+        let mut first_error = None;
+        let mut pending = Vec::new();
+        for handle in self.0.drain(..) {
+            if !all && !handle.is_finished() {
+                pending.push(handle);
+                continue;
+            }
+            let result = handle
+                .join()
+                .unwrap_or_else(|_| Err(Error::Config("a flush thread panicked".into())));
+            if let Err(e) = result {
+                first_error.get_or_insert(e);
+            }
+        }
+        self.0 = pending;
+        first_error.map_or(Ok(()), Err)
+    }
 }

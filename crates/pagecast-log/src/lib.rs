@@ -198,6 +198,28 @@ impl fmt::Debug for Chunk {
     }
 }
 
+/// Validates an append's buffer: one or more whole, valid batches. Both engines call
+/// this before storing anything.
+pub(crate) fn appended_batches(buf: &[u8]) -> Result<Vec<(usize, batch::Header)>> {
+    let mut headers = Vec::new();
+    for item in batch::split(buf) {
+        match item {
+            Ok(found) => headers.push(found),
+            Err((position, source)) => return Err(Error::InvalidBatch { position, source }),
+        }
+    }
+    if headers.is_empty() {
+        return Err(Error::InvalidBatch {
+            position: 0,
+            source: batch::BatchError::Truncated {
+                need: batch::HEADER_LEN as u64,
+                have: 0,
+            },
+        });
+    }
+    Ok(headers)
+}
+
 /// What the broker needs from a storage engine. Both engines implement it, and answer
 /// the same calls with the same batches.
 pub trait Store: Send + Sync {

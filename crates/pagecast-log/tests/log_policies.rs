@@ -155,3 +155,43 @@ fn fsync_always_moves_the_recovery_point_with_every_append_and_none_only_on_roll
         );
     }
 }
+
+#[test]
+fn recovery_reports_a_torn_tail_it_cuts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = segment::SegmentStore::open(dir.path(), segment::Config::default()).unwrap();
+    store.create(&tp()).unwrap();
+    for i in 0..3 {
+        store.append(&tp(), &mut batch(T0 + i), T0).unwrap();
+    }
+    drop(store);
+    let log = dir
+        .path()
+        .join(tp().to_string())
+        .join(segment::file_name(0, segment::LOG_SUFFIX));
+    let len = std::fs::metadata(&log).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(len - 10)
+        .unwrap();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = std::sync::Arc::clone(&lines);
+    let config = segment::Config {
+        progress: Some(std::sync::Arc::new(move |line: &str| {
+            sink.lock().unwrap().push(line.to_owned())
+        })),
+        ..Default::default()
+    };
+    let store = segment::SegmentStore::open(dir.path(), config).unwrap();
+    assert_eq!(store.offsets(&tp()).unwrap().end, 2);
+    let lines = lines.lock().unwrap();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("aged-0: torn tail at byte ")
+                && l.contains(&log.display().to_string())),
+        "{lines:?}"
+    );
+}

@@ -126,7 +126,7 @@ pub struct CommitLogStore {
     partitions: BTreeMap<TopicPartition, Partition>,
     recovery_point: u64,
     flushed: Arc<AtomicU64>,
-    flushers: Vec<JoinHandle<Result<()>>>,
+    flushers: files::Flushers,
     dirty_since: Option<Instant>,
     next_file: Option<JoinHandle<Result<MappedFile>>>,
     _lock: File,
@@ -163,7 +163,7 @@ impl CommitLogStore {
             partitions: BTreeMap::new(),
             recovery_point: checkpoint.unwrap_or(0),
             flushed: Arc::new(AtomicU64::new(checkpoint.unwrap_or(0))),
-            flushers: Vec::new(),
+            flushers: files::Flushers::default(),
             dirty_since: None,
             next_file: None,
             _lock: lock,
@@ -565,39 +565,20 @@ impl CommitLogStore {
         current.map.commit(len as usize);
         let (map, end) = (Arc::clone(&current.map), current.start + len);
         let (path, flushed) = (current.path.clone(), Arc::clone(&self.flushed));
-        self.flushers.push(std::thread::spawn(move || {
+        self.flushers.spawn(move || {
             map.sync(0, map.len()).map_err(Error::io("msync", path))?;
             flushed.fetch_max(end, Ordering::AcqRel);
             Ok(())
-        }));
+        });
         self.files.push_back(next);
         self.write_at = 0;
         self.prepare_next_file();
         Ok(())
     }
 
-    fn join_flushers(&mut self, all: bool) -> Result<()> {
-        let mut first_error = None;
-        let mut pending = Vec::new();
-        for handle in self.flushers.drain(..) {
-            if !all && !handle.is_finished() {
-                pending.push(handle);
-                continue;
-            }
-            let result = handle.join().unwrap_or_else(|_| {
-                Err(Error::Config("a commit-log flush thread panicked".into()))
-            });
-            if let Err(e) = result {
-                first_error.get_or_insert(e);
-            }
-        }
-        self.flushers = pending;
-        first_error.map_or(Ok(()), Err)
-    }
-
     /// msync of the current file's unflushed part; earlier files are flushed first.
     fn sync_current(&mut self) -> Result<()> {
-        self.join_flushers(true)?;
+        self.flushers.reap(true)?;
         let current = self.current();
         let from = self
             .flushed
@@ -710,22 +691,7 @@ impl Store for CommitLogStore {
     }
 
     fn append(&mut self, tp: &TopicPartition, buf: &mut [u8], _now_ms: i64) -> Result<Appended> {
-        let mut headers = Vec::new();
-        for item in batch::split(buf) {
-            match item {
-                Ok(found) => headers.push(found),
-                Err((position, source)) => return Err(Error::InvalidBatch { position, source }),
-            }
-        }
-        if headers.is_empty() {
-            return Err(Error::InvalidBatch {
-                position: 0,
-                source: batch::BatchError::Truncated {
-                    need: batch::HEADER_LEN as u64,
-                    have: 0,
-                },
-            });
-        }
+        let headers = crate::appended_batches(buf)?;
         let entry_header = entry::header_len(tp);
         let total = (buf.len() + headers.len() * entry_header) as u64;
         if total > self.config.file_bytes {
@@ -847,7 +813,7 @@ impl Store for CommitLogStore {
     }
 
     fn maintain(&mut self, now_ms: i64) -> Result<()> {
-        self.join_flushers(false)?;
+        self.flushers.reap(false)?;
         if let Fsync::Interval(every) = self.config.fsync
             && self.dirty_since.is_some_and(|t| t.elapsed() >= every)
         {
@@ -860,7 +826,7 @@ impl Store for CommitLogStore {
     }
 
     fn flush(&mut self) -> Result<()> {
-        self.join_flushers(true)?;
+        self.flushers.reap(true)?;
         let current = self.current().start;
         for f in self.files.iter() {
             if f.start + self.config.file_bytes > self.recovery_point && f.start != current {

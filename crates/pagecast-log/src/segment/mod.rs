@@ -28,6 +28,7 @@ use std::time::Duration;
 
 pub use index::{OFFSET_INDEX_ENTRY, OffsetEntry};
 pub use partition::{CLEAN_SHUTDOWN_FILE, RECOVERY_POINT_FILE};
+pub(crate) use segment::read_checked;
 pub use segment::{INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, file_name};
 pub use timeindex::{TIME_INDEX_ENTRY, TimeEntry};
 

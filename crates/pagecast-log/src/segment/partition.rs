@@ -7,7 +7,6 @@ use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::thread::JoinHandle;
 use std::time::Instant;
 
 use super::Config;
@@ -34,7 +33,7 @@ pub(crate) struct PartitionLog {
     recovery_point: i64,
     /// Offset below which background flushes (after rolls) have finished.
     flushed: Arc<AtomicI64>,
-    flushers: Vec<JoinHandle<Result<()>>>,
+    flushers: files::Flushers,
     /// When the oldest append not yet fsynced happened.
     dirty_since: Option<Instant>,
 }
@@ -73,7 +72,7 @@ impl PartitionLog {
             config,
             recovery_point: checkpoint.unwrap_or(0),
             flushed: Arc::new(AtomicI64::new(checkpoint.unwrap_or(0))),
-            flushers: Vec::new(),
+            flushers: files::Flushers::default(),
             dirty_since: None,
         };
         log.active_mut().make_active()?;
@@ -117,22 +116,7 @@ impl PartitionLog {
     }
 
     pub(crate) fn append(&mut self, buf: &mut [u8], now_ms: i64) -> Result<Appended> {
-        let mut headers = Vec::new();
-        for item in batch::split(buf) {
-            match item {
-                Ok(found) => headers.push(found),
-                Err((position, source)) => return Err(Error::InvalidBatch { position, source }),
-            }
-        }
-        if headers.is_empty() {
-            return Err(Error::InvalidBatch {
-                position: 0,
-                source: batch::BatchError::Truncated {
-                    need: batch::HEADER_LEN as u64,
-                    have: 0,
-                },
-            });
-        }
+        let mut headers = crate::appended_batches(buf)?;
         let total = buf.len() as u64;
         if total > self.config.segment_bytes {
             return Err(Error::BatchTooLarge {
@@ -196,44 +180,24 @@ impl PartitionLog {
         let to_sync = old.files_to_sync()?;
         self.segments.insert(base, fresh);
         let flushed = Arc::clone(&self.flushed);
-        self.flushers.push(std::thread::spawn(move || {
+        self.flushers.spawn(move || {
             for (path, file) in to_sync {
                 file.sync_data().map_err(Error::io("fsync", path))?;
             }
             flushed.fetch_max(base, Ordering::AcqRel);
             Ok(())
-        }));
+        });
         Ok(())
     }
 
     fn sync_active(&mut self) -> Result<()> {
         // The recovery point may only pass a rolled segment once its flush is done.
-        self.join_flushers(true)?;
+        self.flushers.reap(true)?;
         self.active().sync()?;
         let end = self.next_offset();
         self.flushed.fetch_max(end, Ordering::AcqRel);
         self.dirty_since = None;
         Ok(())
-    }
-
-    /// Waits for the background flushes, returning the first error.
-    fn join_flushers(&mut self, all: bool) -> Result<()> {
-        let mut first_error = None;
-        let mut pending = Vec::new();
-        for handle in self.flushers.drain(..) {
-            if !all && !handle.is_finished() {
-                pending.push(handle);
-                continue;
-            }
-            let result = handle
-                .join()
-                .unwrap_or_else(|_| Err(Error::Config("a segment flush thread panicked".into())));
-            if let Err(e) = result {
-                first_error.get_or_insert(e);
-            }
-        }
-        self.flushers = pending;
-        first_error.map_or(Ok(()), Err)
     }
 
     fn write_recovery_point(&mut self) -> Result<()> {
@@ -250,7 +214,7 @@ impl PartitionLog {
     }
 
     pub(crate) fn flush(&mut self) -> Result<()> {
-        self.join_flushers(true)?;
+        self.flushers.reap(true)?;
         for segment in self.segments.range(self.recovery_point..).map(|(_, s)| s) {
             segment.sync()?;
         }
@@ -263,7 +227,7 @@ impl PartitionLog {
     }
 
     pub(crate) fn maintain(&mut self, now_ms: i64) -> Result<()> {
-        self.join_flushers(false)?;
+        self.flushers.reap(false)?;
         if let Fsync::Interval(every) = self.config.fsync
             && self.dirty_since.is_some_and(|t| t.elapsed() >= every)
         {
@@ -438,7 +402,9 @@ fn open_segments(
             .sum()
     };
     let mut segments: BTreeMap<i64, Segment> = BTreeMap::new();
-    let mut reported = false;
+    // Decided at the first segment recovered: whether what is left is large enough to
+    // report segment by segment.
+    let mut report = None;
     for (i, &base) in bases.iter().enumerate() {
         let next_base = bases.get(i + 1).copied();
         let mut opened = None;
@@ -454,10 +420,7 @@ fn open_segments(
         let (segment, damage) = match opened {
             Some(s) => (s, None),
             None => {
-                if !reported && config.progress.is_some() && log_bytes(i) >= PROGRESS_FROM_BYTES {
-                    reported = true;
-                }
-                if reported {
+                if *report.get_or_insert_with(|| log_bytes(i) >= PROGRESS_FROM_BYTES) {
                     progress(
                         config,
                         &format!(

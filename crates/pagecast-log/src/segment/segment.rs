@@ -513,7 +513,7 @@ impl Segment {
 
 /// Reads and checks the batch at `pos` of a log `len` bytes long. The outer error is I/O;
 /// the inner one says why the bytes there are not a valid batch.
-fn read_checked(
+pub(crate) fn read_checked(
     log: &File,
     path: &Path,
     pos: u64,
