@@ -120,3 +120,51 @@ fn the_commit_log_store_answers_as_the_model_does() {
         run(Engine::CommitLog, seed);
     }
 }
+
+/// A gzip batch as a producer sends it: the payload is opaque to the store, and its
+/// record count may be below the offset span (compaction removes records, never adds).
+fn compressed_batch() -> Vec<u8> {
+    let mut b = pagecast_log::batch::Builder::new(1_700_000_000_000);
+    b.push(
+        1_700_000_000_000,
+        None,
+        Some(b"stand-in for compressed bytes"),
+    );
+    let mut batch = b.finish();
+    batch[21..23].copy_from_slice(&1i16.to_be_bytes()); // attributes: gzip
+    batch[23..27].copy_from_slice(&5i32.to_be_bytes()); // last offset delta
+    batch[57..61].copy_from_slice(&3i32.to_be_bytes()); // record count
+    let crc = crc32c::crc32c(&batch[21..]);
+    batch[17..21].copy_from_slice(&crc.to_be_bytes());
+    batch
+}
+
+#[test]
+fn compressed_batches_are_stored_as_they_came() {
+    for engine in [Engine::Segment, Engine::CommitLog] {
+        let dir = tempfile::tempdir().unwrap();
+        let sizes = Sizes::random(&mut Rng::with_seed(1));
+        let mut store = open(engine, dir.path(), sizes, false).unwrap();
+        let tp = TopicPartition::new("zipped", 0);
+        store.create(&tp).unwrap();
+        let sent = compressed_batch();
+        let mut first = sent.clone();
+        store.append(&tp, &mut first, 0).unwrap();
+        let mut second = sent.clone();
+        let appended = store.append(&tp, &mut second, 0).unwrap();
+        assert_eq!(
+            (appended.base_offset, appended.last_offset),
+            (6, 11),
+            "{engine:?}"
+        );
+        let stored = read_bytes(&*store, &tp, 6, u64::MAX);
+        // Only the base offset and the leader epoch differ from what was sent.
+        assert_eq!(&stored[..8], &6i64.to_be_bytes(), "{engine:?}");
+        assert_eq!(&stored[8..12], &sent[8..12], "{engine:?}");
+        assert_eq!(&stored[16..], &sent[16..], "{engine:?}");
+        assert_eq!(
+            stored, second,
+            "{engine:?}: the store keeps what append returned"
+        );
+    }
+}
