@@ -421,7 +421,7 @@ impl Segment {
         from: u64,
         mut visit: impl FnMut(u64, &Header) -> ControlFlow<()>,
     ) -> Result<u64> {
-        let mut buf = vec![0u8; 8192];
+        let mut buf = [0u8; 8192];
         let (mut buf_at, mut buf_len) = (0u64, 0usize);
         let mut pos = from;
         while pos < self.size {
