@@ -139,10 +139,7 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, Er
         .collect();
     for round in 0..config.runs {
         // Alternate who goes first, so neither always meets a warmer machine.
-        let mut order: Vec<usize> = (0..servers.len()).collect();
-        if round % 2 == 1 {
-            order.reverse();
-        }
+        let order = crate::round_order(round + 1, servers.len());
         for &i in &order {
             let (bytes, elapsed) = download(servers[i].addr, "/large.bin")
                 .map_err(|e| Error::Receiver(format!("{} download: {e}", servers[i].name)))?;

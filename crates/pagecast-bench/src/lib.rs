@@ -37,6 +37,17 @@ pub enum Error {
     Raw(Method, #[source] std::io::Error),
 }
 
+/// The order in which round `round` (counted from 1) measures `rows` rows: odd rounds
+/// forwards, even rounds backwards, so a noisy moment on a shared machine or a drift in
+/// its speed hits every row alike instead of always the same one.
+pub(crate) fn round_order(round: usize, rows: usize) -> Vec<usize> {
+    if round % 2 == 1 {
+        (0..rows).collect()
+    } else {
+        (0..rows).rev().collect()
+    }
+}
+
 /// Decimal gigabytes per second.
 pub fn gbps(bytes: u64, elapsed: Duration) -> f64 {
     bytes as f64 / 1e9 / elapsed.as_secs_f64().max(1e-9)

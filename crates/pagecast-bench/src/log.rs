@@ -186,14 +186,7 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, Er
         })
         .collect();
     for round in 1..=config.runs {
-        // Every other round backwards, so a slow moment of a shared machine hits all
-        // rows alike.
-        let order: Vec<usize> = if round % 2 == 1 {
-            (0..rows.len()).collect()
-        } else {
-            (0..rows.len()).rev().collect()
-        };
-        for i in order {
+        for i in crate::round_order(round, rows.len()) {
             let row = &mut rows[i];
             let store_dir = tempfile::Builder::new()
                 .prefix("pagecast-bench-log-")

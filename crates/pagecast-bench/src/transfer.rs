@@ -219,17 +219,10 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, Er
             }
         }
     }
-    // Run by run, every row once per round and every other round backwards, so a noisy
-    // moment on a shared machine or a drift in its speed hits all methods alike instead
-    // of one method's every run.
+    // Run by run, every row once per round (see `round_order`).
     for round in 1..=config.runs {
         progress(&format!("round {round} of {}", config.runs));
-        let order: Vec<usize> = if round % 2 == 1 {
-            (0..rows.len()).collect()
-        } else {
-            (0..rows.len()).rev().collect()
-        };
-        for i in order {
+        for i in crate::round_order(round, rows.len()) {
             let row = &mut rows[i];
             if row.unsupported.is_some() {
                 continue;

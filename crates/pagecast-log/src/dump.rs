@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::batch::{HEADER_LEN, Header};
 use crate::commitlog::{self, Found, QUEUE_ENTRY, QueueEntry};
 use crate::error::{Error, Result};
+use crate::files;
 use crate::segment::{self, OFFSET_INDEX_ENTRY, OffsetEntry, TIME_INDEX_ENTRY, TimeEntry};
 
 /// What a dump found.
@@ -36,17 +37,17 @@ fn dump_into(path: &Path, out: &mut dyn Write, summary: &mut Summary) -> Result<
     let w = |e: std::io::Error| Error::io("write", "standard output")(e);
     if path.is_dir() {
         if path.join(commitlog::LOG_DIR).is_dir() {
-            for (_, file) in sorted(&path.join(commitlog::LOG_DIR))? {
+            for (_, file) in files::sorted_entries(&path.join(commitlog::LOG_DIR))? {
                 dump_into(&file, out, summary)?;
             }
-            for (_, queue) in sorted(&path.join(commitlog::QUEUE_DIR))? {
-                for (_, file) in sorted(&queue)? {
+            for (_, queue) in files::sorted_entries(&path.join(commitlog::QUEUE_DIR))? {
+                for (_, file) in files::sorted_entries(&queue)? {
                     dump_queue(&file, out, summary)?;
                 }
             }
             return Ok(());
         }
-        for (_, entry) in sorted(path)? {
+        for (_, entry) in files::sorted_entries(path)? {
             let is_segment_file = entry.extension().is_some_and(|e| {
                 [
                     segment::LOG_SUFFIX,
@@ -100,19 +101,6 @@ fn dump_into(path: &Path, out: &mut dyn Write, summary: &mut Summary) -> Result<
         )
         .map_err(w),
     }
-}
-
-fn sorted(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
-    let mut entries = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(Error::io("list", dir))? {
-        let entry = entry.map_err(Error::io("list", dir))?;
-        entries.push((
-            entry.file_name().to_string_lossy().into_owned(),
-            entry.path(),
-        ));
-    }
-    entries.sort();
-    Ok(entries)
 }
 
 fn open(path: &Path) -> Result<(File, u64)> {

@@ -4,7 +4,7 @@
 use std::fs::{self, File};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 
 use rustix::fs::FallocateFlags;
@@ -69,6 +69,34 @@ pub(crate) fn read_small(path: &Path) -> Result<Option<String>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(Error::io("read", path)(e)),
     }
+}
+
+/// The entries of `dir` as (name, path), sorted by name; names that are not UTF-8 are
+/// shown lossily.
+pub(crate) fn sorted_entries(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let mut entries = Vec::new();
+    for entry in fs::read_dir(dir).map_err(Error::io("list", dir))? {
+        let entry = entry.map_err(Error::io("list", dir))?;
+        entries.push((
+            entry.file_name().to_string_lossy().into_owned(),
+            entry.path(),
+        ));
+    }
+    entries.sort();
+    Ok(entries)
+}
+
+/// [`sorted_entries`] of a store's own directory, with the temporary files an interrupted
+/// [`write_atomically`] left removed.
+pub(crate) fn store_entries(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
+    let mut entries = sorted_entries(dir)?;
+    for (name, path) in &entries {
+        if name.ends_with(".tmp") {
+            remove(path)?;
+        }
+    }
+    entries.retain(|(name, _)| !name.ends_with(".tmp"));
+    Ok(entries)
 }
 
 /// Removes a file; a file already gone is not an error.

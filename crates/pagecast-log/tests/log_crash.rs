@@ -80,15 +80,56 @@ fn partition_dir(dir: &Path) -> PathBuf {
     dir.join(tp().to_string())
 }
 
-/// The segment files with one suffix, in offset order.
-fn segment_files(dir: &Path, suffix: &str) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = fs::read_dir(partition_dir(dir))
+/// The files in `dir`, sorted (names are zero-padded offsets or positions).
+fn sorted_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == suffix))
         .collect();
     files.sort();
     files
+}
+
+/// The segment files with one suffix, in offset order.
+fn segment_files(dir: &Path, suffix: &str) -> Vec<PathBuf> {
+    let mut files = sorted_files(&partition_dir(dir));
+    files.retain(|p| p.extension().is_some_and(|e| e == suffix));
+    files
+}
+
+/// Flips one random bit of the byte at `pos`.
+fn flip_bit(path: &Path, pos: u64, rng: &mut Rng) {
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let mut byte = [0u8];
+    file.read_exact_at(&mut byte, pos).unwrap();
+    byte[0] ^= 1 << rng.u8(..8);
+    file.write_all_at(&byte, pos).unwrap();
+}
+
+/// Overwrites a file with zeros, keeping its length.
+fn zero(path: &Path) {
+    let len = fs::metadata(path).unwrap().len();
+    fs::write(path, vec![0u8; len as usize]).unwrap();
+}
+
+/// Deletes or zeroes a file, at random; says which.
+fn zero_or_delete(path: &Path, rng: &mut Rng) -> &'static str {
+    if rng.bool() {
+        fs::remove_file(path).unwrap();
+        "deleted"
+    } else {
+        zero(path);
+        "zeroed"
+    }
+}
+
+/// The consume-queue files of the test partition.
+fn queue_files(dir: &Path) -> Vec<PathBuf> {
+    sorted_files(&dir.join(commitlog::QUEUE_DIR).join(tp().to_string()))
 }
 
 fn base_of(path: &Path) -> i64 {
@@ -263,15 +304,7 @@ fn a_flipped_bit_is_never_served() {
         let victim = checked[rng.usize(..checked.len())];
         let len = fs::metadata(victim).unwrap().len();
         let pos = rng.u64(..len);
-        let file = fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(victim)
-            .unwrap();
-        let mut byte = [0u8];
-        file.read_exact_at(&mut byte, pos).unwrap();
-        byte[0] ^= 1 << rng.u8(..8);
-        file.write_all_at(&byte, pos).unwrap();
+        flip_bit(victim, pos, &mut rng);
         let damaged = batch_at(&model, base_of(victim), pos);
         let context = format!(
             "seed {seed}: bit flipped at byte {pos} of {} (batch {damaged})",
@@ -324,14 +357,7 @@ fn a_zeroed_or_deleted_index_is_rebuilt() {
         let suffix = [INDEX_SUFFIX, TIME_INDEX_SUFFIX][rng.usize(..2)];
         let indexes = segment_files(dir.path(), suffix);
         let victim = &indexes[rng.usize(..indexes.len())];
-        let how = if rng.bool() {
-            fs::remove_file(victim).unwrap();
-            "deleted"
-        } else {
-            let len = fs::metadata(victim).unwrap().len();
-            fs::write(victim, vec![0u8; len as usize]).unwrap();
-            "zeroed"
-        };
+        let how = zero_or_delete(victim, &mut rng);
         let all = model.batches(&tp()).len();
         reopen_and_check(
             Engine::Segment,
@@ -356,12 +382,7 @@ struct EntryAt {
 }
 
 fn commitlog_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = fs::read_dir(dir.join(commitlog::LOG_DIR))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    files
+    sorted_files(&dir.join(commitlog::LOG_DIR))
 }
 
 /// Walks the commit log as a crash left it, with the engine's own entry decoder.
@@ -407,20 +428,17 @@ fn assert_queues_rebuild_equal(dir: &Path, sizes: Sizes, context: &str) {
         .unwrap()
         .close()
         .unwrap();
-    let queue = |root: &Path| {
-        let qdir = root.join(commitlog::QUEUE_DIR).join(tp().to_string());
-        let mut files: Vec<(String, Vec<u8>)> = fs::read_dir(&qdir)
-            .unwrap()
-            .map(|e| {
-                let p = e.unwrap().path();
+    let queue = |root: &Path| -> Vec<(PathBuf, Vec<u8>)> {
+        let files = queue_files(root);
+        files
+            .iter()
+            .map(|p| {
                 (
-                    p.file_name().unwrap().to_str().unwrap().to_owned(),
-                    fs::read(&p).unwrap(),
+                    p.strip_prefix(root).unwrap().to_owned(),
+                    fs::read(p).unwrap(),
                 )
             })
-            .collect();
-        files.sort();
-        files
+            .collect()
     };
     assert!(
         queue(dir) == queue(fresh.path()),
@@ -499,15 +517,7 @@ fn a_flipped_bit_in_the_commit_log_is_never_served() {
         };
         let victim = &entries[damaged];
         let pos = rng.u64(victim.start..victim.end);
-        let file = fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&victim.file)
-            .unwrap();
-        let mut byte = [0u8];
-        file.read_exact_at(&mut byte, pos).unwrap();
-        byte[0] ^= 1 << rng.u8(..8);
-        file.write_all_at(&byte, pos).unwrap();
+        flip_bit(&victim.file, pos, &mut rng);
         let context = format!(
             "seed {seed}: bit flipped at byte {pos} of {} (entry {damaged})",
             victim.file.display()
@@ -549,21 +559,9 @@ fn a_zeroed_or_deleted_consume_queue_is_rebuilt() {
     for seed in 0..SEEDS {
         let mut rng = Rng::with_seed(seed);
         let (dir, sizes, model) = crashed_log(Engine::CommitLog, &mut rng);
-        let qdir = dir.path().join(commitlog::QUEUE_DIR).join(tp().to_string());
-        let mut queues: Vec<PathBuf> = fs::read_dir(&qdir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        queues.sort();
+        let queues = queue_files(dir.path());
         let victim = &queues[rng.usize(..queues.len())];
-        let how = if rng.bool() {
-            fs::remove_file(victim).unwrap();
-            "deleted"
-        } else {
-            let len = fs::metadata(victim).unwrap().len();
-            fs::write(victim, vec![0u8; len as usize]).unwrap();
-            "zeroed"
-        };
+        let how = zero_or_delete(victim, &mut rng);
         let all = model.batches(&tp()).len();
         reopen_and_check(
             Engine::CommitLog,
@@ -585,15 +583,9 @@ fn a_damaged_queue_after_a_clean_shutdown_is_rebuilt() {
             .unwrap()
             .close()
             .unwrap();
-        let qdir = dir.path().join(commitlog::QUEUE_DIR).join(tp().to_string());
-        let mut queues: Vec<PathBuf> = fs::read_dir(&qdir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
-        queues.sort();
+        let queues = queue_files(dir.path());
         let victim = &queues[rng.usize(..queues.len())];
-        let len = fs::metadata(victim).unwrap().len();
-        fs::write(victim, vec![0u8; len as usize]).unwrap();
+        zero(victim);
         let all = model.batches(&tp()).len();
         reopen_and_check(
             Engine::CommitLog,

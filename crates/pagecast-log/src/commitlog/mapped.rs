@@ -140,21 +140,9 @@ impl MappedFile {
 
 /// The files in `dir` named by a 20-digit start, sorted.
 pub(crate) fn list(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(Error::io("list", dir))? {
-        let entry = entry.map_err(Error::io("list", dir))?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if name.ends_with(".tmp") {
-            files::remove(&entry.path())?;
-            continue;
-        }
-        if name.len() == 20
-            && let Ok(start) = name.parse::<u64>()
-        {
-            out.push((start, entry.path()));
-        }
-    }
-    out.sort();
-    Ok(out)
+    Ok(files::store_entries(dir)?
+        .into_iter()
+        .filter(|(name, _)| name.len() == 20)
+        .filter_map(|(name, path)| Some((name.parse::<u64>().ok()?, path)))
+        .collect())
 }

@@ -332,14 +332,7 @@ impl PartitionLog {
 fn list_segments(dir: &Path) -> Result<Vec<i64>> {
     let mut bases = Vec::new();
     let mut indexes = Vec::new();
-    for entry in fs::read_dir(dir).map_err(Error::io("list", dir))? {
-        let entry = entry.map_err(Error::io("list", dir))?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if name.ends_with(".tmp") {
-            files::remove(&entry.path())?;
-            continue;
-        }
+    for (name, path) in files::store_entries(dir)? {
         let Some((stem, suffix)) = name.split_once('.') else {
             continue;
         };
@@ -351,9 +344,7 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>> {
         }
         match suffix {
             LOG_SUFFIX => bases.push(base),
-            segment::INDEX_SUFFIX | segment::TIME_INDEX_SUFFIX => {
-                indexes.push((base, entry.path()))
-            }
+            segment::INDEX_SUFFIX | segment::TIME_INDEX_SUFFIX => indexes.push((base, path)),
             _ => {}
         }
     }

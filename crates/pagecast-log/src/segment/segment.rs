@@ -94,20 +94,42 @@ impl Segment {
             &dir.join(file_name(base_offset, TIME_INDEX_SUFFIX)),
             TIME_INDEX_ENTRY,
         )?;
-        Ok(Segment {
+        Ok(Segment::new(
+            base_offset,
+            log_path,
+            log,
+            0,
+            OffsetIndex { file: index },
+            TimeIndex { file: time_index },
+            limits,
+        ))
+    }
+
+    /// A segment of `size` bytes with the given indexes, its offsets and timestamps not
+    /// yet learnt from its batches.
+    fn new(
+        base_offset: i64,
+        log_path: PathBuf,
+        log: File,
+        size: u64,
+        index: OffsetIndex,
+        time_index: TimeIndex,
+        limits: IndexLimits,
+    ) -> Segment {
+        Segment {
             base_offset,
             log_path,
             log: Arc::new(log),
-            size: 0,
-            index: OffsetIndex { file: index },
-            time_index: TimeIndex { file: time_index },
+            size,
+            index,
+            time_index,
             next_offset: base_offset,
             max_timestamp: i64::MIN,
             max_timestamp_offset: base_offset,
             first_timestamp: None,
             bytes_since_index: 0,
             limits,
-        })
+        }
     }
 
     fn open_log(dir: &Path, base_offset: i64) -> Result<(PathBuf, File, u64)> {
@@ -150,20 +172,7 @@ impl Segment {
         if let Err(why) = index.check(size) {
             return Ok(Err(format!("{}: {why}", index.file.path().display())));
         }
-        let mut segment = Segment {
-            base_offset,
-            log_path,
-            log: Arc::new(log),
-            size,
-            index,
-            time_index,
-            next_offset: base_offset,
-            max_timestamp: i64::MIN,
-            max_timestamp_offset: base_offset,
-            first_timestamp: None,
-            bytes_since_index: 0,
-            limits,
-        };
+        let mut segment = Segment::new(base_offset, log_path, log, size, index, time_index, limits);
         // The time index's last entry holds the largest timestamp up to the last index
         // point; the walk from the last offset index entry covers the batches after it,
         // finds the end offset, and proves the file ends on a batch boundary.
