@@ -126,14 +126,7 @@ fn splice(file: &File, len: u64, sock: impl AsFd) -> io::Result<u64> {
         let mut left = n;
         while left > 0 {
             calls += 1;
-            left -= rustix::pipe::splice(
-                &r,
-                None,
-                &sock,
-                None,
-                left,
-                SpliceFlags::MOVE | SpliceFlags::MORE,
-            )?;
+            left -= rustix::pipe::splice(&r, None, &sock, None, left, SpliceFlags::MOVE)?;
         }
     }
     Ok(calls)

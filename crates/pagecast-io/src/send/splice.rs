@@ -60,10 +60,10 @@ impl<'a> SpliceSender<'a> {
             self.cursor.pos += n as u64;
             self.pipe.level = n;
         }
-        let mut flags = SpliceFlags::MOVE;
-        if self.cursor.pos < self.cursor.end {
-            flags |= SpliceFlags::MORE;
-        }
+        // No SPLICE_F_MORE, although more usually follows: each pipeful goes out
+        // pushed, as the last piece of each sendfile(2) call does. With MORE on every
+        // pipeful but the last, `pagecast bench --raw` measured this path at 0.82-0.88x
+        // of its bare loop; without it, 0.99-1.04x.
         stats.count(Syscall::Splice);
         let n = rustix::pipe::splice(
             self.pipe.read_end(),
@@ -71,7 +71,7 @@ impl<'a> SpliceSender<'a> {
             dst,
             None,
             self.pipe.level,
-            flags,
+            SpliceFlags::MOVE,
         )
         .map_err(StepError::sys(Syscall::Splice, self.cursor.pos))?;
         if n == 0 {

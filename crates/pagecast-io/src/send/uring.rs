@@ -9,7 +9,6 @@ use crate::stats::{Stats, Syscall};
 use crate::sys::uring::{self, MAX_CHAIN, SpliceOp};
 
 const SPLICE_F_MOVE: u32 = 1;
-const SPLICE_F_MORE: u32 = 4;
 
 pub(crate) struct UringSender<'a> {
     src: BorrowedFd<'a>,
@@ -83,6 +82,7 @@ impl<'a> UringSender<'a> {
             len: 0,
             flags: SPLICE_F_MOVE,
         };
+        // Drains carry no SPLICE_F_MORE, for the reason given in the splice sender.
         let mut ops = [drain; MAX_CHAIN];
         let mut in_pos = self.cursor.pos;
         for (op, &(is_in, len)) in ops.iter_mut().zip(plan) {
@@ -96,8 +96,6 @@ impl<'a> UringSender<'a> {
                     flags: SPLICE_F_MOVE,
                 };
                 in_pos += len as u64;
-            } else if in_pos < self.cursor.end {
-                op.flags |= SPLICE_F_MORE;
             }
         }
         stats.count(Syscall::IoUringEnter);
