@@ -35,6 +35,9 @@ pub enum Error {
     /// A raw loop failed.
     #[error("raw {0} loop failed: {1}")]
     Raw(Method, #[source] std::io::Error),
+    /// The TCP congestion control asked for could not be set.
+    #[error("TCP congestion control: {0}")]
+    Congestion(String),
 }
 
 /// The order in which round `round` (counted from 1) measures `rows` rows: odd rounds

@@ -54,6 +54,16 @@ pub fn text(report: &Report) -> String {
             let _ = writeln!(out, "one CPU: sender and receiver share it");
         }
     }
+    let _ = writeln!(
+        out,
+        "TCP congestion control: {}{}",
+        report.congestion,
+        if report.congestion_is_default {
+            " (the system's default; --congestion picks another)"
+        } else {
+            ""
+        }
+    );
     for (name, role, sg) in &report.interfaces {
         let answer = match sg {
             Ok(true) => "scatter-gather on: sendfile's last copy can be DMA by the NIC".to_owned(),
@@ -226,6 +236,8 @@ pub fn json(report: &Report) -> serde_json::Value {
         "bytes": report.size,
         "runs": report.runs,
         "cpus": report.cpus.map(|(sender, receiver)| json!({"sender": sender, "receiver": receiver})),
+        "tcp_congestion": report.congestion,
+        "tcp_congestion_is_default": report.congestion_is_default,
         "interfaces": report.interfaces.iter().map(|(name, role, sg)| json!({
             "name": name,
             "role": role,

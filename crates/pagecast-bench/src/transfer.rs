@@ -31,6 +31,10 @@ pub struct Config {
     pub raw: bool,
     /// Directory for the test file (the system temporary directory by default).
     pub dir: Option<PathBuf>,
+    /// TCP congestion control for the sender's sockets; `None` keeps the system's
+    /// (`net.ipv4.tcp_congestion_control`). It decides whether the kernel paces the
+    /// sends with timers, which changes both speed and spread over loopback.
+    pub congestion: Option<String>,
     /// The program to start receivers with (normally the running `pagecast`).
     pub receiver_program: PathBuf,
 }
@@ -45,6 +49,7 @@ impl Config {
             runs: 5,
             raw: false,
             dir: None,
+            congestion: None,
             receiver_program,
         }
     }
@@ -126,6 +131,10 @@ pub struct Report {
     pub rows: Vec<Row>,
     /// CPUs the sender and the receivers were pinned to, when the machine has two.
     pub cpus: Option<(usize, usize)>,
+    /// The TCP congestion control the sender's sockets used.
+    pub congestion: String,
+    /// Whether that is the system's default rather than one asked for.
+    pub congestion_is_default: bool,
 }
 
 /// A receiver process and its connection details.
@@ -177,6 +186,7 @@ impl Drop for Receiver {
 
 /// Runs the benchmark. `progress` gets a line per measured row.
 pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, Error> {
+    let congestion = congestion_control(config.congestion.as_deref())?;
     let dir = config.dir.clone().unwrap_or_else(std::env::temp_dir);
     let file = tempfile::Builder::new()
         .prefix("pagecast-bench-")
@@ -231,7 +241,8 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, Er
                 .iter()
                 .find(|(kind, _)| *kind == row.receiver)
                 .map_or(0, |(_, r)| r.port);
-            match one_run(file, config.size, row.method, row.variant, port)? {
+            let sock = connect(port, config.congestion.as_deref(), &congestion)?;
+            match one_run(file, config.size, row.method, row.variant, sock)? {
                 Ok(sample) => row.samples.push(sample),
                 Err(why) => {
                     row.unsupported = Some(why);
@@ -251,7 +262,53 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, Er
         interfaces: interfaces(),
         rows,
         cpus,
+        congestion,
+        congestion_is_default: config.congestion.is_none(),
     })
+}
+
+/// The congestion control a sender socket gets: `wanted`, checked on a socket of its
+/// own so a name the kernel refuses fails before the test file is written, or the
+/// system's default.
+fn congestion_control(wanted: Option<&str>) -> Result<String, Error> {
+    use rustix::net::{AddressFamily, SocketType, socket, sockopt};
+    let sock = socket(AddressFamily::INET, SocketType::STREAM, None)
+        .map_err(|e| Error::Congestion(format!("make a TCP socket: {e}")))?;
+    if let Some(name) = wanted {
+        set_congestion(&sock, name)?;
+    }
+    sockopt::tcp_congestion(&sock)
+        .map_err(|e| Error::Congestion(format!("read TCP_CONGESTION: {e}")))
+}
+
+fn set_congestion(sock: impl std::os::fd::AsFd, name: &str) -> Result<(), Error> {
+    rustix::net::sockopt::set_tcp_congestion(sock, name).map_err(|e| {
+        let available =
+            std::fs::read_to_string("/proc/sys/net/ipv4/tcp_available_congestion_control")
+                .unwrap_or_default();
+        Error::Congestion(format!(
+            "{name:?} refused ({e}); this kernel has: {}",
+            available.trim()
+        ))
+    })
+}
+
+/// A connection to a receiver, with the congestion control asked for (`wanted`),
+/// checked to be the one the report names (`expected`).
+fn connect(port: u16, wanted: Option<&str>, expected: &str) -> Result<TcpStream, Error> {
+    let sock =
+        TcpStream::connect(("127.0.0.1", port)).map_err(|e| Error::Receiver(e.to_string()))?;
+    if let Some(name) = wanted {
+        set_congestion(&sock, name)?;
+    }
+    let got = rustix::net::sockopt::tcp_congestion(&sock)
+        .map_err(|e| Error::Congestion(format!("read TCP_CONGESTION: {e}")))?;
+    if got != expected {
+        return Err(Error::Congestion(format!(
+            "a sender socket has {got}, not {expected}"
+        )));
+    }
+    Ok(sock)
 }
 
 fn one_cpu(cpu: usize) -> rustix::thread::CpuSet {
@@ -347,10 +404,8 @@ fn one_run(
     size: u64,
     method: Method,
     variant: Variant,
-    port: u16,
+    mut sock: TcpStream,
 ) -> Result<Result<Sample, String>, Error> {
-    let mut sock =
-        TcpStream::connect(("127.0.0.1", port)).map_err(|e| Error::Receiver(e.to_string()))?;
     let before: Usage = usage();
     let started = Instant::now();
     let syscalls = match variant {

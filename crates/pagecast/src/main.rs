@@ -70,6 +70,10 @@ struct BenchArgs {
     /// Directory for the test file (default: the system temporary directory).
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
+    /// TCP congestion control for the sender's sockets, e.g. cubic or bbr (default: the
+    /// system's). bbr paces sends with timers, which over loopback spreads the runs.
+    #[arg(long, value_name = "NAME")]
+    congestion: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -249,6 +253,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
     config.runs = args.runs as usize;
     config.raw = args.raw;
     config.dir = args.dir;
+    config.congestion = args.congestion;
 
     let report = transfer::run(&config, |line| eprintln!("{line}"))?;
     if args.json {

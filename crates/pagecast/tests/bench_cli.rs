@@ -167,6 +167,34 @@ fn the_table_names_interfaces_switch_kinds_and_claims() {
 }
 
 #[test]
+fn the_congestion_control_is_the_system_default_or_the_one_asked_for() {
+    let system = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_congestion_control").unwrap();
+    // reno is built into every kernel; pick something other than the default when the
+    // default is reno, so the option is seen to change it.
+    let other = if system.trim() == "reno" {
+        "cubic"
+    } else {
+        "reno"
+    };
+    for (asked, expected) in [(None, system.trim()), (Some(other), other)] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = pagecast();
+        cmd.args([
+            "bench", "--size", "1M", "--runs", "1", "--method", "sendfile",
+        ])
+        .args(["--receiver", "zero-copy", "--json", "--dir"])
+        .arg(dir.path());
+        if let Some(name) = asked {
+            cmd.args(["--congestion", name]);
+        }
+        let report: serde_json::Value = serde_json::from_slice(&succeed(&mut cmd)).unwrap();
+        assert_eq!(report["tcp_congestion"], expected, "{asked:?}");
+        assert_eq!(report["tcp_congestion_is_default"], asked.is_none());
+        assert!(report["rows"][0]["unsupported"].is_null(), "{report}");
+    }
+}
+
+#[test]
 fn bad_arguments_are_refused_with_a_message() {
     for (args, needle) in [
         (&["bench", "--method", "sendfile2"][..], "unknown method"),
@@ -174,6 +202,10 @@ fn bad_arguments_are_refused_with_a_message() {
         (&["bench", "--size", "12Q"][..], "unknown size suffix"),
         (&["bench", "--receiver", "fast"][..], "unknown receiver"),
         (&["bench", "--runs", "0"][..], "--runs"),
+        (
+            &["bench", "--congestion", "nonesuch"][..],
+            "TCP congestion control: \"nonesuch\" refused",
+        ),
     ] {
         let out = pagecast().args(args).output().unwrap();
         assert!(!out.status.success(), "{args:?} succeeded");
