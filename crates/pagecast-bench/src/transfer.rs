@@ -267,30 +267,32 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, Er
     })
 }
 
-/// The congestion control a sender socket gets: `wanted`, checked on a socket of its
-/// own so a name the kernel refuses fails before the test file is written, or the
-/// system's default.
+/// The congestion control a sender socket gets: `wanted`, tried on a socket of its own
+/// so a name the kernel refuses fails before the test file is written, or the system's
+/// default.
 fn congestion_control(wanted: Option<&str>) -> Result<String, Error> {
-    use rustix::net::{AddressFamily, SocketType, socket, sockopt};
+    use rustix::net::{AddressFamily, SocketType, socket};
     let sock = socket(AddressFamily::INET, SocketType::STREAM, None)
         .map_err(|e| Error::Congestion(format!("make a TCP socket: {e}")))?;
+    apply_congestion(&sock, wanted)
+}
+
+/// Sets `wanted` on `sock`, if given, and returns the congestion control `sock` has.
+fn apply_congestion(sock: impl std::os::fd::AsFd, wanted: Option<&str>) -> Result<String, Error> {
+    use rustix::net::sockopt;
     if let Some(name) = wanted {
-        set_congestion(&sock, name)?;
+        sockopt::set_tcp_congestion(&sock, name).map_err(|e| {
+            let available =
+                std::fs::read_to_string("/proc/sys/net/ipv4/tcp_available_congestion_control")
+                    .unwrap_or_default();
+            Error::Congestion(format!(
+                "{name:?} refused ({e}); this kernel has: {}",
+                available.trim()
+            ))
+        })?;
     }
     sockopt::tcp_congestion(&sock)
         .map_err(|e| Error::Congestion(format!("read TCP_CONGESTION: {e}")))
-}
-
-fn set_congestion(sock: impl std::os::fd::AsFd, name: &str) -> Result<(), Error> {
-    rustix::net::sockopt::set_tcp_congestion(sock, name).map_err(|e| {
-        let available =
-            std::fs::read_to_string("/proc/sys/net/ipv4/tcp_available_congestion_control")
-                .unwrap_or_default();
-        Error::Congestion(format!(
-            "{name:?} refused ({e}); this kernel has: {}",
-            available.trim()
-        ))
-    })
 }
 
 /// A connection to a receiver, with the congestion control asked for (`wanted`),
@@ -298,11 +300,7 @@ fn set_congestion(sock: impl std::os::fd::AsFd, name: &str) -> Result<(), Error>
 fn connect(port: u16, wanted: Option<&str>, expected: &str) -> Result<TcpStream, Error> {
     let sock =
         TcpStream::connect(("127.0.0.1", port)).map_err(|e| Error::Receiver(e.to_string()))?;
-    if let Some(name) = wanted {
-        set_congestion(&sock, name)?;
-    }
-    let got = rustix::net::sockopt::tcp_congestion(&sock)
-        .map_err(|e| Error::Congestion(format!("read TCP_CONGESTION: {e}")))?;
+    let got = apply_congestion(&sock, wanted)?;
     if got != expected {
         return Err(Error::Congestion(format!(
             "a sender socket has {got}, not {expected}"
