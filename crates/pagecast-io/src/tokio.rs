@@ -78,6 +78,90 @@ pub async fn send_file<D: AsyncDestination>(
     drive(src.as_fd(), offset, len, &Tokio(dst), options).await
 }
 
+/// Most slices one writev(2) takes (Linux's `IOV_MAX`).
+const IOV_MAX: usize = 1024;
+
+/// Writes `slices` of mappings the caller holds to `dst` with writev(2): the mmap + write
+/// method for data that is mapped already (the commit log's files), so no mapping is
+/// made per transfer and many small slices leave in one call. Each call moves at most
+/// [`Options::chunk`] bytes and the task yields between calls, as [`send_file`] does.
+/// The caller keeps the mappings valid, and their files untruncated, while this runs.
+pub async fn send_mapped<D: AsyncDestination>(
+    slices: &[&[u8]],
+    dst: &D,
+    options: &Options,
+) -> Result<Stats, Error> {
+    crate::sys::signal::ignore_default_sigpipe();
+    let start = std::time::Instant::now();
+    let mut stats = Stats::new(crate::Method::MmapWrite);
+    let chunk = options.chunk.max(1);
+    // The first slice not wholly sent, and how much of it was.
+    let (mut first, mut skip) = (0, 0);
+    while first < slices.len() {
+        let mut iov = Vec::with_capacity((slices.len() - first).min(IOV_MAX));
+        let mut room = chunk;
+        for (i, s) in slices[first..].iter().enumerate() {
+            let s = if i == 0 { &s[skip..] } else { s };
+            if room == 0 || iov.len() == IOV_MAX {
+                break;
+            }
+            let take = s.len().min(room);
+            iov.push(io::IoSlice::new(&s[..take]));
+            room -= take;
+        }
+        stats.count(Syscall::Write);
+        match dst.try_write_io(|| rustix::io::writev(dst.as_fd(), &iov).map_err(io::Error::from)) {
+            Ok(0) if iov.iter().any(|s| !s.is_empty()) => {
+                return Err(Error::DestinationClosed {
+                    sent: stats.bytes,
+                    source: io::ErrorKind::WriteZero.into(),
+                });
+            }
+            Ok(mut n) => {
+                stats.bytes += n as u64;
+                while first < slices.len() && n >= slices[first].len() - skip {
+                    n -= slices[first].len() - skip;
+                    first += 1;
+                    skip = 0;
+                }
+                skip += n;
+                if first < slices.len() {
+                    tokio::task::yield_now().await;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                stats.waits += 1;
+                dst.writable().await.map_err(|source| Error::Io {
+                    syscall: Syscall::Poll,
+                    offset: stats.bytes,
+                    source,
+                })?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+                ) =>
+            {
+                return Err(Error::DestinationClosed {
+                    sent: stats.bytes,
+                    source: e,
+                });
+            }
+            Err(source) => {
+                return Err(Error::Io {
+                    syscall: Syscall::Write,
+                    offset: stats.bytes,
+                    source,
+                });
+            }
+        }
+    }
+    stats.elapsed = start.elapsed();
+    Ok(stats)
+}
+
 struct Tokio<'a, D>(&'a D);
 
 impl<D: AsyncDestination> Destination for Tokio<'_, D> {

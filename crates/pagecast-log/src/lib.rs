@@ -242,6 +242,9 @@ pub trait Store: Send + Sync {
     /// First and next offset of a partition.
     fn offsets(&self, tp: &TopicPartition) -> Result<Offsets>;
 
+    /// Bytes of record batches a partition holds.
+    fn size(&self, tp: &TopicPartition) -> Result<u64>;
+
     /// Base offset of the first batch whose largest timestamp is at least `timestamp`,
     /// or `None` if every batch is older.
     fn offset_for_timestamp(&self, tp: &TopicPartition, timestamp: i64) -> Result<Option<i64>>;

@@ -27,6 +27,9 @@ enum Command {
     Serve(ServeArgs),
     /// Download a URL into a file, the body spliced from the socket into the file.
     Get(GetArgs),
+    /// Run a Kafka-protocol broker: unmodified Kafka clients produce and consume, and
+    /// fetches send record data with sendfile or from the commit log's mapping.
+    Broker(BrokerArgs),
     /// Inspect a pagecast log on disk.
     Log {
         #[command(subcommand)]
@@ -189,6 +192,54 @@ struct ServeArgs {
 }
 
 #[derive(Args)]
+struct BrokerArgs {
+    /// Data directory (created if missing).
+    #[arg(
+        long,
+        env = "PAGECAST_DATA",
+        default_value = "./pagecast-data",
+        value_name = "DIR"
+    )]
+    data: PathBuf,
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, env = "PAGECAST_ADDR", default_value = "127.0.0.1:9092")]
+    addr: std::net::SocketAddr,
+    /// HOST:PORT given to clients in metadata (default: the address listened on).
+    #[arg(long, env = "PAGECAST_ADVERTISED_ADDR", value_name = "HOST:PORT", value_parser = parse_host_port)]
+    advertised_addr: Option<(String, u16)>,
+    /// Storage engine: segment (Kafka's model, fetched with sendfile) or commitlog
+    /// (RocketMQ's model, fetched from the mapping).
+    #[arg(long, env = "PAGECAST_STORAGE", default_value = "segment")]
+    storage: pagecast_kafka::broker::StorageKind,
+    /// When appends reach the disk: none (the page cache writes back, Kafka's default),
+    /// interval:<ms>, or always (before a produce is acknowledged).
+    #[arg(long, env = "PAGECAST_FSYNC", default_value = "none")]
+    fsync: pagecast_log::Fsync,
+    /// Create topics on first use by Metadata.
+    #[arg(long, env = "PAGECAST_AUTO_CREATE_TOPICS", default_value_t = true, action = clap::ArgAction::Set, value_name = "true|false")]
+    auto_create_topics: bool,
+    /// Partitions of an auto-created topic.
+    #[arg(long, env = "PAGECAST_DEFAULT_PARTITIONS", default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=100_000))]
+    default_partitions: i32,
+    /// Address to serve Prometheus metrics on (GET /metrics).
+    #[arg(long, env = "PAGECAST_METRICS_ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
+}
+
+fn parse_host_port(s: &str) -> Result<(String, u16), String> {
+    let (host, port) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{s:?}: expected HOST:PORT"))?;
+    let port = port
+        .parse()
+        .map_err(|_| format!("{s:?}: the port must be a number from 0 to 65535"))?;
+    if host.is_empty() {
+        return Err(format!("{s:?}: the host is empty"));
+    }
+    Ok((host.trim_matches(['[', ']']).to_owned(), port))
+}
+
+#[derive(Args)]
 struct GetArgs {
     /// http:// URL to download.
     url: String,
@@ -209,6 +260,7 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(args) => bench(args),
         Command::Serve(args) => serve(args),
         Command::Get(args) => get(args),
+        Command::Broker(args) => broker(args),
         Command::Log {
             command: LogCommand::Dump { path },
         } => log_dump(&path),
@@ -318,6 +370,41 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     })
 }
 
+fn broker(args: BrokerArgs) -> anyhow::Result<()> {
+    let mut config = pagecast_kafka::broker::Config::new(args.data);
+    config.addr = args.addr;
+    config.advertised = args.advertised_addr;
+    config.storage = args.storage;
+    config.fsync = args.fsync;
+    config.auto_create_topics = args.auto_create_topics;
+    config.default_partitions = args.default_partitions;
+    config.metrics_addr = args.metrics_addr;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("start the tokio runtime")?;
+    runtime.block_on(async {
+        let data = config.data.clone();
+        let storage = config.storage;
+        let broker = pagecast_kafka::broker::Broker::open(config)
+            .await
+            .with_context(|| format!("open the broker's data directory {}", data.display()))?;
+        let addr = broker.local_addr()?;
+        eprintln!(
+            "pagecast broker: listening on {addr}, {} storage in {}",
+            storage.name(),
+            data.display()
+        );
+        if let Some(metrics) = broker.metrics_addr() {
+            eprintln!("pagecast broker: metrics on http://{metrics}/metrics");
+        }
+        let shutdown = shutdown_signal()?;
+        broker.run(shutdown).await.context("stop the broker")?;
+        eprintln!("pagecast broker: stopped; the store was closed cleanly");
+        Ok(())
+    })
+}
+
 /// Completes on the first SIGTERM or SIGINT (Ctrl-C).
 fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
@@ -328,7 +415,7 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
             _ = term.recv() => {}
             _ = int.recv() => {}
         }
-        eprintln!("pagecast serve: shutting down; finishing responses in flight");
+        eprintln!("pagecast: shutting down; finishing requests in flight");
     })
 }
 

@@ -788,6 +788,16 @@ impl Store for CommitLogStore {
         Ok(chunks)
     }
 
+    /// Sums the live queue entries: a walk of the partition's consume queue, for
+    /// metrics, not for the append or read path.
+    fn size(&self, tp: &TopicPartition) -> Result<u64> {
+        let queue = &self.part(tp)?.queue;
+        Ok((queue.first()..queue.count())
+            .filter_map(|i| queue.get(i))
+            .map(|e| u64::from(e.size))
+            .sum())
+    }
+
     fn offsets(&self, tp: &TopicPartition) -> Result<Offsets> {
         let part = self.part(tp)?;
         let end = part.next_offset;

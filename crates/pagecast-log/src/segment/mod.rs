@@ -183,6 +183,10 @@ impl Store for SegmentStore {
         Ok(self.partition(tp)?.offsets())
     }
 
+    fn size(&self, tp: &TopicPartition) -> Result<u64> {
+        Ok(self.partition(tp)?.size())
+    }
+
     fn offset_for_timestamp(&self, tp: &TopicPartition, timestamp: i64) -> Result<Option<i64>> {
         self.partition(tp)?.offset_for_timestamp(timestamp)
     }

@@ -104,6 +104,11 @@ impl PartitionLog {
         self.active().next_offset
     }
 
+    /// Bytes of all segments.
+    pub(crate) fn size(&self) -> u64 {
+        self.segments.values().map(|s| s.size).sum()
+    }
+
     pub(crate) fn offsets(&self) -> Offsets {
         Offsets {
             start: *self

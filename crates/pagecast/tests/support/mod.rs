@@ -235,3 +235,5 @@ pub fn require_tool(tool: &str) -> PathBuf {
             panic!("{tool} is not installed: run scripts/test (it installs {tool} with apt)")
         })
 }
+
+pub mod broker;

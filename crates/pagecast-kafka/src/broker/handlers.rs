@@ -1,0 +1,1061 @@
+//! Requests in, answers out: the API table the broker advertises, and a handler per
+//! API. Fetch's answer is built in `fetch`, as chunks rather than bytes.
+
+use std::sync::Arc;
+
+use pagecast_log::TopicPartition;
+use pagecast_log::batch::{self, Builder, Header};
+
+use super::offsets::{self, Committed, OFFSETS_TOPIC};
+use super::producers::{ProducerState, Verdict};
+use super::{BrokerError, NODE_ID, Shared, fetch, lock, now_ms};
+use crate::codec::{DecodeError, Message, Reader, decode_body};
+use crate::error::{ErrorCode, storage_error_code};
+use crate::frame::{RequestHeader, finish_response, start_response};
+use crate::messages::api_versions::{ApiVersion, ApiVersionsRequest, ApiVersionsResponse};
+use crate::messages::fetch::FetchRequest;
+use crate::messages::find_coordinator::{
+    Coordinator, FindCoordinatorRequest, FindCoordinatorResponse,
+};
+use crate::messages::init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
+use crate::messages::list_offsets::{
+    EARLIEST, LATEST, ListOffsetsPartitionResponse, ListOffsetsRequest, ListOffsetsResponse,
+    ListOffsetsTopicResponse, MAX_TIMESTAMP,
+};
+use crate::messages::metadata::{
+    MetadataRequest, MetadataResponse, MetadataResponseBroker, MetadataResponsePartition,
+    MetadataResponseTopic,
+};
+use crate::messages::offset_commit::{
+    OffsetCommitRequest, OffsetCommitResponse, OffsetCommitResponsePartition,
+    OffsetCommitResponseTopic,
+};
+use crate::messages::offset_fetch::{
+    OffsetFetchRequest, OffsetFetchResponse, OffsetFetchResponseGroup,
+    OffsetFetchResponsePartition, OffsetFetchResponsePartitions, OffsetFetchResponseTopic,
+    OffsetFetchResponseTopics,
+};
+use crate::messages::produce::{
+    BatchIndexAndErrorMessage, PartitionProduceResponse, ProduceRequest, ProduceResponse,
+    TopicProduceResponse,
+};
+
+/// An API the broker implements: key, name, versions, first flexible version.
+#[derive(Debug, Clone, Copy)]
+pub struct Api {
+    /// API key.
+    pub key: i16,
+    /// Kafka's name for it.
+    pub name: &'static str,
+    /// Lowest version implemented.
+    pub min: i16,
+    /// Highest version implemented.
+    pub max: i16,
+    /// First flexible version.
+    pub flexible_from: i16,
+}
+
+const fn api<M: Message>(name: &'static str) -> Api {
+    Api {
+        key: M::KEY,
+        name,
+        min: M::MIN_VERSION,
+        max: M::MAX_VERSION,
+        flexible_from: M::FLEXIBLE_FROM,
+    }
+}
+
+/// Every API implemented, as ApiVersions advertises them.
+pub const APIS: &[Api] = &[
+    api::<ProduceRequest>("Produce"),
+    api::<FetchRequest>("Fetch"),
+    api::<ListOffsetsRequest>("ListOffsets"),
+    api::<MetadataRequest>("Metadata"),
+    api::<OffsetCommitRequest>("OffsetCommit"),
+    api::<OffsetFetchRequest>("OffsetFetch"),
+    api::<FindCoordinatorRequest>("FindCoordinator"),
+    api::<ApiVersionsRequest>("ApiVersions"),
+    api::<InitProducerIdRequest>("InitProducerId"),
+];
+
+/// Largest committed-offset metadata kept (Kafka's `offset.metadata.max.bytes`).
+pub const OFFSET_METADATA_MAX_BYTES: usize = 4096;
+
+/// What to send back for a request.
+pub(crate) enum Reply {
+    /// A whole response frame, size prefix included.
+    Frame(Vec<u8>),
+    /// A fetch response: header bytes and record data.
+    Fetch(fetch::Response),
+    /// Nothing (a produce with acks=0).
+    Nothing,
+    /// Close the connection, for this reason.
+    Close(String),
+}
+
+/// Frames a response body with header v0 or v1.
+pub(crate) fn respond<M: Message>(
+    correlation_id: i32,
+    version: i16,
+    body: &M,
+    header_v1: bool,
+) -> Vec<u8> {
+    let v = M::version(version);
+    let mut out = start_response(correlation_id, header_v1);
+    out.reserve(body.size(v));
+    body.encode(&mut out, v);
+    finish_response(&mut out, 0);
+    out
+}
+
+/// The answer to a request for an API or version not implemented: the header and an
+/// UNSUPPORTED_VERSION error code, the first field of the error responses clients read.
+fn unsupported(correlation_id: i32) -> Vec<u8> {
+    let mut out = start_response(correlation_id, false);
+    out.extend_from_slice(&ErrorCode::UNSUPPORTED_VERSION.0.to_be_bytes());
+    finish_response(&mut out, 0);
+    out
+}
+
+fn api_versions_body(error: ErrorCode) -> ApiVersionsResponse {
+    ApiVersionsResponse {
+        error_code: error.0,
+        api_keys: APIS
+            .iter()
+            .map(|a| ApiVersion {
+                api_key: a.key,
+                min_version: a.min,
+                max_version: a.max,
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// Answers one request frame. Returns the reply, the API's name and the first error
+/// the answer carries, for metrics.
+pub(crate) async fn handle(shared: &Arc<Shared>, frame: &[u8]) -> (Reply, &'static str, ErrorCode) {
+    let mut r = Reader::new(frame);
+    let Ok((key, version, correlation_id)) = RequestHeader::decode_fixed(&mut r) else {
+        return (
+            Reply::Close(format!(
+                "a {}-byte request is shorter than a request header",
+                frame.len()
+            )),
+            "Invalid",
+            ErrorCode::INVALID_REQUEST,
+        );
+    };
+    let Some(api) = APIS.iter().find(|a| a.key == key) else {
+        return (
+            Reply::Frame(unsupported(correlation_id)),
+            "Unknown",
+            ErrorCode::UNSUPPORTED_VERSION,
+        );
+    };
+    if version < api.min || version > api.max {
+        let reply = if key == ApiVersionsRequest::KEY {
+            // KIP-511: answer in v0, listing what is implemented, so the client retries.
+            respond(
+                correlation_id,
+                0,
+                &api_versions_body(ErrorCode::UNSUPPORTED_VERSION),
+                false,
+            )
+        } else {
+            unsupported(correlation_id)
+        };
+        return (
+            Reply::Frame(reply),
+            api.name,
+            ErrorCode::UNSUPPORTED_VERSION,
+        );
+    }
+    let flexible = version >= api.flexible_from;
+    let mut r = Reader::new(frame);
+    let body = match RequestHeader::decode(&mut r, flexible) {
+        Ok(_) => &frame[r.position()..],
+        Err(e) => {
+            return (
+                malformed(api, version, &e),
+                api.name,
+                ErrorCode::INVALID_REQUEST,
+            );
+        }
+    };
+    let header_v1 = flexible;
+    macro_rules! call {
+        ($req:ty, $handler:expr) => {
+            match decode_body::<$req>(body, version) {
+                Ok(req) => {
+                    let (resp, code) = $handler(req);
+                    (
+                        Reply::Frame(respond(correlation_id, version, &resp, header_v1)),
+                        api.name,
+                        code,
+                    )
+                }
+                Err(e) => (
+                    malformed(api, version, &e),
+                    api.name,
+                    ErrorCode::INVALID_REQUEST,
+                ),
+            }
+        };
+    }
+    match key {
+        k if k == ApiVersionsRequest::KEY => match decode_body::<ApiVersionsRequest>(body, version)
+        {
+            // The response header of ApiVersions is always v0 (KIP-511).
+            Ok(_) => (
+                Reply::Frame(respond(
+                    correlation_id,
+                    version,
+                    &api_versions_body(ErrorCode::NONE),
+                    false,
+                )),
+                api.name,
+                ErrorCode::NONE,
+            ),
+            Err(e) => (
+                malformed(api, version, &e),
+                api.name,
+                ErrorCode::INVALID_REQUEST,
+            ),
+        },
+        k if k == MetadataRequest::KEY => {
+            call!(MetadataRequest, |req| metadata(shared, req, version))
+        }
+        k if k == ProduceRequest::KEY => match decode_body::<ProduceRequest>(body, version) {
+            Ok(req) => {
+                let acks = req.acks;
+                let (resp, code) = tokio::task::block_in_place(|| produce(shared, req, version));
+                if acks == 0 {
+                    (Reply::Nothing, api.name, code)
+                } else {
+                    (
+                        Reply::Frame(respond(correlation_id, version, &resp, header_v1)),
+                        api.name,
+                        code,
+                    )
+                }
+            }
+            Err(e) => (
+                malformed(api, version, &e),
+                api.name,
+                ErrorCode::INVALID_REQUEST,
+            ),
+        },
+        k if k == FetchRequest::KEY => match decode_body::<FetchRequest>(body, version) {
+            Ok(req) => {
+                let (resp, code) = fetch::fetch(shared, req, version, correlation_id).await;
+                (Reply::Fetch(resp), api.name, code)
+            }
+            Err(e) => (
+                malformed(api, version, &e),
+                api.name,
+                ErrorCode::INVALID_REQUEST,
+            ),
+        },
+        k if k == ListOffsetsRequest::KEY => {
+            call!(ListOffsetsRequest, |req| list_offsets(shared, req))
+        }
+        k if k == FindCoordinatorRequest::KEY => {
+            call!(FindCoordinatorRequest, |req| find_coordinator(
+                shared, req, version
+            ))
+        }
+        k if k == OffsetCommitRequest::KEY => {
+            call!(OffsetCommitRequest, |req| tokio::task::block_in_place(
+                || offset_commit(shared, req)
+            ))
+        }
+        k if k == OffsetFetchRequest::KEY => {
+            call!(OffsetFetchRequest, |req| offset_fetch(shared, req, version))
+        }
+        k if k == InitProducerIdRequest::KEY => {
+            call!(InitProducerIdRequest, |req| init_producer_id(shared, req))
+        }
+        _ => (
+            Reply::Frame(unsupported(correlation_id)),
+            api.name,
+            ErrorCode::UNSUPPORTED_VERSION,
+        ),
+    }
+}
+
+fn malformed(api: &Api, version: i16, e: &DecodeError) -> Reply {
+    Reply::Close(format!("malformed {} v{version} request: {e}", api.name))
+}
+
+/// The first error in a list of codes, or NONE.
+fn first_error(codes: impl IntoIterator<Item = i16>) -> ErrorCode {
+    codes
+        .into_iter()
+        .find(|&c| c != 0)
+        .map_or(ErrorCode::NONE, ErrorCode)
+}
+
+fn metadata(shared: &Shared, req: MetadataRequest, version: i16) -> (MetadataResponse, ErrorCode) {
+    let all = match &req.topics {
+        None => true,
+        Some(t) => version == 0 && t.is_empty(),
+    };
+    let wanted: Vec<(Option<String>, crate::codec::Uuid)> = if all {
+        shared
+            .topics()
+            .keys()
+            .filter(|n| *n != OFFSETS_TOPIC)
+            .map(|n| (Some(n.clone()), crate::codec::Uuid::NIL))
+            .collect()
+    } else {
+        req.topics
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| (t.name, t.topic_id))
+            .collect()
+    };
+    let create = shared.config.auto_create_topics && req.allow_auto_topic_creation;
+    let mut topics = Vec::with_capacity(wanted.len());
+    for (name, id) in wanted {
+        let found = match &name {
+            Some(n) => match shared.topic(n) {
+                Some(t) => Ok((n.clone(), t)),
+                None if create => shared
+                    .create_topic(n, shared.config.default_partitions)
+                    .map(|t| (n.clone(), t)),
+                None if TopicPartition::new(n.as_str(), 0).validate().is_err() => {
+                    Err(ErrorCode::INVALID_TOPIC_EXCEPTION)
+                }
+                None => Err(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
+            },
+            None => shared.topic_by_id(id).ok_or(ErrorCode::UNKNOWN_TOPIC_ID),
+        };
+        topics.push(match found {
+            Ok((name, t)) => MetadataResponseTopic {
+                error_code: 0,
+                name: Some(name),
+                topic_id: t.id,
+                is_internal: false,
+                partitions: (0..t.partitions)
+                    .map(|p| MetadataResponsePartition {
+                        error_code: 0,
+                        partition_index: p,
+                        leader_id: NODE_ID,
+                        leader_epoch: batch::LEADER_EPOCH,
+                        replica_nodes: vec![NODE_ID],
+                        isr_nodes: vec![NODE_ID],
+                        offline_replicas: vec![],
+                    })
+                    .collect(),
+                ..Default::default()
+            },
+            Err(code) => MetadataResponseTopic {
+                error_code: code.0,
+                name,
+                topic_id: id,
+                ..Default::default()
+            },
+        });
+    }
+    let code = first_error(topics.iter().map(|t| t.error_code));
+    let resp = MetadataResponse {
+        brokers: vec![MetadataResponseBroker {
+            node_id: NODE_ID,
+            host: shared.advertised.0.clone(),
+            port: i32::from(shared.advertised.1),
+            rack: None,
+        }],
+        cluster_id: Some(shared.meta.cluster_id.clone()),
+        controller_id: NODE_ID,
+        topics,
+        ..Default::default()
+    };
+    (resp, code)
+}
+
+/// Index of the batch at byte `position` of a partition's records.
+fn batch_index(records: &[u8], position: usize) -> i32 {
+    batch::split(records)
+        .take_while(|item| match item {
+            Ok((at, _)) => *at < position,
+            Err(_) => false,
+        })
+        .count() as i32
+}
+
+/// Checks and appends one partition's records; returns its result.
+fn produce_partition(
+    shared: &Shared,
+    tp: &TopicPartition,
+    records: Option<Vec<u8>>,
+) -> PartitionProduceResponse {
+    let mut out = PartitionProduceResponse {
+        index: tp.partition,
+        base_offset: -1,
+        ..Default::default()
+    };
+    let refuse =
+        |mut out: PartitionProduceResponse, code: ErrorCode, batch: Option<(i32, String)>| {
+            out.error_code = code.0;
+            if let Some((batch_index, message)) = batch {
+                out.error_message = Some(message.clone());
+                out.record_errors = vec![BatchIndexAndErrorMessage {
+                    batch_index,
+                    batch_index_error_message: Some(message),
+                }];
+            }
+            out
+        };
+    let Some(mut records) = records else {
+        return refuse(out, ErrorCode::CORRUPT_MESSAGE, None);
+    };
+    let mut headers: Vec<Header> = Vec::new();
+    for (i, item) in batch::split(&records).enumerate() {
+        let i = i as i32;
+        let (at, header) = match item {
+            Ok(found) => found,
+            Err((at, e)) => {
+                let i = batch_index(&records, at);
+                return refuse(
+                    out,
+                    ErrorCode::CORRUPT_MESSAGE,
+                    Some((i, format!("batch at byte {at}: {e}"))),
+                );
+            }
+        };
+        if let Err(e) = batch::check(&records[at..]) {
+            return refuse(
+                out,
+                ErrorCode::CORRUPT_MESSAGE,
+                Some((i, format!("batch at byte {at}: {e}"))),
+            );
+        }
+        if header.size() > shared.config.message_max_bytes as u64 {
+            return refuse(
+                out,
+                ErrorCode::MESSAGE_TOO_LARGE,
+                Some((
+                    i,
+                    format!(
+                        "a {}-byte batch is larger than message.max.bytes ({})",
+                        header.size(),
+                        shared.config.message_max_bytes
+                    ),
+                )),
+            );
+        }
+        if header.is_transactional() || header.is_control() {
+            return refuse(
+                out,
+                ErrorCode::INVALID_RECORD,
+                Some((i, "transactional and control batches are not accepted: this broker has no transaction coordinator".into())),
+            );
+        }
+        headers.push(header);
+    }
+    if headers.is_empty() {
+        return refuse(
+            out,
+            ErrorCode::CORRUPT_MESSAGE,
+            Some((0, "no record batch".into())),
+        );
+    }
+
+    // Idempotence: judge every batch against the producer's state as the earlier
+    // batches of this request would leave it.
+    let mut producers = lock(&shared.producers);
+    let mut verdicts = Vec::with_capacity(headers.len());
+    let mut trial: Option<(i64, Option<ProducerState>)> = None;
+    for h in &headers {
+        if h.producer_id < 0 {
+            verdicts.push(Verdict::Append);
+            continue;
+        }
+        if trial.as_ref().is_none_or(|(id, _)| *id != h.producer_id) {
+            trial = Some((h.producer_id, producers.get(h.producer_id, tp).cloned()));
+        }
+        let Some((_, state)) = trial.as_mut() else {
+            continue;
+        };
+        let v = ProducerState::verdict(state.as_ref(), h);
+        if v == Verdict::Append {
+            state.get_or_insert_default().record(h, 0);
+        }
+        verdicts.push(v);
+    }
+    match (verdicts.first(), verdicts.iter().all(|v| *v == verdicts[0])) {
+        (Some(Verdict::Duplicate { base_offset }), true) => {
+            out.base_offset = *base_offset;
+            out.log_start_offset = shared.store().offsets(tp).map_or(-1, |o| o.start);
+            return out;
+        }
+        _ => {
+            if let Some(v) = verdicts.iter().find(|v| **v != Verdict::Append) {
+                let code = match v {
+                    Verdict::Refuse(code) => *code,
+                    _ => ErrorCode::DUPLICATE_SEQUENCE_NUMBER,
+                };
+                return refuse(out, code, None);
+            }
+        }
+    }
+
+    let appended = {
+        let mut store = shared.store_mut();
+        store
+            .append(tp, &mut records, now_ms())
+            .and_then(|a| Ok((a, store.offsets(tp)?.start)))
+    };
+    match appended {
+        Ok((appended, start)) => {
+            let mut base = appended.base_offset;
+            let mut count = 0u64;
+            for h in &headers {
+                producers.record(tp, h, base);
+                base += i64::from(h.last_offset_delta) + 1;
+                count += h.record_count.max(0) as u64;
+            }
+            drop(producers);
+            shared
+                .metrics
+                .produced_bytes
+                .fetch_add(records.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            shared
+                .metrics
+                .produced_records
+                .fetch_add(count, std::sync::atomic::Ordering::Relaxed);
+            shared.appended.notify_waiters();
+            out.base_offset = appended.base_offset;
+            out.log_start_offset = start;
+            out
+        }
+        Err(e) => {
+            let code = storage_error_code(&e);
+            if code == ErrorCode::KAFKA_STORAGE_ERROR {
+                eprintln!("pagecast broker: append to {tp}: {e}");
+            }
+            refuse(out, code, Some((0, e.to_string())))
+        }
+    }
+}
+
+fn produce(shared: &Shared, req: ProduceRequest, version: i16) -> (ProduceResponse, ErrorCode) {
+    let whole = |code: ErrorCode| -> ProduceResponse {
+        ProduceResponse {
+            responses: req
+                .topic_data
+                .iter()
+                .map(|t| TopicProduceResponse {
+                    name: t.name.clone(),
+                    partition_responses: t
+                        .partition_data
+                        .iter()
+                        .map(|p| PartitionProduceResponse {
+                            index: p.index,
+                            error_code: code.0,
+                            base_offset: -1,
+                            ..Default::default()
+                        })
+                        .collect(),
+                })
+                .collect(),
+            ..Default::default()
+        }
+    };
+    // Versions 0 to 2 carry message formats 0 and 1, which are not stored.
+    if version < 3 {
+        return (
+            whole(ErrorCode::UNSUPPORTED_VERSION),
+            ErrorCode::UNSUPPORTED_VERSION,
+        );
+    }
+    if req.transactional_id.is_some() {
+        let code = ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+        return (whole(code), code);
+    }
+    if !matches!(req.acks, -1..=1) {
+        return (
+            whole(ErrorCode::INVALID_REQUIRED_ACKS),
+            ErrorCode::INVALID_REQUIRED_ACKS,
+        );
+    }
+    let mut responses = Vec::with_capacity(req.topic_data.len());
+    for t in req.topic_data {
+        let topic = shared.topic(&t.name);
+        let partition_responses = t
+            .partition_data
+            .into_iter()
+            .map(|p| match &topic {
+                Some(topic) if (0..topic.partitions).contains(&p.index) => produce_partition(
+                    shared,
+                    &TopicPartition::new(t.name.as_str(), p.index),
+                    p.records.map(|b| b.0),
+                ),
+                _ => PartitionProduceResponse {
+                    index: p.index,
+                    error_code: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.0,
+                    base_offset: -1,
+                    ..Default::default()
+                },
+            })
+            .collect();
+        responses.push(TopicProduceResponse {
+            name: t.name,
+            partition_responses,
+        });
+    }
+    let code = first_error(
+        responses
+            .iter()
+            .flat_map(|t| t.partition_responses.iter().map(|p| p.error_code)),
+    );
+    (
+        ProduceResponse {
+            responses,
+            ..Default::default()
+        },
+        code,
+    )
+}
+
+/// The first record at or after `timestamp` (`None`: the largest timestamp) in the
+/// batch at `base_offset`: its offset and timestamp. Compressed batches answer with
+/// the batch's base offset and largest timestamp.
+fn record_at_timestamp(
+    shared: &Shared,
+    tp: &TopicPartition,
+    base_offset: i64,
+    timestamp: Option<i64>,
+) -> pagecast_log::Result<Option<(i64, i64)>> {
+    let chunks = shared.store().read(tp, base_offset, 1)?;
+    let Some(chunk) = chunks.first() else {
+        return Ok(None);
+    };
+    let mut bytes = Vec::new();
+    chunk
+        .copy_into(&mut bytes)
+        .map_err(|source| pagecast_log::Error::Io {
+            op: "read",
+            file: tp.to_string().into(),
+            source,
+        })?;
+    let header = batch::check(&bytes).map_err(|source| pagecast_log::Error::InvalidBatch {
+        position: 0,
+        source,
+    })?;
+    let Ok((_, records)) = crate::records::records(&bytes) else {
+        return Ok(Some((header.base_offset, header.max_timestamp)));
+    };
+    let found = match timestamp {
+        Some(t) => records.iter().find(|r| r.timestamp >= t),
+        None => records.iter().find(|r| r.timestamp == header.max_timestamp),
+    };
+    Ok(found.map(|r| (r.offset, r.timestamp)))
+}
+
+fn list_offsets(shared: &Shared, req: ListOffsetsRequest) -> (ListOffsetsResponse, ErrorCode) {
+    let mut topics = Vec::with_capacity(req.topics.len());
+    for t in req.topics {
+        let topic = shared.topic(&t.name);
+        let partitions = t
+            .partitions
+            .into_iter()
+            .map(|p| {
+                let mut out = ListOffsetsPartitionResponse {
+                    partition_index: p.partition_index,
+                    ..Default::default()
+                };
+                if !topic
+                    .as_ref()
+                    .is_some_and(|topic| (0..topic.partitions).contains(&p.partition_index))
+                {
+                    out.error_code = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.0;
+                    return out;
+                }
+                let tp = TopicPartition::new(t.name.as_str(), p.partition_index);
+                let answer = (|| -> pagecast_log::Result<Option<(i64, i64)>> {
+                    let o = shared.store().offsets(&tp)?;
+                    match p.timestamp {
+                        LATEST => Ok(Some((o.end, -1))),
+                        EARLIEST => Ok(Some((o.start, -1))),
+                        MAX_TIMESTAMP => {
+                            let mut best: Option<Header> = None;
+                            shared.walk_headers(&tp, o.start, |h| {
+                                if best.is_none_or(|b| h.max_timestamp > b.max_timestamp) {
+                                    best = Some(*h);
+                                }
+                            })?;
+                            match best {
+                                Some(h) => record_at_timestamp(shared, &tp, h.base_offset, None),
+                                None => Ok(None),
+                            }
+                        }
+                        t if t >= 0 => match shared.store().offset_for_timestamp(&tp, t)? {
+                            Some(base) => record_at_timestamp(shared, &tp, base, Some(t)),
+                            None => Ok(None),
+                        },
+                        _ => Ok(None),
+                    }
+                })();
+                match answer {
+                    Ok(Some((offset, timestamp))) => {
+                        out.offset = offset;
+                        out.timestamp = timestamp;
+                        out.leader_epoch = batch::LEADER_EPOCH;
+                    }
+                    Ok(None) => {}
+                    Err(e) => out.error_code = storage_error_code(&e).0,
+                }
+                out
+            })
+            .collect();
+        topics.push(ListOffsetsTopicResponse {
+            name: t.name,
+            partitions,
+        });
+    }
+    let code = first_error(
+        topics
+            .iter()
+            .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
+    );
+    (
+        ListOffsetsResponse {
+            topics,
+            ..Default::default()
+        },
+        code,
+    )
+}
+
+fn find_coordinator(
+    shared: &Shared,
+    req: FindCoordinatorRequest,
+    version: i16,
+) -> (FindCoordinatorResponse, ErrorCode) {
+    // Groups are coordinated here; transactions are not offered.
+    let code = if req.key_type == 0 {
+        ErrorCode::NONE
+    } else {
+        ErrorCode::COORDINATOR_NOT_AVAILABLE
+    };
+    let (host, port) = (shared.advertised.0.clone(), i32::from(shared.advertised.1));
+    let resp = if version >= 4 {
+        FindCoordinatorResponse {
+            coordinators: req
+                .coordinator_keys
+                .into_iter()
+                .map(|key| Coordinator {
+                    key,
+                    node_id: NODE_ID,
+                    host: host.clone(),
+                    port,
+                    error_code: code.0,
+                    error_message: None,
+                })
+                .collect(),
+            ..Default::default()
+        }
+    } else {
+        FindCoordinatorResponse {
+            error_code: code.0,
+            node_id: NODE_ID,
+            host,
+            port,
+            ..Default::default()
+        }
+    };
+    (resp, code)
+}
+
+/// The internal partition holding committed offsets.
+pub(crate) fn offsets_partition() -> TopicPartition {
+    TopicPartition::new(OFFSETS_TOPIC, 0)
+}
+
+/// Reads every commit record of the internal partition into the committed offsets.
+pub(crate) fn replay_offsets(shared: &Shared) -> Result<(), BrokerError> {
+    let tp = offsets_partition();
+    let mut offset = shared.store().offsets(&tp)?.start;
+    let mut committed = lock(&shared.offsets);
+    loop {
+        let chunks = shared.store().read(&tp, offset, 4 << 20)?;
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        let mut bytes = Vec::new();
+        for c in &chunks {
+            c.copy_into(&mut bytes).map_err(|source| BrokerError::Io {
+                what: format!("read {tp}"),
+                source,
+            })?;
+        }
+        for item in batch::split(&bytes) {
+            let (at, header) = item.map_err(|(position, source)| {
+                pagecast_log::Error::InvalidBatch { position, source }
+            })?;
+            offset = header.next_offset();
+            let (_, records) =
+                crate::records::records(&bytes[at..]).map_err(|e| BrokerError::Io {
+                    what: format!("read {tp} at offset {}", header.base_offset),
+                    source: std::io::Error::other(e.to_string()),
+                })?;
+            for r in records {
+                if let Some((key, value)) =
+                    r.key.zip(r.value).and_then(|(k, v)| offsets::decode(k, v))
+                {
+                    committed.set(key, value);
+                }
+            }
+        }
+    }
+}
+
+fn offset_commit(shared: &Shared, req: OffsetCommitRequest) -> (OffsetCommitResponse, ErrorCode) {
+    let group_error = if req.group_id.is_empty() {
+        Some(ErrorCode::INVALID_GROUP_ID)
+    } else if req.generation_id_or_member_epoch >= 0 || !req.member_id.is_empty() {
+        // Group membership is not offered yet: only commits outside a generation.
+        Some(ErrorCode::UNKNOWN_MEMBER_ID)
+    } else {
+        None
+    };
+    let now = now_ms();
+    let mut builder = Builder::new(now);
+    let mut accepted = Vec::new();
+    let mut topics: Vec<OffsetCommitResponseTopic> = Vec::with_capacity(req.topics.len());
+    for t in req.topics {
+        let topic = shared.topic(&t.name);
+        let mut partitions = Vec::with_capacity(t.partitions.len());
+        for p in t.partitions {
+            let code = if let Some(code) = group_error {
+                code
+            } else if !topic
+                .as_ref()
+                .is_some_and(|topic| (0..topic.partitions).contains(&p.partition_index))
+            {
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+            } else if p
+                .committed_metadata
+                .as_ref()
+                .is_some_and(|m| m.len() > OFFSET_METADATA_MAX_BYTES)
+            {
+                ErrorCode::OFFSET_METADATA_TOO_LARGE
+            } else {
+                let key = (req.group_id.clone(), t.name.clone(), p.partition_index);
+                let value = Committed {
+                    offset: p.committed_offset,
+                    leader_epoch: p.committed_leader_epoch,
+                    metadata: p.committed_metadata,
+                };
+                let (k, v) = offsets::encode(&key, &value);
+                builder.push(now, Some(&k), Some(&v));
+                accepted.push((key, value, topics.len(), partitions.len()));
+                ErrorCode::NONE
+            };
+            partitions.push(OffsetCommitResponsePartition {
+                partition_index: p.partition_index,
+                error_code: code.0,
+            });
+        }
+        topics.push(OffsetCommitResponseTopic {
+            name: t.name,
+            partitions,
+        });
+    }
+    if !builder.is_empty() {
+        let mut batch = builder.finish();
+        let stored = shared
+            .store_mut()
+            .append(&offsets_partition(), &mut batch, now);
+        match stored {
+            Ok(_) => {
+                let mut committed = lock(&shared.offsets);
+                for (key, value, _, _) in accepted {
+                    committed.set(key, value);
+                }
+            }
+            Err(e) => {
+                eprintln!("pagecast broker: storing committed offsets: {e}");
+                let code = storage_error_code(&e);
+                for (_, _, t, p) in accepted {
+                    topics[t].partitions[p].error_code = code.0;
+                }
+            }
+        }
+    }
+    let code = first_error(
+        topics
+            .iter()
+            .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
+    );
+    (
+        OffsetCommitResponse {
+            topics,
+            ..Default::default()
+        },
+        code,
+    )
+}
+
+/// A topic's partitions and what is committed for each.
+type TopicCommits = (String, Vec<(i32, Option<Committed>)>);
+
+/// One group's committed offsets for the topics asked (`None`: every topic).
+fn committed_for(
+    shared: &Shared,
+    group: &str,
+    topics: Option<Vec<(String, Vec<i32>)>>,
+) -> Vec<TopicCommits> {
+    let committed = lock(&shared.offsets);
+    match topics {
+        Some(topics) => topics
+            .into_iter()
+            .map(|(name, partitions)| {
+                let found = partitions
+                    .into_iter()
+                    .map(|p| {
+                        (
+                            p,
+                            committed.get(&(group.to_owned(), name.clone(), p)).cloned(),
+                        )
+                    })
+                    .collect();
+                (name, found)
+            })
+            .collect(),
+        None => {
+            let mut out: Vec<TopicCommits> = Vec::new();
+            for ((_, topic, partition), c) in committed.group(group) {
+                match out.last_mut() {
+                    Some((t, ps)) if t == topic => ps.push((*partition, Some(c.clone()))),
+                    _ => out.push((topic.clone(), vec![(*partition, Some(c.clone()))])),
+                }
+            }
+            out
+        }
+    }
+}
+
+fn offset_fetch(
+    shared: &Shared,
+    req: OffsetFetchRequest,
+    version: i16,
+) -> (OffsetFetchResponse, ErrorCode) {
+    if version >= 8 {
+        let groups = req
+            .groups
+            .into_iter()
+            .map(|g| {
+                let topics = g.topics.map(|ts| {
+                    ts.into_iter()
+                        .map(|t| (t.name, t.partition_indexes))
+                        .collect()
+                });
+                let found = committed_for(shared, &g.group_id, topics);
+                OffsetFetchResponseGroup {
+                    group_id: g.group_id,
+                    topics: found
+                        .into_iter()
+                        .map(|(name, ps)| OffsetFetchResponseTopics {
+                            name,
+                            partitions: ps
+                                .into_iter()
+                                .map(|(p, c)| OffsetFetchResponsePartitions {
+                                    partition_index: p,
+                                    committed_offset: c.as_ref().map_or(-1, |c| c.offset),
+                                    committed_leader_epoch: c
+                                        .as_ref()
+                                        .map_or(-1, |c| c.leader_epoch),
+                                    metadata: Some(c.and_then(|c| c.metadata).unwrap_or_default()),
+                                    error_code: 0,
+                                })
+                                .collect(),
+                        })
+                        .collect(),
+                    error_code: 0,
+                }
+            })
+            .collect();
+        return (
+            OffsetFetchResponse {
+                groups,
+                ..Default::default()
+            },
+            ErrorCode::NONE,
+        );
+    }
+    let topics = req.topics.map(|ts| {
+        ts.into_iter()
+            .map(|t| (t.name, t.partition_indexes))
+            .collect()
+    });
+    let found = committed_for(shared, &req.group_id, topics);
+    let resp = OffsetFetchResponse {
+        topics: found
+            .into_iter()
+            .map(|(name, ps)| OffsetFetchResponseTopic {
+                name,
+                partitions: ps
+                    .into_iter()
+                    .map(|(p, c)| OffsetFetchResponsePartition {
+                        partition_index: p,
+                        committed_offset: c.as_ref().map_or(-1, |c| c.offset),
+                        committed_leader_epoch: c.as_ref().map_or(-1, |c| c.leader_epoch),
+                        metadata: Some(c.and_then(|c| c.metadata).unwrap_or_default()),
+                        error_code: 0,
+                    })
+                    .collect(),
+            })
+            .collect(),
+        ..Default::default()
+    };
+    (resp, ErrorCode::NONE)
+}
+
+fn init_producer_id(
+    shared: &Shared,
+    req: InitProducerIdRequest,
+) -> (InitProducerIdResponse, ErrorCode) {
+    let fail = |code: ErrorCode| {
+        (
+            InitProducerIdResponse {
+                error_code: code.0,
+                producer_id: -1,
+                producer_epoch: -1,
+                ..Default::default()
+            },
+            code,
+        )
+    };
+    if req.transactional_id.is_some() {
+        return fail(ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
+    }
+    // A producer that asks to bump its epoch (KIP-360) keeps its ID while the epoch
+    // has room; otherwise it gets a new ID.
+    if req.producer_id >= 0 && req.producer_epoch >= 0 && req.producer_epoch < i16::MAX - 1 {
+        return (
+            InitProducerIdResponse {
+                producer_id: req.producer_id,
+                producer_epoch: req.producer_epoch + 1,
+                ..Default::default()
+            },
+            ErrorCode::NONE,
+        );
+    }
+    match super::next_producer_id(shared) {
+        Ok(id) => (
+            InitProducerIdResponse {
+                producer_id: id,
+                producer_epoch: 0,
+                ..Default::default()
+            },
+            ErrorCode::NONE,
+        ),
+        Err(e) => {
+            eprintln!("pagecast broker: {e}");
+            fail(ErrorCode::KAFKA_STORAGE_ERROR)
+        }
+    }
+}

@@ -1,0 +1,531 @@
+//! The broker: one node that Kafka clients use as their whole cluster, on either
+//! storage engine of `pagecast-log`.
+//!
+//! A tokio task per connection reads requests one at a time and answers them in order.
+//! Appends take the store's write lock for the length of one append; reads take the
+//! read lock only to collect file regions or mapped slices, which are sent after it is
+//! released, so a long send never holds up a producer. Fetch responses are written as
+//! header bytes and record data by sendfile (segment engine) or mmap + write (commit
+//! log), under TCP_CORK (`fetch`).
+
+mod conn;
+mod fetch;
+mod handlers;
+pub mod meta;
+pub mod metrics;
+pub mod offsets;
+pub mod producers;
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use pagecast_log::batch::{self, HEADER_LEN, Header};
+use pagecast_log::{Chunk, Fsync, Store, TopicPartition};
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+
+use crate::codec::Uuid;
+use meta::{Meta, MetaError, Topic, Topics};
+use metrics::{Metrics, PartitionFigures};
+use offsets::{CommittedOffsets, OFFSETS_TOPIC};
+use producers::Producers;
+
+/// The node ID the broker gives itself; it is also the controller.
+pub const NODE_ID: i32 = 1;
+
+/// Kafka's default `message.max.bytes`: the largest record batch accepted.
+pub const DEFAULT_MESSAGE_MAX_BYTES: usize = 1_048_588;
+
+/// Which storage engine holds the partitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StorageKind {
+    /// The Kafka model: segment files, fetched with sendfile.
+    Segment,
+    /// The RocketMQ model: one mapped commit log, fetched with mmap + write.
+    CommitLog,
+}
+
+impl StorageKind {
+    /// The name used on the command line and in `meta.properties`.
+    pub fn name(self) -> &'static str {
+        match self {
+            StorageKind::Segment => "segment",
+            StorageKind::CommitLog => "commitlog",
+        }
+    }
+}
+
+impl std::str::FromStr for StorageKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<StorageKind, String> {
+        match s {
+            "segment" => Ok(StorageKind::Segment),
+            "commitlog" => Ok(StorageKind::CommitLog),
+            _ => Err(format!("storage {s:?}: expected segment or commitlog")),
+        }
+    }
+}
+
+/// How the broker runs.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The data directory.
+    pub data: PathBuf,
+    /// Where clients connect.
+    pub addr: SocketAddr,
+    /// The host and port given to clients in metadata; `addr` if none.
+    pub advertised: Option<(String, u16)>,
+    /// The storage engine.
+    pub storage: StorageKind,
+    /// When appends are forced to disk.
+    pub fsync: Fsync,
+    /// Whether Metadata and Produce create missing topics.
+    pub auto_create_topics: bool,
+    /// Partitions of an auto-created topic.
+    pub default_partitions: i32,
+    /// Largest record batch accepted (`message.max.bytes`).
+    pub message_max_bytes: usize,
+    /// Where Prometheus metrics are served, if anywhere.
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+impl Config {
+    /// Defaults: `./pagecast-data`, 127.0.0.1:9092, segment engine, no fsync.
+    pub fn new(data: impl Into<PathBuf>) -> Config {
+        Config {
+            data: data.into(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 9092)),
+            advertised: None,
+            storage: StorageKind::Segment,
+            fsync: Fsync::None,
+            auto_create_topics: true,
+            default_partitions: 1,
+            message_max_bytes: DEFAULT_MESSAGE_MAX_BYTES,
+            metrics_addr: None,
+        }
+    }
+}
+
+/// Why the broker could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BrokerError {
+    /// A file of the broker's own.
+    #[error(transparent)]
+    Meta(#[from] MetaError),
+    /// The storage engine.
+    #[error("storage: {0}")]
+    Storage(#[from] pagecast_log::Error),
+    /// A socket.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The kernel's answer.
+        source: std::io::Error,
+    },
+}
+
+/// Milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// State shared by every connection.
+pub(crate) struct Shared {
+    config: Config,
+    advertised: (String, u16),
+    meta: Meta,
+    store: RwLock<Box<dyn Store>>,
+    topics: Mutex<Topics>,
+    offsets: Mutex<CommittedOffsets>,
+    producers: Mutex<Producers>,
+    /// Woken after every append, for fetches waiting for data.
+    appended: Notify,
+    metrics: Metrics,
+    /// Set when the broker is stopping.
+    stopping: watch::Sender<bool>,
+    /// Whether the store failed in a way that needs a restart.
+    broken: AtomicBool,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    fn store(&self) -> RwLockReadGuard<'_, Box<dyn Store>> {
+        self.store.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn store_mut(&self) -> RwLockWriteGuard<'_, Box<dyn Store>> {
+        self.store.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn topics(&self) -> MutexGuard<'_, Topics> {
+        lock(&self.topics)
+    }
+
+    /// The topic named `name`, unless it is internal.
+    fn topic(&self, name: &str) -> Option<Topic> {
+        if name == OFFSETS_TOPIC {
+            return None;
+        }
+        self.topics().get(name).cloned()
+    }
+
+    fn topic_by_id(&self, id: Uuid) -> Option<(String, Topic)> {
+        self.topics()
+            .iter()
+            .find(|(_, t)| t.id == id)
+            .map(|(n, t)| (n.clone(), t.clone()))
+    }
+
+    /// Creates a topic with `partitions` partitions and records it. Fails if the name is
+    /// invalid or internal; an existing topic is returned as it is.
+    fn create_topic(&self, name: &str, partitions: i32) -> Result<Topic, crate::ErrorCode> {
+        use crate::ErrorCode;
+        if name == OFFSETS_TOPIC || TopicPartition::new(name, 0).validate().is_err() {
+            return Err(ErrorCode::INVALID_TOPIC_EXCEPTION);
+        }
+        if partitions < 1 {
+            return Err(ErrorCode::INVALID_PARTITIONS);
+        }
+        let mut topics = self.topics();
+        if let Some(t) = topics.get(name) {
+            return Ok(t.clone());
+        }
+        let id = meta::random_uuid().map_err(|_| ErrorCode::UNKNOWN_SERVER_ERROR)?;
+        {
+            let mut store = self.store_mut();
+            for p in 0..partitions {
+                store
+                    .create(&TopicPartition::new(name, p))
+                    .map_err(|e| crate::error::storage_error_code(&e))?;
+            }
+        }
+        let topic = Topic {
+            id,
+            partitions,
+            configs: BTreeMap::new(),
+        };
+        topics.insert(name.to_owned(), topic.clone());
+        meta::save_topics(&self.config.data, &topics).map_err(|e| {
+            eprintln!("pagecast broker: {e}");
+            ErrorCode::KAFKA_STORAGE_ERROR
+        })?;
+        Ok(topic)
+    }
+
+    /// Reads every batch header of `tp` from `from`, in order.
+    fn walk_headers(
+        &self,
+        tp: &TopicPartition,
+        from: i64,
+        mut each: impl FnMut(&Header),
+    ) -> pagecast_log::Result<()> {
+        let mut offset = from;
+        loop {
+            let chunks = self.store().read(tp, offset, 16 << 20)?;
+            if chunks.is_empty() {
+                return Ok(());
+            }
+            for chunk in &chunks {
+                for_each_header(chunk, |h| {
+                    offset = h.next_offset();
+                    each(h)
+                })?;
+            }
+        }
+    }
+}
+
+/// Calls `each` with the header of every batch in a chunk of whole batches.
+pub(crate) fn for_each_header(
+    chunk: &Chunk,
+    mut each: impl FnMut(&Header),
+) -> pagecast_log::Result<()> {
+    let bad = |position: u64, e: batch::BatchError| pagecast_log::Error::InvalidBatch {
+        position: position as usize,
+        source: e,
+    };
+    match chunk {
+        Chunk::File {
+            file,
+            position,
+            len,
+        } => {
+            use std::os::unix::fs::FileExt;
+            let mut at = 0u64;
+            let mut head = [0u8; HEADER_LEN];
+            while at < *len {
+                file.read_exact_at(&mut head, position + at)
+                    .map_err(|source| pagecast_log::Error::Io {
+                        op: "read",
+                        file: PathBuf::from("segment"),
+                        source,
+                    })?;
+                let h = Header::parse(&head).map_err(|e| bad(at, e))?;
+                each(&h);
+                at += h.size();
+            }
+        }
+        Chunk::Mapped(m) => {
+            let bytes = m.bytes();
+            let mut at = 0usize;
+            while at < bytes.len() {
+                let h = Header::parse(&bytes[at..]).map_err(|e| bad(at as u64, e))?;
+                each(&h);
+                at += h.size() as usize;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A running broker.
+pub struct Broker {
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    _lock: File,
+}
+
+impl Broker {
+    /// Opens the data directory (recovering the store if it was not closed cleanly),
+    /// rebuilds committed offsets and producer state from the log, and binds the
+    /// listeners. Must run inside a tokio runtime.
+    pub async fn open(config: Config) -> Result<Broker, BrokerError> {
+        let lock_file = meta::lock(&config.data)?;
+        let meta = Meta::load_or_create(&config.data, config.storage.name())?;
+        let topics = meta::load_topics(&config.data)?;
+        let log_dir = config.data.join(meta::LOG_DIR);
+        let store: Box<dyn Store> = match config.storage {
+            StorageKind::Segment => Box::new(pagecast_log::segment::SegmentStore::open(
+                &log_dir,
+                pagecast_log::segment::Config {
+                    fsync: config.fsync,
+                    ..Default::default()
+                },
+            )?),
+            StorageKind::CommitLog => Box::new(pagecast_log::commitlog::CommitLogStore::open(
+                &log_dir,
+                pagecast_log::commitlog::Config {
+                    fsync: config.fsync,
+                    ..Default::default()
+                },
+            )?),
+        };
+        let listener = TcpListener::bind(config.addr)
+            .await
+            .map_err(|source| BrokerError::Io {
+                what: format!("listen on {}", config.addr),
+                source,
+            })?;
+        let local = listener.local_addr().map_err(|source| BrokerError::Io {
+            what: "local address".into(),
+            source,
+        })?;
+        let metrics_listener = match config.metrics_addr {
+            Some(addr) => {
+                Some(
+                    TcpListener::bind(addr)
+                        .await
+                        .map_err(|source| BrokerError::Io {
+                            what: format!("listen for metrics on {addr}"),
+                            source,
+                        })?,
+                )
+            }
+            None => None,
+        };
+        let advertised = config
+            .advertised
+            .clone()
+            .unwrap_or_else(|| (local.ip().to_string(), local.port()));
+        let shared = Arc::new(Shared {
+            config,
+            advertised,
+            meta,
+            store: RwLock::new(store),
+            topics: Mutex::new(topics),
+            offsets: Mutex::new(CommittedOffsets::default()),
+            producers: Mutex::new(Producers::default()),
+            appended: Notify::new(),
+            metrics: Metrics::default(),
+            stopping: watch::channel(false).0,
+            broken: AtomicBool::new(false),
+        });
+        shared.store_mut().create(&handlers::offsets_partition())?;
+        handlers::replay_offsets(&shared)?;
+        rebuild_producers(&shared)?;
+        Ok(Broker {
+            shared,
+            listener,
+            metrics_listener,
+            _lock: lock_file,
+        })
+    }
+
+    /// The address clients connect to.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// The address metrics are served on, if any.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets every connection
+    /// finish the request it is answering, and closes the store cleanly.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), BrokerError> {
+        let Broker {
+            shared,
+            listener,
+            metrics_listener,
+            _lock,
+        } = self;
+        let mut tasks = tokio::task::JoinSet::new();
+        if let Some(l) = metrics_listener {
+            tasks.spawn(conn::serve_metrics(Arc::clone(&shared), l));
+        }
+        tasks.spawn(maintain(Arc::clone(&shared)));
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        tasks.spawn(conn::serve(Arc::clone(&shared), stream, peer));
+                    }
+                    Err(e) => {
+                        // Out of descriptors or a transient failure: back off rather than spin.
+                        eprintln!("pagecast broker: accept: {e}");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                },
+                Some(_) = tasks.join_next() => {}
+            }
+        }
+        drop(listener);
+        shared.stopping.send_replace(true);
+        // Connections finish the request in hand (long polls answer at once); a client
+        // that sends nothing more is closed by its task seeing `stopping`.
+        let drain = async { while tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(Duration::from_secs(10), drain)
+            .await
+            .is_err()
+        {
+            eprintln!("pagecast broker: connections still busy after 10 s; closing them");
+        }
+        let shared = Arc::into_inner(shared).ok_or_else(|| BrokerError::Io {
+            what: "close".into(),
+            source: std::io::Error::other("a connection still holds the store"),
+        });
+        match shared {
+            Ok(shared) => {
+                let store = shared.store.into_inner().unwrap_or_else(|e| e.into_inner());
+                store.close()?;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Retention, interval fsyncs and checkpoints, once a second.
+async fn maintain(shared: Arc<Shared>) {
+    let mut stopping = shared.stopping.subscribe();
+    loop {
+        tokio::select! {
+            _ = stopping.changed() => return,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+        let result = tokio::task::block_in_place(|| shared.store_mut().maintain(now_ms()));
+        if let Err(e) = result {
+            eprintln!("pagecast broker: maintenance: {e}");
+        }
+    }
+}
+
+/// Rebuilds idempotent producers' state from every partition's batch headers.
+fn rebuild_producers(shared: &Shared) -> Result<(), BrokerError> {
+    let partitions = shared.store().partitions();
+    let mut producers = Producers::default();
+    for tp in partitions {
+        let start = shared.store().offsets(&tp)?.start;
+        shared.walk_headers(&tp, start, |h| producers.record(&tp, h, h.base_offset))?;
+    }
+    if let Some(max) = read_producer_id_block(shared) {
+        producers.max_id = producers.max_id.max(max);
+    }
+    *lock(&shared.producers) = producers;
+    Ok(())
+}
+
+/// Producer IDs are handed out in blocks whose end is written down first, so an ID is
+/// never given twice, even to a producer that wrote nothing before a crash.
+pub(crate) const PRODUCER_ID_BLOCK: i64 = 1000;
+const PRODUCER_ID_FILE: &str = "producer-id-block";
+
+fn read_producer_id_block(shared: &Shared) -> Option<i64> {
+    std::fs::read_to_string(shared.config.data.join(PRODUCER_ID_FILE))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// Hands out the next producer ID.
+pub(crate) fn next_producer_id(shared: &Shared) -> Result<i64, MetaError> {
+    let mut producers = lock(&shared.producers);
+    let id = producers.max_id + 1;
+    let block_end = read_producer_id_block(shared).unwrap_or(0);
+    if id > block_end {
+        meta::write_atomic(
+            &shared.config.data.join(PRODUCER_ID_FILE),
+            &format!("{}\n", id + PRODUCER_ID_BLOCK),
+        )?;
+    }
+    producers.max_id = id;
+    Ok(id)
+}
+
+/// Whether the broker is stopping.
+pub(crate) fn is_stopping(shared: &Shared) -> bool {
+    *shared.stopping.borrow() || shared.broken.load(Ordering::Relaxed)
+}
+
+/// Figures of every partition, for the metrics page.
+pub(crate) fn partition_figures(shared: &Shared) -> Vec<PartitionFigures> {
+    let store = shared.store();
+    store
+        .partitions()
+        .into_iter()
+        .filter(|tp| tp.topic != OFFSETS_TOPIC)
+        .filter_map(|tp| {
+            let o = store.offsets(&tp).ok()?;
+            Some(PartitionFigures {
+                topic: tp.topic.clone(),
+                partition: tp.partition,
+                log_start: o.start,
+                log_end: o.end,
+                size: store.size(&tp).unwrap_or(0),
+            })
+        })
+        .collect()
+}

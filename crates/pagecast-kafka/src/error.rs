@@ -1,0 +1,92 @@
+//! Kafka's error codes, and the one function that maps a storage error to one.
+
+/// A Kafka protocol error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ErrorCode(pub i16);
+
+macro_rules! codes {
+    ($($name:ident = $code:literal, $text:literal;)*) => {
+        impl ErrorCode {
+            $(
+                #[doc = $text]
+                pub const $name: ErrorCode = ErrorCode($code);
+            )*
+
+            /// Kafka's name for the code, as metrics and logs show it.
+            pub fn name(self) -> &'static str {
+                match self.0 {
+                    $($code => stringify!($name),)*
+                    _ => "UNKNOWN_CODE",
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    UNKNOWN_SERVER_ERROR = -1, "An unexpected error on the broker.";
+    NONE = 0, "No error.";
+    OFFSET_OUT_OF_RANGE = 1, "The offset is outside the partition's log.";
+    CORRUPT_MESSAGE = 2, "A record batch failed its CRC or is malformed.";
+    UNKNOWN_TOPIC_OR_PARTITION = 3, "The topic or partition does not exist.";
+    INVALID_FETCH_SIZE = 4, "The fetch size is invalid.";
+    NOT_LEADER_OR_FOLLOWER = 6, "This broker does not lead the partition.";
+    REQUEST_TIMED_OUT = 7, "The request timed out.";
+    MESSAGE_TOO_LARGE = 10, "A batch is larger than the topic's max.message.bytes.";
+    OFFSET_METADATA_TOO_LARGE = 12, "The commit's metadata is larger than offset.metadata.max.bytes.";
+    COORDINATOR_NOT_AVAILABLE = 15, "The coordinator is not available.";
+    NOT_COORDINATOR = 16, "This broker is not the coordinator.";
+    INVALID_TOPIC_EXCEPTION = 17, "The topic name is invalid.";
+    RECORD_LIST_TOO_LARGE = 18, "The records of a partition exceed the limit.";
+    INVALID_REQUIRED_ACKS = 21, "acks must be -1, 0 or 1.";
+    ILLEGAL_GENERATION = 22, "The generation is not the group's.";
+    INVALID_GROUP_ID = 24, "The group ID is empty or invalid.";
+    UNKNOWN_MEMBER_ID = 25, "The member is not in the group.";
+    INVALID_COMMIT_OFFSET_SIZE = 28, "The commit's metadata is too large.";
+    TOPIC_AUTHORIZATION_FAILED = 29, "Not authorized for the topic.";
+    INVALID_TIMESTAMP = 32, "A record's timestamp is out of range.";
+    UNSUPPORTED_VERSION = 35, "The broker does not implement this version of the API.";
+    TOPIC_ALREADY_EXISTS = 36, "The topic exists already.";
+    INVALID_PARTITIONS = 37, "The partition count is invalid.";
+    INVALID_REPLICATION_FACTOR = 38, "The replication factor is invalid.";
+    INVALID_REQUEST = 42, "The request is malformed or not allowed.";
+    UNSUPPORTED_FOR_MESSAGE_FORMAT = 43, "The message format does not support the request.";
+    OUT_OF_ORDER_SEQUENCE_NUMBER = 45, "A producer sequence number skips ahead.";
+    DUPLICATE_SEQUENCE_NUMBER = 46, "A producer sequence number was seen before.";
+    INVALID_PRODUCER_EPOCH = 47, "The producer epoch is older than the current one.";
+    INVALID_TXN_STATE = 48, "Transactions are not supported in this state.";
+    UNKNOWN_PRODUCER_ID = 59, "The producer ID is not known to the broker.";
+    KAFKA_STORAGE_ERROR = 56, "The broker's storage failed.";
+    INVALID_CONFIG = 40, "A configuration value is invalid.";
+    INVALID_RECORD = 87, "A record failed validation.";
+    TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53, "Transactional IDs are not supported.";
+    UNKNOWN_TOPIC_ID = 100, "No topic has this ID.";
+    PRODUCER_FENCED = 90, "A newer producer with the same ID exists.";
+}
+
+impl ErrorCode {
+    /// Whether this is [`ErrorCode::NONE`].
+    pub fn is_none(self) -> bool {
+        self == ErrorCode::NONE
+    }
+}
+
+/// The Kafka error code for a storage error. Every handler maps storage failures
+/// through here, so one kind of failure always reaches clients as one code.
+pub fn storage_error_code(e: &pagecast_log::Error) -> ErrorCode {
+    use pagecast_log::Error;
+    match e {
+        Error::OffsetOutOfRange { .. } => ErrorCode::OFFSET_OUT_OF_RANGE,
+        Error::UnknownPartition(_) => ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+        Error::InvalidBatch { .. } => ErrorCode::CORRUPT_MESSAGE,
+        Error::BatchTooLarge { .. } => ErrorCode::MESSAGE_TOO_LARGE,
+        Error::Config(_) => ErrorCode::INVALID_TOPIC_EXCEPTION,
+        _ => ErrorCode::KAFKA_STORAGE_ERROR,
+    }
+}
+
+impl From<ErrorCode> for i16 {
+    fn from(e: ErrorCode) -> i16 {
+        e.0
+    }
+}

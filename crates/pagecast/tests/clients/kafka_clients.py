@@ -1,0 +1,205 @@
+"""Real Kafka clients against a running `pagecast broker`, driven by tests/broker_*.rs.
+
+Each command exits 0 when every check passed and prints what it saw; a failed check
+raises, so the test shows the traceback.
+
+    python3 kafka_clients.py confluent-codecs BOOTSTRAP TOPIC
+    python3 kafka_clients.py confluent-offsets BOOTSTRAP TOPIC
+    python3 kafka_clients.py confluent-large BOOTSTRAP TOPIC
+    python3 kafka_clients.py kafka-python BOOTSTRAP TOPIC
+    python3 kafka_clients.py committed BOOTSTRAP TOPIC GROUP
+    python3 kafka_clients.py topic-id BOOTSTRAP TOPIC
+    python3 kafka_clients.py produce-acked BOOTSTRAP TOPIC OUT_FILE
+    python3 kafka_clients.py consume-all BOOTSTRAP TOPIC COUNT
+"""
+
+import sys
+import time
+
+TIMEOUT = 30
+
+
+def fail(msg):
+    raise SystemExit(f"FAILED: {msg}")
+
+
+def confluent_consume(bootstrap, topic, partition, start, count, extra=None):
+    from confluent_kafka import Consumer, TopicPartition
+
+    conf = {
+        "bootstrap.servers": bootstrap,
+        "group.id": "checker",
+        "enable.auto.commit": False,
+        "auto.offset.reset": "earliest",
+    }
+    conf.update(extra or {})
+    c = Consumer(conf)
+    c.assign([TopicPartition(topic, partition, start)])
+    got = []
+    deadline = time.time() + TIMEOUT
+    while len(got) < count and time.time() < deadline:
+        m = c.poll(1.0)
+        if m is None:
+            continue
+        if m.error():
+            fail(f"consumer error: {m.error()}")
+        got.append(m)
+    c.close()
+    if len(got) != count:
+        fail(f"consumed {len(got)} of {count} records from {topic}[{partition}] at {start}")
+    return got
+
+
+def confluent_codecs(bootstrap, topic):
+    from confluent_kafka import Producer
+
+    codecs = ["none", "gzip", "snappy", "lz4", "zstd"]
+    expected = []
+    for codec in codecs:
+        p = Producer({"bootstrap.servers": bootstrap, "compression.codec": codec, "linger.ms": 5})
+        for i in range(50):
+            key = f"{codec}-key-{i}".encode()
+            value = (f"{codec}-value-{i}-" + "x" * (i * 7)).encode()
+            headers = [("codec", codec.encode()), ("i", str(i).encode())]
+            p.produce(topic, key=key, value=value, headers=headers, partition=0)
+            expected.append((key, value, headers))
+        if p.flush(TIMEOUT) != 0:
+            fail(f"{codec}: records left unacknowledged")
+    got = confluent_consume(bootstrap, topic, 0, 0, len(expected))
+    for offset, (m, (key, value, headers)) in enumerate(zip(got, expected)):
+        if m.offset() != offset:
+            fail(f"record {offset} came with offset {m.offset()}")
+        if m.key() != key or m.value() != value:
+            fail(f"record {offset}: got {m.key()!r}={m.value()[:40]!r}, expected {key!r}")
+        if [(k, v) for k, v in m.headers()] != headers:
+            fail(f"record {offset}: headers {m.headers()} != {headers}")
+    print(f"{len(expected)} records in {len(codecs)} codecs round-tripped")
+
+
+def confluent_offsets(bootstrap, topic):
+    from confluent_kafka import Consumer, Producer, TopicPartition
+
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
+    base = 1_700_000_000_000
+    for i in range(20):
+        p.produce(topic, value=f"v{i}".encode(), partition=0, timestamp=base + i * 1000)
+        p.flush(TIMEOUT)
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "offsets-check", "enable.auto.commit": False})
+    low, high = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=TIMEOUT)
+    if (low, high) != (0, 20):
+        fail(f"watermarks {(low, high)} != (0, 20)")
+    for i, want in [(0, 0), (7, 7), (19, 19)]:
+        [tp] = c.offsets_for_times([TopicPartition(topic, 0, base + i * 1000)], timeout=TIMEOUT)
+        if tp.offset != want:
+            fail(f"offsets_for_times({base + i * 1000}) = {tp.offset}, expected {want}")
+    [tp] = c.offsets_for_times([TopicPartition(topic, 0, base + 7500)], timeout=TIMEOUT)
+    if tp.offset != 8:
+        fail(f"offsets_for_times between records 7 and 8 = {tp.offset}, expected 8")
+    [tp] = c.offsets_for_times([TopicPartition(topic, 0, base + 10**9)], timeout=TIMEOUT)
+    if tp.offset != -1:
+        fail(f"offsets_for_times after every record = {tp.offset}, expected -1 (end)")
+    c.commit(offsets=[TopicPartition(topic, 0, 13)], asynchronous=False)
+    [tp] = c.committed([TopicPartition(topic, 0)], timeout=TIMEOUT)
+    if tp.offset != 13:
+        fail(f"committed offset {tp.offset} != 13")
+    c.close()
+    print("watermarks, offsets_for_times and committed offsets as expected")
+
+
+def committed(bootstrap, topic, group):
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    [tp] = c.committed([TopicPartition(topic, 0)], timeout=TIMEOUT)
+    c.close()
+    print(f"committed {tp.offset}")
+
+
+def topic_id(bootstrap, topic):
+    from confluent_kafka import TopicCollection
+    from confluent_kafka.admin import AdminClient
+
+    a = AdminClient({"bootstrap.servers": bootstrap})
+    [(_, future)] = a.describe_topics(TopicCollection([topic])).items()
+    print(future.result(TIMEOUT).topic_id)
+
+
+def confluent_large(bootstrap, topic):
+    from confluent_kafka import Producer
+
+    p = Producer({"bootstrap.servers": bootstrap, "message.max.bytes": 1_000_000})
+    values = [bytes([i]) * 900_000 for i in range(5)]
+    for v in values:
+        p.produce(topic, value=v, partition=0)
+    if p.flush(TIMEOUT) != 0:
+        fail("900 KB records left unacknowledged")
+    got = confluent_consume(bootstrap, topic, 0, 0, len(values), {"fetch.max.bytes": 1_000_000})
+    for i, m in enumerate(got):
+        if m.value() != values[i]:
+            fail(f"900 KB record {i} differs")
+    print(f"{len(values)} records of 900 KB round-tripped")
+
+
+def kafka_python(bootstrap, topic):
+    from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+
+    p = KafkaProducer(bootstrap_servers=bootstrap)  # idempotent by default in 3.x
+    if not p.config.get("enable_idempotence"):
+        fail("kafka-python did not turn idempotence on by default")
+    futures = [p.send(topic, key=f"k{i}".encode(), value=f"v{i}".encode(), partition=0) for i in range(100)]
+    offsets = [f.get(timeout=TIMEOUT).offset for f in futures]
+    if offsets != list(range(100)):
+        fail(f"acknowledged offsets {offsets[:5]}... are not 0..99")
+    p.close()
+    c = KafkaConsumer(bootstrap_servers=bootstrap, consumer_timeout_ms=5000)
+    tp = TopicPartition(topic, 0)
+    c.assign([tp])
+    c.seek_to_beginning(tp)
+    got = [(m.offset, m.key, m.value) for m in c]
+    c.close()
+    want = [(i, f"k{i}".encode(), f"v{i}".encode()) for i in range(100)]
+    if got != want:
+        fail(f"kafka-python consumed {got[:3]}... ({len(got)} records)")
+    print("kafka-python: 100 idempotent records produced and consumed")
+
+
+def produce_acked(bootstrap, topic, out_file):
+    """Produces with acks=all until killed, appending each acknowledged value."""
+    from confluent_kafka import Producer
+
+    out = open(out_file, "a", buffering=1)
+
+    def acked(err, msg):
+        if err is None:
+            out.write(f"{msg.offset()} {msg.value().decode()}\n")
+
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 1,
+                  "enable.idempotence": True, "message.timeout.ms": 5000})
+    i = 0
+    while True:
+        p.produce(topic, value=f"record-{i:08d}".encode(), partition=0, on_delivery=acked)
+        i += 1
+        p.poll(0)
+        if i % 100 == 0:
+            p.flush(1)
+
+
+def consume_all(bootstrap, topic, count):
+    got = confluent_consume(bootstrap, topic, 0, 0, int(count))
+    for m in got:
+        print(m.offset(), m.value().decode())
+
+
+COMMANDS = {
+    "confluent-codecs": confluent_codecs,
+    "confluent-offsets": confluent_offsets,
+    "confluent-large": confluent_large,
+    "committed": committed,
+    "topic-id": topic_id,
+    "kafka-python": kafka_python,
+    "produce-acked": produce_acked,
+    "consume-all": consume_all,
+}
+
+if __name__ == "__main__":
+    COMMANDS[sys.argv[1]](*sys.argv[2:])
