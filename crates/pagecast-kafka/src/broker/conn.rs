@@ -15,11 +15,34 @@ use tokio::net::{TcpListener, TcpStream};
 
 use super::handlers::{self, Reply};
 use super::{Shared, fetch, partition_figures};
+use crate::codec::Message;
 use crate::frame::{SIZE_PREFIX, frame_len};
 
 /// A connection that sends nothing for this long is closed (Kafka's
 /// `connections.max.idle.ms`).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Largest request of any API but Produce: Metadata for ten thousand topics or a
+/// commit of ten thousand partitions fits many times over.
+pub const MAX_OTHER_REQUEST: usize = 8 << 20;
+
+/// Largest request of an API the broker does not implement: enough for any real
+/// request header, so the client gets its UNSUPPORTED_VERSION answer.
+pub const MAX_UNKNOWN_REQUEST: usize = 64 << 10;
+
+/// The most bytes a request may have, given its first two (the API key); `None` for
+/// Produce, which only the frame limit bounds.
+fn frame_limit(key: &[u8]) -> Option<usize> {
+    let &[a, b] = key else { return None };
+    let key = i16::from_be_bytes([a, b]);
+    if key == crate::messages::produce::ProduceRequest::KEY {
+        None
+    } else if handlers::APIS.iter().any(|api| api.key == key) {
+        Some(MAX_OTHER_REQUEST)
+    } else {
+        Some(MAX_UNKNOWN_REQUEST)
+    }
+}
 
 /// Serves one client until it closes, misbehaves or the broker stops.
 pub(super) async fn serve(shared: Arc<Shared>, mut stream: TcpStream, peer: SocketAddr) {
@@ -42,19 +65,44 @@ pub(super) async fn serve(shared: Arc<Shared>, mut stream: TcpStream, peer: Sock
                 break;
             }
         };
+        // The API key comes first: a large frame for an API that cannot need one is
+        // refused before its bytes are read.
         let mut frame = Vec::new();
+        let head = len.min(2);
         let read = tokio::time::timeout(
             IDLE_TIMEOUT,
-            (&mut stream).take(len as u64).read_to_end(&mut frame),
+            (&mut stream).take(head as u64).read_to_end(&mut frame),
         )
         .await;
-        if !matches!(read, Ok(Ok(n)) if n == len) {
+        if !matches!(read, Ok(Ok(n)) if n == head) {
+            break;
+        }
+        if let Some(limit) = frame_limit(&frame)
+            && len > limit
+        {
+            eprintln!(
+                "pagecast broker: {peer}: a {len}-byte request for API key {} is larger than the {limit} bytes it may take; closing the connection",
+                i16::from_be_bytes([frame[0], frame[1]])
+            );
+            break;
+        }
+        let read = tokio::time::timeout(
+            IDLE_TIMEOUT,
+            (&mut stream)
+                .take((len - head) as u64)
+                .read_to_end(&mut frame),
+        )
+        .await;
+        if !matches!(read, Ok(Ok(n)) if n == len - head) {
             break;
         }
         let started = Instant::now();
         let (reply, api, code) = handlers::handle(&shared, &frame).await;
         let sent = match reply {
-            Reply::Frame(bytes) => stream.write_all(&bytes).await.map_err(|e| e.to_string()),
+            Reply::Frame(bytes) => stream
+                .write_all(&bytes)
+                .await
+                .map_err(|e| fetch::send_error(&e)),
             Reply::Fetch(response) => fetch::send(&shared, &mut stream, response).await,
             Reply::Nothing => Ok(()),
             Reply::Close(why) => Err(why),

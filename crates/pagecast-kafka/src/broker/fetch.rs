@@ -307,6 +307,21 @@ fn encode(
     }
 }
 
+/// Why a send failed, for the log; empty when the client simply went away.
+pub(crate) fn send_error(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset => String::new(),
+        _ => e.to_string(),
+    }
+}
+
+fn transfer_error(e: &pagecast_io::Error) -> String {
+    match e {
+        pagecast_io::Error::DestinationClosed { .. } => String::new(),
+        e => e.to_string(),
+    }
+}
+
 /// Sends a response: header bytes with write, record data with sendfile or from the
 /// mapping, all under TCP_CORK.
 pub(crate) async fn send(
@@ -323,7 +338,7 @@ pub(crate) async fn send(
         stream
             .write_all(&resp.head[at..*pos])
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| send_error(&e))?;
         at = *pos;
         let mut i = 0;
         while i < chunks.len() {
@@ -341,7 +356,7 @@ pub(crate) async fn send(
                         &Options::method(Method::Sendfile),
                     )
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| transfer_error(&e))?;
                     shared.metrics.fetched(stats.method.name(), stats.bytes);
                     i += 1;
                 }
@@ -358,7 +373,7 @@ pub(crate) async fn send(
                     let stats =
                         pagecast_io::tokio::send_mapped(&run, &*stream, &Options::default())
                             .await
-                            .map_err(|e| e.to_string())?;
+                            .map_err(|e| transfer_error(&e))?;
                     shared.metrics.fetched(stats.method.name(), stats.bytes);
                 }
             }
@@ -367,7 +382,7 @@ pub(crate) async fn send(
     stream
         .write_all(&resp.head[at..])
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| send_error(&e))?;
     if cork {
         rustix::net::sockopt::set_tcp_cork(&*stream, false)
             .map_err(|e| format!("TCP_CORK: {e}"))?;
