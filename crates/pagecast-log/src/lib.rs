@@ -116,6 +116,27 @@ impl std::str::FromStr for Fsync {
     }
 }
 
+/// Settings of one partition that override its store's: a topic's `segment.bytes`,
+/// `segment.ms`, `retention.bytes` and `retention.ms`. `None` keeps the store's value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PartitionConfig {
+    /// Roll before a segment grows past this.
+    pub segment_bytes: Option<u64>,
+    /// Roll when the active segment's first batch is this old.
+    pub segment_age: Option<Duration>,
+    /// Delete old data past this size; `Some(None)` keeps everything.
+    pub retention_bytes: Option<Option<u64>>,
+    /// Delete data older than this; `Some(None)` keeps everything.
+    pub retention_age: Option<Option<Duration>>,
+}
+
+impl PartitionConfig {
+    /// Whether nothing is overridden.
+    pub fn is_empty(&self) -> bool {
+        *self == PartitionConfig::default()
+    }
+}
+
 /// Reports recovery of a large log: one line per step, for a person to read.
 pub type Progress = Arc<dyn Fn(&str) + Send + Sync>;
 
@@ -225,6 +246,15 @@ pub(crate) fn appended_batches(buf: &[u8]) -> Result<Vec<(usize, batch::Header)>
 pub trait Store: Send + Sync {
     /// Creates a partition if it does not exist yet.
     fn create(&mut self, tp: &TopicPartition) -> Result<()>;
+
+    /// Deletes a partition and everything it holds. Reads returned earlier stay valid.
+    /// The partition may be created again; it then starts at offset 0.
+    fn delete(&mut self, tp: &TopicPartition) -> Result<()>;
+
+    /// Sets a partition's own settings over the store's. An engine refuses, with
+    /// [`Error::Config`], a setting it cannot honour per partition. Not persisted: the
+    /// caller sets them again after every open.
+    fn configure(&mut self, tp: &TopicPartition, config: &PartitionConfig) -> Result<()>;
 
     /// The partitions stored, sorted.
     fn partitions(&self) -> Vec<TopicPartition>;

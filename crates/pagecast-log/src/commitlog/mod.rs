@@ -39,7 +39,9 @@ pub use queue::{QUEUE_ENTRY, QueueEntry};
 use crate::batch::{self, Header};
 use crate::error::{Error, Result};
 use crate::sys::mmap::MapMut;
-use crate::{Appended, Chunk, Fsync, Offsets, Progress, Store, TopicPartition, files};
+use crate::{
+    Appended, Chunk, Fsync, Offsets, PartitionConfig, Progress, Store, TopicPartition, files,
+};
 use mapped::MappedFile;
 use queue::ConsumeQueue;
 
@@ -51,6 +53,10 @@ pub const QUEUE_DIR: &str = "consumequeue";
 pub const RECOVERY_POINT_FILE: &str = "recovery-point";
 /// File listing partitions and their first offsets.
 pub const PARTITIONS_FILE: &str = "partitions";
+/// File listing deleted partitions and the commit-log position of their deletion:
+/// recovery skips their entries before it, so a deleted partition stays deleted and one
+/// created again with the same name starts from offset 0.
+pub const DELETED_FILE: &str = "deleted";
 /// File whose presence says the store was closed cleanly; it records the log's end and
 /// each queue's length.
 pub const CLEAN_SHUTDOWN_FILE: &str = "clean-shutdown";
@@ -124,6 +130,8 @@ pub struct CommitLogStore {
     /// Bytes used in the last file.
     write_at: usize,
     partitions: BTreeMap<TopicPartition, Partition>,
+    /// Deleted partitions and the log position they were deleted at.
+    deleted: BTreeMap<TopicPartition, u64>,
     recovery_point: u64,
     flushed: Arc<AtomicU64>,
     flushers: files::Flushers,
@@ -161,6 +169,7 @@ impl CommitLogStore {
             files: VecDeque::new(),
             write_at: 0,
             partitions: BTreeMap::new(),
+            deleted: BTreeMap::new(),
             recovery_point: checkpoint.unwrap_or(0),
             flushed: Arc::new(AtomicU64::new(checkpoint.unwrap_or(0))),
             flushers: files::Flushers::default(),
@@ -168,6 +177,7 @@ impl CommitLogStore {
             next_file: None,
             _lock: lock,
         };
+        store.deleted = store.read_deleted()?;
         let marker = files::read_small(&store.root.join(CLEAN_SHUTDOWN_FILE))?;
         let opened_clean = match marker {
             Some(text) => match store.open_clean(&text) {
@@ -411,6 +421,10 @@ impl CommitLogStore {
                     if header.leader_epoch != batch::LEADER_EPOCH {
                         break Some(format!("batch has leader epoch {}", header.leader_epoch));
                     }
+                    if self.deleted.get(&tp).is_some_and(|&until| global < until) {
+                        at += length;
+                        continue;
+                    }
                     let part = match self.partitions.get_mut(&tp) {
                         Some(p) => p,
                         None => {
@@ -512,6 +526,30 @@ impl CommitLogStore {
                 tp.validate().ok().map(|()| (tp, floor))
             })
             .collect())
+    }
+
+    fn read_deleted(&self) -> Result<BTreeMap<TopicPartition, u64>> {
+        let text = files::read_small(&self.root.join(DELETED_FILE))?.unwrap_or_default();
+        Ok(text
+            .lines()
+            .filter_map(|line| {
+                let mut f = line.split(' ');
+                let tp = TopicPartition::new(f.next()?, f.next()?.parse().ok()?);
+                let position = f.next()?.parse().ok()?;
+                tp.validate().ok().map(|()| (tp, position))
+            })
+            .collect())
+    }
+
+    /// Writes the deleted partitions, dropping those whose entries retention removed.
+    fn write_deleted(&mut self) -> Result<()> {
+        let first = self.files.front().map_or(0, |f| f.start);
+        self.deleted.retain(|_, position| *position > first);
+        let mut text = String::new();
+        for (tp, position) in &self.deleted {
+            text.push_str(&format!("{} {} {position}\n", tp.topic, tp.partition));
+        }
+        files::write_atomically(&self.root, DELETED_FILE, text.as_bytes())
     }
 
     fn write_partitions(&self) -> Result<()> {
@@ -684,6 +722,31 @@ impl Store for CommitLogStore {
             self.write_partitions()?;
         }
         Ok(())
+    }
+
+    fn delete(&mut self, tp: &TopicPartition) -> Result<()> {
+        if self.partitions.remove(tp).is_none() {
+            return Err(Error::UnknownPartition(tp.clone()));
+        }
+        // The tombstone is written before the queue goes, so a crash in between
+        // recovers without the partition, never with part of it.
+        self.deleted.insert(tp.clone(), self.end());
+        self.write_deleted()?;
+        self.write_partitions()?;
+        let dir = self.queue_dir(tp);
+        fs::remove_dir_all(&dir).map_err(Error::io("remove", &dir))?;
+        files::sync_dir(&self.root.join(QUEUE_DIR))
+    }
+
+    fn configure(&mut self, tp: &TopicPartition, config: &PartitionConfig) -> Result<()> {
+        self.part(tp)?;
+        if config.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Config(
+                "the commitlog engine keeps every partition in one log, so segment size and age and retention are set for the whole store, not per topic".into(),
+            ))
+        }
     }
 
     fn partitions(&self) -> Vec<TopicPartition> {

@@ -33,7 +33,7 @@ pub use segment::{INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, file_name};
 pub use timeindex::{TIME_INDEX_ENTRY, TimeEntry};
 
 use crate::error::{Error, Result};
-use crate::{Appended, Chunk, Fsync, Offsets, Progress, Store, TopicPartition};
+use crate::{Appended, Chunk, Fsync, Offsets, PartitionConfig, Progress, Store, TopicPartition};
 use partition::PartitionLog;
 
 /// Settings of a segment store, Kafka's defaults unless said otherwise.
@@ -106,6 +106,10 @@ impl Config {
     }
 }
 
+/// Suffix a partition directory gets while it is being deleted; such a directory
+/// found at open is the remains of a deletion cut short and is removed.
+pub const DELETED_SUFFIX: &str = ".deleted";
+
 /// The segment engine: every partition under one directory.
 pub struct SegmentStore {
     root: PathBuf,
@@ -125,6 +129,14 @@ impl SegmentStore {
         let mut partitions = BTreeMap::new();
         for entry in fs::read_dir(&root).map_err(Error::io("list", &root))? {
             let entry = entry.map_err(Error::io("list", &root))?;
+            if entry
+                .file_name()
+                .to_str()
+                .is_some_and(|n| n.ends_with(DELETED_SUFFIX))
+            {
+                fs::remove_dir_all(entry.path()).map_err(Error::io("remove", entry.path()))?;
+                continue;
+            }
             let Some(tp) = entry.file_name().to_str().and_then(TopicPartition::parse) else {
                 continue;
             };
@@ -161,6 +173,38 @@ impl Store for SegmentStore {
             crate::files::sync_dir(&self.root)?;
             self.partitions.insert(tp.clone(), log);
         }
+        Ok(())
+    }
+
+    fn delete(&mut self, tp: &TopicPartition) -> Result<()> {
+        let log = self
+            .partitions
+            .remove(tp)
+            .ok_or_else(|| Error::UnknownPartition(tp.clone()))?;
+        // Renamed first, so a crash mid-removal leaves a directory the next open
+        // removes rather than a partition with segments missing.
+        let dir = self.root.join(tp.to_string());
+        let doomed = self.root.join(format!("{tp}{DELETED_SUFFIX}"));
+        log.discard()?;
+        fs::rename(&dir, &doomed).map_err(Error::io("rename", &dir))?;
+        crate::files::sync_dir(&self.root)?;
+        fs::remove_dir_all(&doomed).map_err(Error::io("remove", &doomed))
+    }
+
+    fn configure(&mut self, tp: &TopicPartition, overrides: &PartitionConfig) -> Result<()> {
+        let base = &self.config;
+        let config = Config {
+            segment_bytes: overrides.segment_bytes.unwrap_or(base.segment_bytes),
+            segment_age: overrides.segment_age.or(base.segment_age),
+            retention_bytes: overrides.retention_bytes.unwrap_or(base.retention_bytes),
+            retention_age: overrides.retention_age.unwrap_or(base.retention_age),
+            ..(**base).clone()
+        };
+        config.validate()?;
+        self.partitions
+            .get_mut(tp)
+            .ok_or_else(|| Error::UnknownPartition(tp.clone()))?
+            .set_config(Arc::new(config));
         Ok(())
     }
 

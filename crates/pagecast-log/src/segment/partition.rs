@@ -324,6 +324,16 @@ impl PartitionLog {
     }
 
     /// Flushes, trims the active indexes and writes the clean-shutdown marker.
+    /// Replaces the partition's settings (a topic's overrides).
+    pub(crate) fn set_config(&mut self, config: Arc<Config>) {
+        self.config = config;
+    }
+
+    /// Stops the partition's background work before its directory is deleted.
+    pub(crate) fn discard(mut self) -> Result<()> {
+        self.flushers.reap(true)
+    }
+
     pub(crate) fn close(mut self) -> Result<()> {
         self.flush()?;
         self.active_mut().trim()?;

@@ -1,0 +1,163 @@
+//! Deleting partitions and per-partition settings, for each engine: a deleted
+//! partition stays deleted across clean restarts and crashes, one created again starts
+//! at offset 0, and a partition's own retention and segment size apply to it alone.
+
+mod support;
+
+use std::time::Duration;
+
+use pagecast_log::batch::Builder;
+use pagecast_log::{PartitionConfig, Store, TopicPartition, commitlog, segment};
+
+const T0: i64 = 1_700_000_000_000;
+
+fn batch(value: u8) -> Vec<u8> {
+    let mut b = Builder::new(T0);
+    b.push(T0, None, Some(&[value; 300]));
+    b.finish()
+}
+
+fn open(kind: &str, dir: &std::path::Path) -> Box<dyn Store> {
+    match kind {
+        "segment" => {
+            Box::new(segment::SegmentStore::open(dir, segment::Config::default()).unwrap())
+        }
+        _ => Box::new(
+            commitlog::CommitLogStore::open(
+                dir,
+                commitlog::Config {
+                    file_bytes: 64 << 10,
+                    ..Default::default()
+                },
+            )
+            .unwrap(),
+        ),
+    }
+}
+
+fn values(store: &dyn Store, tp: &TopicPartition) -> Vec<u8> {
+    let bytes = support::read_bytes(store, tp, store.offsets(tp).unwrap().start, u64::MAX);
+    pagecast_log::batch::split(&bytes)
+        .map(|b| {
+            let (at, h) = b.unwrap();
+            // The last byte of a record is its header count; the one before ends the value.
+            bytes[at + h.size() as usize - 2]
+        })
+        .collect()
+}
+
+#[test]
+fn a_deleted_partition_stays_deleted_and_comes_back_empty() {
+    for kind in ["segment", "commitlog"] {
+        for crash in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let (gone, kept) = (
+                TopicPartition::new("gone", 0),
+                TopicPartition::new("kept", 0),
+            );
+            let mut store = open(kind, dir.path());
+            for tp in [&gone, &kept] {
+                store.create(tp).unwrap();
+            }
+            for i in 0..5 {
+                store.append(&gone, &mut batch(i), T0).unwrap();
+                store.append(&kept, &mut batch(100 + i), T0).unwrap();
+            }
+            let held = store.read(&gone, 0, u64::MAX).unwrap();
+            store.delete(&gone).unwrap();
+            // A read from before the deletion still reads.
+            assert_eq!(support::concat(&held).len(), 5 * batch(0).len(), "{kind}");
+            assert!(store.offsets(&gone).is_err(), "{kind}: deleted");
+            assert_eq!(store.partitions(), std::slice::from_ref(&kept), "{kind}");
+            // Created again, it starts at offset 0 with only what is appended now.
+            store.create(&gone).unwrap();
+            store.append(&gone, &mut batch(42), T0).unwrap();
+            assert_eq!(store.offsets(&gone).unwrap().end, 1, "{kind}");
+            if crash {
+                drop(store);
+            } else {
+                store.close().unwrap();
+            }
+            let store = open(kind, dir.path());
+            let context = format!("{kind}, crash {crash}");
+            assert_eq!(values(&*store, &gone), [42], "{context}");
+            assert_eq!(
+                values(&*store, &kept),
+                [100, 101, 102, 103, 104],
+                "{context}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_partition_s_own_retention_and_segment_size_apply_to_it_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = segment::SegmentStore::open(dir.path(), segment::Config::default()).unwrap();
+    let (small, big) = (
+        TopicPartition::new("small", 0),
+        TopicPartition::new("big", 0),
+    );
+    for tp in [&small, &big] {
+        store.create(tp).unwrap();
+    }
+    let own = PartitionConfig {
+        segment_bytes: Some(1000),
+        retention_bytes: Some(Some(2000)),
+        ..Default::default()
+    };
+    store.configure(&small, &own).unwrap();
+    for i in 0..20 {
+        store.append(&small, &mut batch(i), T0).unwrap();
+        store.append(&big, &mut batch(i), T0).unwrap();
+    }
+    store.maintain(T0).unwrap();
+    let start = store.offsets(&small).unwrap().start;
+    assert!(
+        start > 10,
+        "small kept from {start}: its retention.bytes applied"
+    );
+    assert_eq!(
+        store.offsets(&big).unwrap().start,
+        0,
+        "big keeps everything"
+    );
+    assert!(store.size(&small).unwrap() < 3000);
+    // Back to the store's settings: nothing more is deleted.
+    store
+        .configure(&small, &PartitionConfig::default())
+        .unwrap();
+    store.append(&small, &mut batch(99), T0).unwrap();
+    store.maintain(T0).unwrap();
+    assert_eq!(store.offsets(&small).unwrap().start, start);
+    // A segment size out of range is refused.
+    let bad = PartitionConfig {
+        segment_bytes: Some(1),
+        ..Default::default()
+    };
+    assert!(store.configure(&small, &bad).is_err());
+    let by_age = PartitionConfig {
+        retention_age: Some(Some(Duration::from_secs(1))),
+        ..Default::default()
+    };
+    store.configure(&big, &by_age).unwrap();
+}
+
+#[test]
+fn the_commit_log_refuses_per_partition_storage_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open("commitlog", dir.path());
+    let tp = TopicPartition::new("t", 0);
+    store.create(&tp).unwrap();
+    store.configure(&tp, &PartitionConfig::default()).unwrap();
+    let err = store
+        .configure(
+            &tp,
+            &PartitionConfig {
+                retention_bytes: Some(Some(1)),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("whole store"), "{err}");
+}
