@@ -38,11 +38,12 @@ codes! {
     NOT_COORDINATOR = 16, "This broker is not the coordinator.";
     INVALID_TOPIC_EXCEPTION = 17, "The topic name is invalid.";
     RECORD_LIST_TOO_LARGE = 18, "The records of a partition exceed the limit.";
+    INVALID_REPLICA_ASSIGNMENT = 39, "Replicas are assigned to brokers that do not exist.";
     INVALID_REQUIRED_ACKS = 21, "acks must be -1, 0 or 1.";
     ILLEGAL_GENERATION = 22, "The generation is not the group's.";
     INVALID_GROUP_ID = 24, "The group ID is empty or invalid.";
     UNKNOWN_MEMBER_ID = 25, "The member is not in the group.";
-    INVALID_COMMIT_OFFSET_SIZE = 28, "The commit's metadata is too large.";
+    INVALID_COMMIT_OFFSET_SIZE = 28, "The committing offset data size is not valid.";
     TOPIC_AUTHORIZATION_FAILED = 29, "Not authorized for the topic.";
     INVALID_TIMESTAMP = 32, "A record's timestamp is out of range.";
     UNSUPPORTED_VERSION = 35, "The broker does not implement this version of the API.";

@@ -246,6 +246,21 @@ pub fn set_leader_epoch(batch: &mut [u8], epoch: i32) {
     batch[12..16].copy_from_slice(&epoch.to_be_bytes());
 }
 
+/// Attribute bit saying the batch's timestamps are the broker's append time.
+pub const LOG_APPEND_TIME: i16 = 0x08;
+
+/// Stamps a whole, valid batch with the broker's append time, as a topic with
+/// `message.timestamp.type=LogAppendTime` requires: the timestamp-type attribute bit
+/// and the largest timestamp are set, and the CRC, which covers both, is computed again.
+/// `batch` must be exactly one batch (`header.size()` bytes).
+pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
+    let attributes = i16::from_be_bytes([batch[21], batch[22]]) | LOG_APPEND_TIME;
+    batch[21..23].copy_from_slice(&attributes.to_be_bytes());
+    batch[35..43].copy_from_slice(&now_ms.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[CRC_FROM..]);
+    batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+}
+
 /// Splits a buffer of consecutive batches (a produce request's record set), validating
 /// each with [`check`]. Yields each batch's position in the buffer and its header.
 pub fn split(bytes: &[u8]) -> impl Iterator<Item = Result<(usize, Header), (usize, BatchError)>> {
@@ -457,5 +472,17 @@ mod tests {
         assert_eq!(got[0].as_ref().unwrap().0, 0);
         assert_eq!(got[1].as_ref().unwrap().0, second);
         assert_eq!(got[2].as_ref().unwrap_err().0, third);
+    }
+
+    #[test]
+    fn log_append_time_keeps_the_batch_valid() {
+        let mut b = Builder::new(1000);
+        b.push(1000, None, Some(b"v"));
+        let mut batch = b.finish();
+        set_log_append_time(&mut batch, 5000);
+        let h = check(&batch).unwrap();
+        assert_eq!(h.max_timestamp, 5000);
+        assert_eq!(h.attributes & LOG_APPEND_TIME, LOG_APPEND_TIME);
+        assert_eq!(h.base_timestamp, 1000);
     }
 }

@@ -108,6 +108,15 @@ fn client_matrix(engine: &str) {
         let out = run_ok(&mut clients(command, &[&bootstrap, topic]));
         eprintln!("{engine} {command}: {}", out.trim());
     }
+    let out = run_ok(&mut clients(
+        "confluent-admin",
+        &[&bootstrap, "admin", engine],
+    ));
+    eprintln!("{engine} confluent-admin: {}", out.trim());
+    if engine == "segment" {
+        let out = run_ok(&mut clients("retention", &[&bootstrap, "retention"]));
+        eprintln!("{engine} retention: {}", out.trim());
+    }
     zero_copy_metrics(&b, engine);
     let printed = b.stop();
     assert!(printed.contains("closed cleanly"), "{printed}");

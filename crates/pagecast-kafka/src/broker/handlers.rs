@@ -6,17 +6,24 @@ use std::sync::Arc;
 use pagecast_log::TopicPartition;
 use pagecast_log::batch::{self, Builder, Header};
 
+use super::meta::Topic;
 use super::offsets::{self, Committed, OFFSETS_TOPIC};
 use super::producers::{ProducerState, Verdict};
-use super::{BrokerError, NODE_ID, Shared, fetch, lock, now_ms};
+use super::{BrokerError, NODE_ID, Shared, admin, fetch, lock, now_ms, topic_config};
 use crate::codec::{DecodeError, Message, Reader, decode_body};
 use crate::error::{ErrorCode, storage_error_code};
 use crate::frame::{RequestHeader, finish_response, start_response};
 use crate::messages::api_versions::{ApiVersion, ApiVersionsRequest, ApiVersionsResponse};
+use crate::messages::create_partitions::CreatePartitionsRequest;
+use crate::messages::create_topics::CreateTopicsRequest;
+use crate::messages::delete_topics::DeleteTopicsRequest;
+use crate::messages::describe_cluster::DescribeClusterRequest;
+use crate::messages::describe_configs::DescribeConfigsRequest;
 use crate::messages::fetch::FetchRequest;
 use crate::messages::find_coordinator::{
     Coordinator, FindCoordinatorRequest, FindCoordinatorResponse,
 };
+use crate::messages::incremental_alter_configs::IncrementalAlterConfigsRequest;
 use crate::messages::init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
 use crate::messages::list_offsets::{
     EARLIEST, LATEST, ListOffsetsPartitionResponse, ListOffsetsRequest, ListOffsetsResponse,
@@ -76,6 +83,12 @@ pub const APIS: &[Api] = &[
     api::<FindCoordinatorRequest>("FindCoordinator"),
     api::<ApiVersionsRequest>("ApiVersions"),
     api::<InitProducerIdRequest>("InitProducerId"),
+    api::<CreateTopicsRequest>("CreateTopics"),
+    api::<DeleteTopicsRequest>("DeleteTopics"),
+    api::<DescribeConfigsRequest>("DescribeConfigs"),
+    api::<CreatePartitionsRequest>("CreatePartitions"),
+    api::<IncrementalAlterConfigsRequest>("IncrementalAlterConfigs"),
+    api::<DescribeClusterRequest>("DescribeCluster"),
 ];
 
 /// Largest committed-offset metadata kept (Kafka's `offset.metadata.max.bytes`).
@@ -276,6 +289,30 @@ pub(crate) async fn handle(shared: &Arc<Shared>, frame: &[u8]) -> (Reply, &'stat
         k if k == InitProducerIdRequest::KEY => {
             call!(InitProducerIdRequest, |req| init_producer_id(shared, req))
         }
+        k if k == CreateTopicsRequest::KEY => call!(CreateTopicsRequest, |req| {
+            tokio::task::block_in_place(|| admin::create_topics(shared, req))
+        }),
+        k if k == DeleteTopicsRequest::KEY => call!(DeleteTopicsRequest, |req| {
+            tokio::task::block_in_place(|| admin::delete_topics(shared, req, version))
+        }),
+        k if k == CreatePartitionsRequest::KEY => call!(CreatePartitionsRequest, |req| {
+            tokio::task::block_in_place(|| admin::create_partitions(shared, req))
+        }),
+        k if k == DescribeConfigsRequest::KEY => {
+            call!(DescribeConfigsRequest, |req| admin::describe_configs(
+                shared, req
+            ))
+        }
+        k if k == IncrementalAlterConfigsRequest::KEY => {
+            call!(IncrementalAlterConfigsRequest, |req| {
+                tokio::task::block_in_place(|| admin::incremental_alter_configs(shared, req))
+            })
+        }
+        k if k == DescribeClusterRequest::KEY => {
+            call!(DescribeClusterRequest, |req| admin::describe_cluster(
+                shared, req
+            ))
+        }
         _ => (
             Reply::Frame(unsupported(correlation_id)),
             api.name,
@@ -321,9 +358,20 @@ fn metadata(shared: &Shared, req: MetadataRequest, version: i16) -> (MetadataRes
         let found = match &name {
             Some(n) => match shared.topic(n) {
                 Some(t) => Ok((n.clone(), t)),
-                None if create => shared
-                    .create_topic(n, shared.config.default_partitions)
-                    .map(|t| (n.clone(), t)),
+                None if create => match shared.create_topic(
+                    n,
+                    shared.config.default_partitions,
+                    Default::default(),
+                    false,
+                ) {
+                    Ok(t) => Ok((n.clone(), t)),
+                    // Created meanwhile by another client.
+                    Err((ErrorCode::TOPIC_ALREADY_EXISTS, _)) => shared
+                        .topic(n)
+                        .map(|t| (n.clone(), t))
+                        .ok_or(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
+                    Err((code, _)) => Err(code),
+                },
                 None if TopicPartition::new(n.as_str(), 0).validate().is_err() => {
                     Err(ErrorCode::INVALID_TOPIC_EXCEPTION)
                 }
@@ -374,19 +422,10 @@ fn metadata(shared: &Shared, req: MetadataRequest, version: i16) -> (MetadataRes
     (resp, code)
 }
 
-/// Index of the batch at byte `position` of a partition's records.
-fn batch_index(records: &[u8], position: usize) -> i32 {
-    batch::split(records)
-        .take_while(|item| match item {
-            Ok((at, _)) => *at < position,
-            Err(_) => false,
-        })
-        .count() as i32
-}
-
 /// Checks and appends one partition's records; returns its result.
 fn produce_partition(
     shared: &Shared,
+    topic: &Topic,
     tp: &TopicPartition,
     records: Option<Vec<u8>>,
 ) -> PartitionProduceResponse {
@@ -413,10 +452,10 @@ fn produce_partition(
     let mut headers: Vec<Header> = Vec::new();
     for (i, item) in batch::split(&records).enumerate() {
         let i = i as i32;
-        let (at, header) = match item {
-            Ok(found) => found,
+        // `split` checks each batch whole, CRC included, and stops at the first bad one.
+        let header = match item {
+            Ok((_, header)) => header,
             Err((at, e)) => {
-                let i = batch_index(&records, at);
                 return refuse(
                     out,
                     ErrorCode::CORRUPT_MESSAGE,
@@ -424,23 +463,17 @@ fn produce_partition(
                 );
             }
         };
-        if let Err(e) = batch::check(&records[at..]) {
-            return refuse(
-                out,
-                ErrorCode::CORRUPT_MESSAGE,
-                Some((i, format!("batch at byte {at}: {e}"))),
-            );
-        }
-        if header.size() > shared.config.message_max_bytes as u64 {
+        let max_bytes =
+            topic_config::max_message_bytes(&topic.configs, shared.config.message_max_bytes);
+        if header.size() > max_bytes as u64 {
             return refuse(
                 out,
                 ErrorCode::MESSAGE_TOO_LARGE,
                 Some((
                     i,
                     format!(
-                        "a {}-byte batch is larger than message.max.bytes ({})",
+                        "a {}-byte batch is larger than the topic's max.message.bytes ({max_bytes})",
                         header.size(),
-                        shared.config.message_max_bytes
                     ),
                 )),
             );
@@ -501,10 +534,20 @@ fn produce_partition(
         }
     }
 
+    let now = now_ms();
+    let log_append_time = topic_config::log_append_time(&topic.configs);
+    if log_append_time {
+        let mut at = 0;
+        for h in &headers {
+            let size = h.size() as usize;
+            batch::set_log_append_time(&mut records[at..at + size], now);
+            at += size;
+        }
+    }
     let appended = {
         let mut store = shared.store_mut();
         store
-            .append(tp, &mut records, now_ms())
+            .append(tp, &mut records, now)
             .and_then(|a| Ok((a, store.offsets(tp)?.start)))
     };
     match appended {
@@ -528,6 +571,9 @@ fn produce_partition(
             shared.appended.notify_waiters();
             out.base_offset = appended.base_offset;
             out.log_start_offset = start;
+            if log_append_time {
+                out.log_append_time_ms = now;
+            }
             out
         }
         Err(e) => {
@@ -589,6 +635,7 @@ fn produce(shared: &Shared, req: ProduceRequest, version: i16) -> (ProduceRespon
             .map(|p| match &topic {
                 Some(topic) if (0..topic.partitions).contains(&p.index) => produce_partition(
                     shared,
+                    topic,
                     &TopicPartition::new(t.name.as_str(), p.index),
                     p.records.map(|b| b.0),
                 ),

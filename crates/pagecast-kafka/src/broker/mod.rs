@@ -8,6 +8,7 @@
 //! header bytes and record data by sendfile (segment engine) or mmap + write (commit
 //! log), under TCP_CORK (`fetch`).
 
+mod admin;
 mod conn;
 mod fetch;
 mod handlers;
@@ -15,12 +16,12 @@ pub mod meta;
 pub mod metrics;
 pub mod offsets;
 pub mod producers;
+pub mod topic_config;
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -30,6 +31,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
 use crate::codec::Uuid;
+use crate::error::{ErrorCode, storage_error_code};
 use meta::{Meta, MetaError, Topic, Topics};
 use metrics::{Metrics, PartitionFigures};
 use offsets::{CommittedOffsets, OFFSETS_TOPIC};
@@ -139,6 +141,9 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// A refusal: the error code and a message for the client.
+pub(crate) type Refusal = (ErrorCode, String);
+
 /// State shared by every connection.
 pub(crate) struct Shared {
     config: Config,
@@ -153,8 +158,6 @@ pub(crate) struct Shared {
     metrics: Metrics,
     /// Set when the broker is stopping.
     stopping: watch::Sender<bool>,
-    /// Whether the store failed in a way that needs a restart.
-    broken: AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -189,40 +192,200 @@ impl Shared {
             .map(|(n, t)| (n.clone(), t.clone()))
     }
 
-    /// Creates a topic with `partitions` partitions and records it. Fails if the name is
-    /// invalid or internal; an existing topic is returned as it is.
-    fn create_topic(&self, name: &str, partitions: i32) -> Result<Topic, crate::ErrorCode> {
-        use crate::ErrorCode;
-        if name == OFFSETS_TOPIC || TopicPartition::new(name, 0).validate().is_err() {
-            return Err(ErrorCode::INVALID_TOPIC_EXCEPTION);
+    /// Creates a topic with `partitions` partitions and `configs`, and records it. With
+    /// `validate_only`, only checks. The error carries a message for the client.
+    pub(crate) fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<Topic, Refusal> {
+        if name == OFFSETS_TOPIC {
+            return Err((
+                ErrorCode::INVALID_TOPIC_EXCEPTION,
+                format!("{name} is internal"),
+            ));
         }
+        TopicPartition::new(name, 0)
+            .validate()
+            .map_err(|e| (ErrorCode::INVALID_TOPIC_EXCEPTION, e.to_string()))?;
         if partitions < 1 {
-            return Err(ErrorCode::INVALID_PARTITIONS);
+            return Err((
+                ErrorCode::INVALID_PARTITIONS,
+                format!("a topic needs at least one partition, not {partitions}"),
+            ));
+        }
+        for (k, v) in &configs {
+            topic_config::validate(k, v).map_err(|e| (ErrorCode::INVALID_CONFIG, e))?;
         }
         let mut topics = self.topics();
-        if let Some(t) = topics.get(name) {
-            return Ok(t.clone());
+        if topics.contains_key(name) {
+            return Err((
+                ErrorCode::TOPIC_ALREADY_EXISTS,
+                format!("topic {name} exists already"),
+            ));
         }
-        let id = meta::random_uuid().map_err(|_| ErrorCode::UNKNOWN_SERVER_ERROR)?;
-        {
-            let mut store = self.store_mut();
-            for p in 0..partitions {
-                store
-                    .create(&TopicPartition::new(name, p))
-                    .map_err(|e| crate::error::storage_error_code(&e))?;
-            }
-        }
+        let id =
+            meta::random_uuid().map_err(|e| (ErrorCode::UNKNOWN_SERVER_ERROR, e.to_string()))?;
         let topic = Topic {
             id,
             partitions,
-            configs: BTreeMap::new(),
+            configs,
         };
+        if validate_only {
+            return Ok(topic);
+        }
+        self.add_partitions_to_store(name, 0..partitions, &topic.configs)?;
         topics.insert(name.to_owned(), topic.clone());
-        meta::save_topics(&self.config.data, &topics).map_err(|e| {
-            eprintln!("pagecast broker: {e}");
-            ErrorCode::KAFKA_STORAGE_ERROR
-        })?;
+        self.save_topics(&topics)?;
         Ok(topic)
+    }
+
+    /// Creates partitions `range` of `name` in the store with the topic's settings;
+    /// on failure, removes those created.
+    fn add_partitions_to_store(
+        &self,
+        name: &str,
+        range: std::ops::Range<i32>,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<(), Refusal> {
+        let overrides = topic_config::partition_config(configs);
+        let mut store = self.store_mut();
+        let mut made = Vec::new();
+        let result = range.clone().try_for_each(|p| {
+            let tp = TopicPartition::new(name, p);
+            store.create(&tp)?;
+            made.push(tp.clone());
+            store.configure(&tp, &overrides)
+        });
+        result.map_err(|e| {
+            for tp in made {
+                let _ = store.delete(&tp);
+            }
+            let code = match e {
+                pagecast_log::Error::Config(_) => ErrorCode::INVALID_CONFIG,
+                ref e => storage_error_code(e),
+            };
+            (code, e.to_string())
+        })
+    }
+
+    fn save_topics(&self, topics: &Topics) -> Result<(), Refusal> {
+        meta::save_topics(&self.config.data, topics).map_err(|e| {
+            eprintln!("pagecast broker: {e}");
+            (ErrorCode::KAFKA_STORAGE_ERROR, e.to_string())
+        })
+    }
+
+    /// Deletes a topic: its partitions, committed offsets and producer state.
+    pub(crate) fn delete_topic(&self, name: &str) -> Result<Topic, Refusal> {
+        let mut topics = self.topics();
+        let topic = match topics.get(name) {
+            Some(t) if name != OFFSETS_TOPIC => t.clone(),
+            _ => {
+                return Err((
+                    ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                    format!("no topic {name}"),
+                ));
+            }
+        };
+        {
+            let mut store = self.store_mut();
+            for p in 0..topic.partitions {
+                match store.delete(&TopicPartition::new(name, p)) {
+                    Ok(()) | Err(pagecast_log::Error::UnknownPartition(_)) => {}
+                    Err(e) => return Err((storage_error_code(&e), e.to_string())),
+                }
+            }
+        }
+        topics.remove(name);
+        self.save_topics(&topics)?;
+        drop(topics);
+        lock(&self.offsets).forget_topic(name);
+        lock(&self.producers).forget_topic(name);
+        Ok(topic)
+    }
+
+    /// Grows a topic to `count` partitions.
+    pub(crate) fn grow_topic(
+        &self,
+        name: &str,
+        count: i32,
+        validate_only: bool,
+    ) -> Result<(), Refusal> {
+        let mut topics = self.topics();
+        let Some(topic) = topics.get(name).filter(|_| name != OFFSETS_TOPIC).cloned() else {
+            return Err((
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                format!("no topic {name}"),
+            ));
+        };
+        if count <= topic.partitions {
+            return Err((
+                ErrorCode::INVALID_PARTITIONS,
+                format!(
+                    "topic {name} has {} partitions; the count can only grow",
+                    topic.partitions
+                ),
+            ));
+        }
+        if validate_only {
+            return Ok(());
+        }
+        self.add_partitions_to_store(name, topic.partitions..count, &topic.configs)?;
+        if let Some(t) = topics.get_mut(name) {
+            t.partitions = count;
+        }
+        self.save_topics(&topics)
+    }
+
+    /// Replaces a topic's settings with `configs` (already checked one by one) and
+    /// applies them to its partitions.
+    pub(crate) fn set_topic_configs(
+        &self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<(), Refusal> {
+        let mut topics = self.topics();
+        let Some(topic) = topics.get(name).filter(|_| name != OFFSETS_TOPIC).cloned() else {
+            return Err((
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                format!("no topic {name}"),
+            ));
+        };
+        let overrides = topic_config::partition_config(&configs);
+        {
+            let mut store = self.store_mut();
+            for p in 0..topic.partitions {
+                let tp = TopicPartition::new(name, p);
+                let result = if validate_only && overrides.is_empty() {
+                    Ok(())
+                } else {
+                    store.configure(&tp, &overrides)
+                };
+                if let Err(e) = result {
+                    // Back to what the topic had.
+                    let before = topic_config::partition_config(&topic.configs);
+                    for q in 0..=p {
+                        let _ = store.configure(&TopicPartition::new(name, q), &before);
+                    }
+                    return Err((ErrorCode::INVALID_CONFIG, e.to_string()));
+                }
+            }
+            if validate_only {
+                let before = topic_config::partition_config(&topic.configs);
+                for p in 0..topic.partitions {
+                    let _ = store.configure(&TopicPartition::new(name, p), &before);
+                }
+                return Ok(());
+            }
+        }
+        if let Some(t) = topics.get_mut(name) {
+            t.configs = configs;
+        }
+        self.save_topics(&topics)
     }
 
     /// Reads every batch header of `tp` from `from`, in order.
@@ -362,9 +525,9 @@ impl Broker {
             appended: Notify::new(),
             metrics: Metrics::default(),
             stopping: watch::channel(false).0,
-            broken: AtomicBool::new(false),
         });
         shared.store_mut().create(&handlers::offsets_partition())?;
+        apply_topic_configs(&shared)?;
         handlers::replay_offsets(&shared)?;
         rebuild_producers(&shared)?;
         Ok(Broker {
@@ -447,6 +610,25 @@ impl Broker {
     }
 }
 
+/// Gives every partition its topic's storage settings, which the store does not keep.
+fn apply_topic_configs(shared: &Shared) -> Result<(), BrokerError> {
+    let topics = shared.topics().clone();
+    let mut store = shared.store_mut();
+    for (name, topic) in &topics {
+        let overrides = topic_config::partition_config(&topic.configs);
+        for p in 0..topic.partitions {
+            let tp = TopicPartition::new(name.as_str(), p);
+            // A partition the topics file names but the store lacks (a crash between
+            // the two writes) is created empty.
+            store.create(&tp)?;
+            if !overrides.is_empty() {
+                store.configure(&tp, &overrides)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Retention, interval fsyncs and checkpoints, once a second.
 async fn maintain(shared: Arc<Shared>) {
     let mut stopping = shared.stopping.subscribe();
@@ -507,7 +689,7 @@ pub(crate) fn next_producer_id(shared: &Shared) -> Result<i64, MetaError> {
 
 /// Whether the broker is stopping.
 pub(crate) fn is_stopping(shared: &Shared) -> bool {
-    *shared.stopping.borrow() || shared.broken.load(Ordering::Relaxed)
+    *shared.stopping.borrow()
 }
 
 /// Figures of every partition, for the metrics page.

@@ -6,6 +6,8 @@ raises, so the test shows the traceback.
     python3 kafka_clients.py confluent-codecs BOOTSTRAP TOPIC
     python3 kafka_clients.py confluent-offsets BOOTSTRAP TOPIC
     python3 kafka_clients.py confluent-large BOOTSTRAP TOPIC
+    python3 kafka_clients.py confluent-admin BOOTSTRAP TOPIC ENGINE
+    python3 kafka_clients.py retention BOOTSTRAP TOPIC
     python3 kafka_clients.py kafka-python BOOTSTRAP TOPIC
     python3 kafka_clients.py committed BOOTSTRAP TOPIC GROUP
     python3 kafka_clients.py topic-id BOOTSTRAP TOPIC
@@ -124,6 +126,118 @@ def topic_id(bootstrap, topic):
     print(future.result(TIMEOUT).topic_id)
 
 
+def confluent_admin(bootstrap, topic, engine):
+    from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+    from confluent_kafka.admin import (AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource,
+                                       ConfigSource, NewPartitions, NewTopic, ResourceType)
+
+    a = AdminClient({"bootstrap.servers": bootstrap})
+
+    def error_code(future):
+        try:
+            future.result(TIMEOUT)
+        except KafkaException as e:
+            return e.args[0].code()
+        fail("expected an error")
+
+    storage = {"retention.ms": "3600000", "segment.bytes": "1048576"}
+    if engine == "segment":
+        a.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1, config=storage)])[topic].result(TIMEOUT)
+    else:
+        # The commit log keeps one log for every topic: storage settings are refused by name.
+        code = error_code(a.create_topics([NewTopic(topic, 3, 1, config=storage)])[topic])
+        if code != KafkaError.INVALID_CONFIG:
+            fail(f"commitlog: storage settings gave {code}, expected INVALID_CONFIG")
+        a.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])[topic].result(TIMEOUT)
+    if error_code(a.create_topics([NewTopic(topic, 1, 1)])[topic]) != KafkaError.TOPIC_ALREADY_EXISTS:
+        fail("creating it twice was not TOPIC_ALREADY_EXISTS")
+    if error_code(a.create_topics([NewTopic("bad/name", 1, 1)])["bad/name"]) != KafkaError.TOPIC_EXCEPTION:
+        fail("an invalid name was not INVALID_TOPIC_EXCEPTION")
+    if error_code(a.create_topics([NewTopic(topic + "-x", 1, 3)])[topic + "-x"]) != KafkaError.INVALID_REPLICATION_FACTOR:
+        fail("replication factor 3 on one broker was accepted")
+    bad = {"retention.ms": "soon"}
+    if error_code(a.create_topics([NewTopic(topic + "-y", 1, 1, config=bad)])[topic + "-y"]) != KafkaError.INVALID_CONFIG:
+        fail("retention.ms=soon was accepted")
+
+    res = ConfigResource(ResourceType.TOPIC, topic)
+    cfg = a.describe_configs([res])[res].result(TIMEOUT)
+    if engine == "segment":
+        if cfg["retention.ms"].value != "3600000" or cfg["retention.ms"].source != ConfigSource.DYNAMIC_TOPIC_CONFIG.value:
+            fail(f"retention.ms described as {cfg['retention.ms']}")
+    if cfg["segment.ms"].value != str(7 * 24 * 3600 * 1000) or cfg["segment.ms"].source != ConfigSource.DEFAULT_CONFIG.value:
+        fail(f"segment.ms described as {cfg['segment.ms']}")
+    if cfg["message.timestamp.type"].value != "CreateTime":
+        fail("message.timestamp.type is not CreateTime by default")
+
+    change = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[
+        ConfigEntry("message.timestamp.type", "LogAppendTime", incremental_operation=AlterConfigOpType.SET),
+        ConfigEntry("retention.ms", None, incremental_operation=AlterConfigOpType.DELETE),
+    ])
+    a.incremental_alter_configs([change])[change].result(TIMEOUT)
+    cfg = a.describe_configs([res])[res].result(TIMEOUT)
+    if cfg["message.timestamp.type"].value != "LogAppendTime":
+        fail("message.timestamp.type was not changed")
+    if cfg["retention.ms"].source != ConfigSource.DEFAULT_CONFIG.value:
+        fail("retention.ms was not deleted back to its default")
+    invalid = ConfigResource(ResourceType.TOPIC, topic, incremental_configs=[
+        ConfigEntry("segment.bytes", "7", incremental_operation=AlterConfigOpType.SET)])
+    if error_code(a.incremental_alter_configs([invalid])[invalid]) != KafkaError.INVALID_CONFIG:
+        fail("segment.bytes=7 was accepted")
+
+    # LogAppendTime: the broker's clock replaces the producer's timestamp.
+    before = int(time.time() * 1000)
+    p = Producer({"bootstrap.servers": bootstrap})
+    p.produce(topic, value=b"stamped", partition=1, timestamp=1000)
+    p.flush(TIMEOUT)
+    [m] = confluent_consume(bootstrap, topic, 1, 0, 1)
+    kind, ts = m.timestamp()
+    if kind != 2 or not before - 1000 <= ts <= time.time() * 1000 + 1000:
+        fail(f"LogAppendTime record came with timestamp {(kind, ts)}")
+
+    a.create_partitions([NewPartitions(topic, 5)])[topic].result(TIMEOUT)
+    if len(a.list_topics(topic, timeout=TIMEOUT).topics[topic].partitions) != 5:
+        fail("create_partitions did not make 5 partitions")
+    if error_code(a.create_partitions([NewPartitions(topic, 2)])[topic]) != KafkaError.INVALID_PARTITIONS:
+        fail("shrinking a topic was accepted")
+    p = Producer({"bootstrap.servers": bootstrap})  # a new client sees the new partitions
+    p.produce(topic, value=b"in a new partition", partition=4)
+    if p.flush(TIMEOUT) != 0:
+        fail("producing to a new partition failed")
+
+    cluster = a.describe_cluster().result(TIMEOUT)
+    if cluster.controller.id != 1 or [n.id for n in cluster.nodes] != [1]:
+        fail(f"describe_cluster: {cluster}")
+
+    a.delete_topics([topic])[topic].result(TIMEOUT)
+    if topic in a.list_topics(timeout=TIMEOUT).topics:
+        fail("the deleted topic is still listed")
+    if error_code(a.delete_topics([topic])[topic]) != KafkaError.UNKNOWN_TOPIC_OR_PART:
+        fail("deleting it twice was not UNKNOWN_TOPIC_OR_PART")
+    print("create, describe, alter, grow and delete as Kafka does")
+
+
+def retention(bootstrap, topic):
+    """A topic's own segment.bytes and retention.bytes delete its old segments."""
+    from confluent_kafka import Consumer, Producer, TopicPartition
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    a = AdminClient({"bootstrap.servers": bootstrap})
+    a.create_topics([NewTopic(topic, 1, 1, config={"segment.bytes": "4096", "retention.bytes": "8192"})])[topic].result(TIMEOUT)
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
+    for i in range(100):
+        p.produce(topic, value=b"x" * 500, partition=0)
+        p.flush(TIMEOUT)
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "retention"})
+    deadline = time.time() + TIMEOUT
+    while time.time() < deadline:
+        low, high = c.get_watermark_offsets(TopicPartition(topic, 0), timeout=TIMEOUT)
+        if low > 50:
+            print(f"retention kept offsets {low}..{high}")
+            return
+        time.sleep(0.2)
+    fail(f"retention.bytes did not delete old segments: watermarks {low}..{high}")
+
+
 def confluent_large(bootstrap, topic):
     from confluent_kafka import Producer
 
@@ -195,6 +309,8 @@ COMMANDS = {
     "confluent-offsets": confluent_offsets,
     "confluent-large": confluent_large,
     "committed": committed,
+    "confluent-admin": confluent_admin,
+    "retention": retention,
     "topic-id": topic_id,
     "kafka-python": kafka_python,
     "produce-acked": produce_acked,

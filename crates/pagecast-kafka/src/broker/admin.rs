@@ -1,0 +1,456 @@
+//! Topic administration: CreateTopics, DeleteTopics, CreatePartitions, DescribeConfigs,
+//! IncrementalAlterConfigs and DescribeCluster.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::topic_config::{self, SETTINGS};
+use super::{NODE_ID, Refusal, Shared};
+use crate::error::ErrorCode;
+use crate::messages::create_partitions::{
+    CreatePartitionsRequest, CreatePartitionsResponse, CreatePartitionsTopicResult,
+};
+use crate::messages::create_topics::{
+    CreatableTopicConfigs, CreatableTopicResult, CreateTopicsRequest, CreateTopicsResponse,
+};
+use crate::messages::delete_topics::{
+    DeletableTopicResult, DeleteTopicsRequest, DeleteTopicsResponse,
+};
+use crate::messages::describe_cluster::{
+    DescribeClusterBroker, DescribeClusterRequest, DescribeClusterResponse,
+};
+use crate::messages::describe_configs::{
+    self, DescribeConfigsRequest, DescribeConfigsResourceResult, DescribeConfigsResponse,
+    DescribeConfigsResult, DescribeConfigsSynonym,
+};
+use crate::messages::incremental_alter_configs::{
+    self as alter, AlterConfigsResourceResponse, IncrementalAlterConfigsRequest,
+    IncrementalAlterConfigsResponse,
+};
+
+/// The first error in a list of codes, or NONE.
+fn first_error(codes: impl IntoIterator<Item = i16>) -> ErrorCode {
+    codes
+        .into_iter()
+        .find(|&c| c != 0)
+        .map_or(ErrorCode::NONE, ErrorCode)
+}
+
+/// A topic's settings as DescribeConfigs and CreateTopics list them: every setting,
+/// or those in `keys`.
+fn topic_settings(
+    shared: &Shared,
+    configs: &BTreeMap<String, String>,
+    keys: Option<&[String]>,
+) -> Vec<(&'static topic_config::Setting, String, i8)> {
+    SETTINGS
+        .iter()
+        .filter(|s| keys.is_none_or(|k| k.iter().any(|k| k == s.name)))
+        .map(|s| match configs.get(s.name) {
+            Some(v) => (s, v.clone(), describe_configs::SOURCE_TOPIC),
+            None => (
+                s,
+                topic_config::default_value(s.name, shared.config.message_max_bytes),
+                describe_configs::SOURCE_DEFAULT,
+            ),
+        })
+        .collect()
+}
+
+pub(crate) fn create_topics(
+    shared: &Shared,
+    req: CreateTopicsRequest,
+) -> (CreateTopicsResponse, ErrorCode) {
+    let mut seen = BTreeSet::new();
+    let duplicates: BTreeSet<String> = req
+        .topics
+        .iter()
+        .filter(|t| !seen.insert(t.name.clone()))
+        .map(|t| t.name.clone())
+        .collect();
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let mut out = CreatableTopicResult {
+                name: t.name.clone(),
+                ..Default::default()
+            };
+            let partitions = if !t.assignments.is_empty() {
+                t.assignments.len() as i32
+            } else if t.num_partitions == -1 {
+                shared.config.default_partitions
+            } else {
+                t.num_partitions
+            };
+            let result: Result<_, Refusal> = if duplicates.contains(&t.name) {
+                Err((
+                    ErrorCode::INVALID_REQUEST,
+                    format!("topic {} is named twice", t.name),
+                ))
+            } else if !matches!(t.replication_factor, -1 | 1) {
+                Err((
+                    ErrorCode::INVALID_REPLICATION_FACTOR,
+                    format!(
+                        "replication factor {} is more than the one broker there is",
+                        t.replication_factor
+                    ),
+                ))
+            } else if t.assignments.iter().any(|a| a.broker_ids != [NODE_ID]) {
+                Err((
+                    ErrorCode::INVALID_REPLICA_ASSIGNMENT,
+                    format!("every replica must be on broker {NODE_ID}, the only one"),
+                ))
+            } else {
+                let configs = t
+                    .configs
+                    .into_iter()
+                    .filter_map(|c| Some((c.name, c.value?)))
+                    .collect();
+                shared.create_topic(&t.name, partitions, configs, req.validate_only)
+            };
+            match result {
+                Ok(topic) => {
+                    out.topic_id = topic.id;
+                    out.num_partitions = topic.partitions;
+                    out.replication_factor = 1;
+                    out.configs = Some(
+                        topic_settings(shared, &topic.configs, None)
+                            .into_iter()
+                            .map(|(s, value, source)| CreatableTopicConfigs {
+                                name: s.name.into(),
+                                value: Some(value),
+                                read_only: s.read_only,
+                                config_source: source,
+                                is_sensitive: false,
+                            })
+                            .collect(),
+                    );
+                }
+                Err((code, message)) => {
+                    out.error_code = code.0;
+                    out.error_message = Some(message);
+                }
+            }
+            out
+        })
+        .collect::<Vec<_>>();
+    let code = first_error(topics.iter().map(|t| t.error_code));
+    (
+        CreateTopicsResponse {
+            topics,
+            ..Default::default()
+        },
+        code,
+    )
+}
+
+pub(crate) fn delete_topics(
+    shared: &Shared,
+    req: DeleteTopicsRequest,
+    version: i16,
+) -> (DeleteTopicsResponse, ErrorCode) {
+    let wanted: Vec<(Option<String>, crate::codec::Uuid)> = if version >= 6 {
+        req.topics
+            .into_iter()
+            .map(|t| (t.name, t.topic_id))
+            .collect()
+    } else {
+        req.topic_names
+            .into_iter()
+            .map(|n| (Some(n), crate::codec::Uuid::NIL))
+            .collect()
+    };
+    let responses = wanted
+        .into_iter()
+        .map(|(name, id)| {
+            let name = name.or_else(|| shared.topic_by_id(id).map(|(n, _)| n));
+            let mut out = DeletableTopicResult {
+                name: name.clone(),
+                topic_id: id,
+                ..Default::default()
+            };
+            let result = match &name {
+                Some(n) => shared.delete_topic(n),
+                None => Err((ErrorCode::UNKNOWN_TOPIC_ID, format!("no topic has ID {id}"))),
+            };
+            match result {
+                Ok(topic) => out.topic_id = topic.id,
+                Err((code, message)) => {
+                    out.error_code = code.0;
+                    out.error_message = Some(message);
+                }
+            }
+            out
+        })
+        .collect::<Vec<_>>();
+    let code = first_error(responses.iter().map(|t| t.error_code));
+    (
+        DeleteTopicsResponse {
+            responses,
+            ..Default::default()
+        },
+        code,
+    )
+}
+
+pub(crate) fn create_partitions(
+    shared: &Shared,
+    req: CreatePartitionsRequest,
+) -> (CreatePartitionsResponse, ErrorCode) {
+    let results = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let assigned_elsewhere = t
+                .assignments
+                .iter()
+                .flatten()
+                .any(|a| a.broker_ids != [NODE_ID]);
+            let result = if assigned_elsewhere {
+                Err((
+                    ErrorCode::INVALID_REPLICA_ASSIGNMENT,
+                    format!("every replica must be on broker {NODE_ID}, the only one"),
+                ))
+            } else {
+                shared.grow_topic(&t.name, t.count, req.validate_only)
+            };
+            let (code, message) = match result {
+                Ok(()) => (ErrorCode::NONE, None),
+                Err((code, message)) => (code, Some(message)),
+            };
+            CreatePartitionsTopicResult {
+                name: t.name,
+                error_code: code.0,
+                error_message: message,
+            }
+        })
+        .collect::<Vec<_>>();
+    let code = first_error(results.iter().map(|t| t.error_code));
+    (
+        CreatePartitionsResponse {
+            results,
+            ..Default::default()
+        },
+        code,
+    )
+}
+
+/// The broker's settings, as DescribeConfigs shows them: read-only, from the command
+/// line.
+fn broker_settings(shared: &Shared) -> Vec<(&'static str, String, topic_config::Kind)> {
+    use topic_config::Kind;
+    let c = &shared.config;
+    vec![
+        (
+            "auto.create.topics.enable",
+            c.auto_create_topics.to_string(),
+            Kind::String,
+        ),
+        ("broker.id", NODE_ID.to_string(), Kind::Int),
+        (
+            "log.dirs",
+            c.data.join(super::meta::LOG_DIR).display().to_string(),
+            Kind::String,
+        ),
+        (
+            "message.max.bytes",
+            c.message_max_bytes.to_string(),
+            Kind::Int,
+        ),
+        (
+            "num.partitions",
+            c.default_partitions.to_string(),
+            Kind::Int,
+        ),
+        (
+            "pagecast.storage",
+            c.storage.name().to_owned(),
+            Kind::String,
+        ),
+    ]
+}
+
+pub(crate) fn describe_configs(
+    shared: &Shared,
+    req: DescribeConfigsRequest,
+) -> (DescribeConfigsResponse, ErrorCode) {
+    let entry = |name: &str,
+                 value: String,
+                 source: i8,
+                 read_only: bool,
+                 kind: topic_config::Kind,
+                 doc: &str| {
+        DescribeConfigsResourceResult {
+            name: name.into(),
+            value: Some(value.clone()),
+            read_only,
+            config_source: source,
+            is_sensitive: false,
+            synonyms: if req.include_synonyms {
+                vec![DescribeConfigsSynonym {
+                    name: name.into(),
+                    value: Some(value),
+                    source,
+                }]
+            } else {
+                vec![]
+            },
+            config_type: kind as i8,
+            documentation: req.include_documentation.then(|| doc.to_owned()),
+        }
+    };
+    let results = req
+        .resources
+        .iter()
+        .map(|r| {
+            let mut out = DescribeConfigsResult {
+                resource_type: r.resource_type,
+                resource_name: r.resource_name.clone(),
+                ..Default::default()
+            };
+            let keys = r.configuration_keys.as_deref();
+            match r.resource_type {
+                describe_configs::TOPIC => match shared.topic(&r.resource_name) {
+                    Some(topic) => {
+                        out.configs = topic_settings(shared, &topic.configs, keys)
+                            .into_iter()
+                            .map(|(s, value, source)| {
+                                entry(s.name, value, source, s.read_only, s.kind, s.doc)
+                            })
+                            .collect();
+                    }
+                    None => {
+                        out.error_code = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.0;
+                        out.error_message = Some(format!("no topic {}", r.resource_name));
+                    }
+                },
+                describe_configs::BROKER
+                    if r.resource_name.is_empty() || r.resource_name == NODE_ID.to_string() =>
+                {
+                    out.configs = broker_settings(shared)
+                        .into_iter()
+                        .filter(|(name, _, _)| keys.is_none_or(|k| k.iter().any(|k| k == name)))
+                        .map(|(name, value, kind)| {
+                            entry(
+                                name,
+                                value,
+                                describe_configs::SOURCE_STATIC_BROKER,
+                                true,
+                                kind,
+                                "set on the command line",
+                            )
+                        })
+                        .collect();
+                }
+                describe_configs::BROKER => {
+                    out.error_code = ErrorCode::INVALID_REQUEST.0;
+                    out.error_message =
+                        Some(format!("this is broker {NODE_ID}, not {}", r.resource_name));
+                }
+                other => {
+                    out.error_code = ErrorCode::INVALID_REQUEST.0;
+                    out.error_message = Some(format!("resource type {other} has no settings here"));
+                }
+            }
+            out
+        })
+        .collect::<Vec<_>>();
+    let code = first_error(results.iter().map(|r| r.error_code));
+    (
+        DescribeConfigsResponse {
+            results,
+            ..Default::default()
+        },
+        code,
+    )
+}
+
+pub(crate) fn incremental_alter_configs(
+    shared: &Shared,
+    req: IncrementalAlterConfigsRequest,
+) -> (IncrementalAlterConfigsResponse, ErrorCode) {
+    let responses = req
+        .resources
+        .into_iter()
+        .map(|r| {
+            let result: Result<(), Refusal> = if r.resource_type != describe_configs::TOPIC {
+                Err((
+                    ErrorCode::INVALID_REQUEST,
+                    "only topic settings change at run time; the broker's are set on its command line".into(),
+                ))
+            } else {
+                match shared.topic(&r.resource_name) {
+                    None => Err((
+                        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                        format!("no topic {}", r.resource_name),
+                    )),
+                    Some(topic) => {
+                        let mut configs = topic.configs.clone();
+                        let changed = r.configs.iter().try_for_each(|c| match (c.config_operation, &c.value) {
+                            (alter::SET, Some(value)) => {
+                                topic_config::validate(&c.name, value)?;
+                                configs.insert(c.name.clone(), value.clone());
+                                Ok(())
+                            }
+                            (alter::SET, None) | (alter::DELETE, _) => {
+                                if topic_config::setting(&c.name).is_none() {
+                                    topic_config::validate(&c.name, "")?;
+                                }
+                                configs.remove(&c.name);
+                                Ok(())
+                            }
+                            (alter::APPEND | alter::SUBTRACT, _) => {
+                                Err(format!("{} is not a list: set or delete it", c.name))
+                            }
+                            (op, _) => Err(format!("unknown operation {op} on {}", c.name)),
+                        });
+                        match changed {
+                            Ok(()) => shared.set_topic_configs(&r.resource_name, configs, req.validate_only),
+                            Err(message) => Err((ErrorCode::INVALID_CONFIG, message)),
+                        }
+                    }
+                }
+            };
+            let (code, message) = match result {
+                Ok(()) => (ErrorCode::NONE, None),
+                Err((code, message)) => (code, Some(message)),
+            };
+            AlterConfigsResourceResponse {
+                error_code: code.0,
+                error_message: message,
+                resource_type: r.resource_type,
+                resource_name: r.resource_name,
+            }
+        })
+        .collect::<Vec<_>>();
+    let code = first_error(responses.iter().map(|r| r.error_code));
+    (
+        IncrementalAlterConfigsResponse {
+            responses,
+            ..Default::default()
+        },
+        code,
+    )
+}
+
+pub(crate) fn describe_cluster(
+    shared: &Shared,
+    req: DescribeClusterRequest,
+) -> (DescribeClusterResponse, ErrorCode) {
+    let broker = DescribeClusterBroker {
+        broker_id: NODE_ID,
+        host: shared.advertised.0.clone(),
+        port: i32::from(shared.advertised.1),
+        rack: None,
+    };
+    (
+        DescribeClusterResponse {
+            endpoint_type: req.endpoint_type,
+            cluster_id: shared.meta.cluster_id.clone(),
+            controller_id: NODE_ID,
+            brokers: vec![broker],
+            ..Default::default()
+        },
+        ErrorCode::NONE,
+    )
+}
