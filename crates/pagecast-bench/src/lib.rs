@@ -6,6 +6,7 @@
 //! savings; report user and sys CPU per GB, syscalls, mode switches, scheduler context
 //! switches and page faults.
 
+pub mod broker;
 pub mod http;
 pub mod log;
 mod raw;

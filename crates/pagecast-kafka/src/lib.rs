@@ -8,8 +8,10 @@
 //! - [`broker`]: `pagecast broker`, a single node that Kafka clients use unmodified,
 //!   whose fetches send record data with sendfile or from the commit log's mapping.
 //! - [`records`]: records inside a batch, for the broker's own reads.
+//! - [`client`]: a small blocking client, for the load generator and tests.
 
 pub mod broker;
+pub mod client;
 pub mod codec;
 mod error;
 pub mod frame;

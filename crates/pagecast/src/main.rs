@@ -85,6 +85,58 @@ enum BenchWorkload {
     Http(HttpBenchArgs),
     /// The storage engines: append throughput and latency, page faults, read-back speed.
     Log(LogBenchArgs),
+    /// pagecast broker under Kafka load on both engines: produce, and consume by a
+    /// decoding and a zero-copy consumer, with the broker's CPU per GB.
+    Broker(BrokerBenchArgs),
+}
+
+#[derive(Args)]
+struct BrokerBenchArgs {
+    /// Record batch bytes produced per run.
+    #[arg(long, default_value = "1G", value_parser = pagecast_bench::parse_size)]
+    size: u64,
+    /// Value bytes of each record.
+    #[arg(long, default_value = "100", value_parser = pagecast_bench::parse_size)]
+    record_size: u64,
+    /// Bytes of each record batch.
+    #[arg(long, default_value = "1M", value_parser = pagecast_bench::parse_size)]
+    batch: u64,
+    /// Producer connections.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
+    producers: u32,
+    /// Consumer connections.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
+    consumers: u32,
+    /// Partitions of the topic.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(i32).range(1..=10_000))]
+    partitions: i32,
+    /// acks of every produce: 0, 1 or all.
+    #[arg(long, default_value = "1", value_parser = parse_acks)]
+    acks: i16,
+    /// Engines, comma-separated: segment, commitlog.
+    #[arg(long, default_value = "segment,commitlog")]
+    storage: String,
+    /// Runs per engine; medians are reported.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    runs: u32,
+    /// Do not repeat the load with confluent-kafka.
+    #[arg(long)]
+    no_confluent: bool,
+    /// Print JSON on standard output instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Directory for the brokers' data (default: the system temporary directory).
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+}
+
+fn parse_acks(s: &str) -> Result<i16, String> {
+    match s {
+        "0" => Ok(0),
+        "1" => Ok(1),
+        "all" | "-1" => Ok(-1),
+        _ => Err(format!("acks {s:?}: expected 0, 1 or all")),
+    }
 }
 
 #[derive(Args)]
@@ -291,6 +343,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
     match args.workload {
         Some(BenchWorkload::Http(http)) => return bench_http(http),
         Some(BenchWorkload::Log(log)) => return bench_log(log),
+        Some(BenchWorkload::Broker(broker)) => return bench_broker(broker),
         None => {}
     }
     let program =
@@ -459,6 +512,45 @@ fn bench_http(args: HttpBenchArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&http::json(&report))?);
     } else {
         print!("{}", http::text(&report));
+    }
+    Ok(())
+}
+
+fn bench_broker(args: BrokerBenchArgs) -> anyhow::Result<()> {
+    use pagecast_bench::broker;
+    let program =
+        std::env::current_exe().context("find the pagecast executable to start the broker")?;
+    let mut config = broker::Config::new(program);
+    config.bytes = args.size;
+    config.record_size = args.record_size as usize;
+    config.batch_bytes = args.batch as usize;
+    if config.record_size == 0 || config.record_size as u64 > args.batch / 2 {
+        bail!("--record-size must be between 1 byte and half of --batch");
+    }
+    if args.batch > pagecast_kafka::broker::DEFAULT_MESSAGE_MAX_BYTES as u64 {
+        bail!(
+            "--batch must be at most {} bytes, the broker's message.max.bytes",
+            pagecast_kafka::broker::DEFAULT_MESSAGE_MAX_BYTES
+        );
+    }
+    config.producers = args.producers as usize;
+    config.consumers = args.consumers as usize;
+    config.partitions = args.partitions;
+    config.acks = args.acks;
+    config.engines = args
+        .storage
+        .split(',')
+        .map(|s| s.trim().parse())
+        .collect::<Result<_, String>>()
+        .map_err(anyhow::Error::msg)?;
+    config.runs = args.runs as usize;
+    config.confluent = !args.no_confluent;
+    config.dir = args.dir;
+    let report = broker::run(&config, |line| eprintln!("{line}"))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&broker::json(&report))?);
+    } else {
+        print!("{}", broker::text(&report));
     }
     Ok(())
 }
