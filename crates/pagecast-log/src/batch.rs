@@ -298,6 +298,7 @@ fn i64_at(b: &[u8], at: usize) -> i64 {
 #[derive(Debug, Clone)]
 pub struct Builder {
     base_timestamp: i64,
+    producer: (i64, i16, i32),
     max_timestamp: i64,
     count: i32,
     records: Vec<u8>,
@@ -308,10 +309,18 @@ impl Builder {
     pub fn new(base_timestamp: i64) -> Builder {
         Builder {
             base_timestamp,
+            producer: (-1, -1, -1),
             max_timestamp: base_timestamp,
             count: 0,
             records: Vec::new(),
         }
+    }
+
+    /// Marks the batch as an idempotent producer's: its ID, epoch and the sequence
+    /// number of the first record.
+    pub fn producer(&mut self, id: i64, epoch: i16, base_sequence: i32) -> &mut Self {
+        self.producer = (id, epoch, base_sequence);
+        self
     }
 
     /// Appends a record with the given timestamp, key and value.
@@ -365,9 +374,9 @@ impl Builder {
         b.extend_from_slice(&(self.count - 1).to_be_bytes());
         b.extend_from_slice(&self.base_timestamp.to_be_bytes());
         b.extend_from_slice(&self.max_timestamp.to_be_bytes());
-        b.extend_from_slice(&(-1i64).to_be_bytes()); // producer id
-        b.extend_from_slice(&(-1i16).to_be_bytes()); // producer epoch
-        b.extend_from_slice(&(-1i32).to_be_bytes()); // base sequence
+        b.extend_from_slice(&self.producer.0.to_be_bytes());
+        b.extend_from_slice(&self.producer.1.to_be_bytes());
+        b.extend_from_slice(&self.producer.2.to_be_bytes());
         b.extend_from_slice(&self.count.to_be_bytes());
         b.extend_from_slice(&self.records);
         let crc = crc32c::crc32c(&b[CRC_FROM..]);

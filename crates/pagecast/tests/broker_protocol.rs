@@ -1,0 +1,458 @@
+//! `pagecast broker` at the protocol level, with the built-in client: error codes,
+//! idempotent producer state across restarts and crashes, long polling, the byte
+//! limits of fetches, shutdown with a request in flight, the directory lock, and
+//! settings from the environment.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use pagecast_kafka::ErrorCode;
+use pagecast_kafka::client::{self, Client};
+use pagecast_kafka::codec::Bytes;
+use pagecast_kafka::messages::fetch::{FetchPartition, FetchRequest, FetchResponse, FetchTopic};
+use pagecast_kafka::messages::init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
+use pagecast_kafka::messages::metadata::{MetadataRequest, MetadataRequestTopic, MetadataResponse};
+use pagecast_kafka::messages::produce::{
+    PartitionProduceData, PartitionProduceResponse, ProduceRequest, ProduceResponse,
+    TopicProduceData,
+};
+use pagecast_log::batch::Builder;
+use support::broker::{Broker, ENGINES};
+
+fn connect(b: &Broker) -> Client {
+    let c = Client::connect(b.addr, "protocol-test").unwrap();
+    c.stream()
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    c
+}
+
+/// Creates `topic` by asking for its metadata (auto-creation is on by default).
+fn create(c: &mut Client, topic: &str) -> MetadataResponse {
+    c.call(
+        client::METADATA_VERSION,
+        &MetadataRequest {
+            topics: Some(vec![MetadataRequestTopic {
+                name: Some(topic.into()),
+                ..Default::default()
+            }]),
+            allow_auto_topic_creation: true,
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+fn batch(values: &[&[u8]]) -> Vec<u8> {
+    let mut b = Builder::new(pagecast_kafka::broker::now_ms());
+    for v in values {
+        b.push(pagecast_kafka::broker::now_ms(), None, Some(v));
+    }
+    b.finish()
+}
+
+fn produce_acks(
+    c: &mut Client,
+    topic: &str,
+    partition: i32,
+    records: Vec<u8>,
+    acks: i16,
+) -> PartitionProduceResponse {
+    let resp: ProduceResponse = c
+        .call(
+            client::PRODUCE_VERSION,
+            &ProduceRequest {
+                transactional_id: None,
+                acks,
+                timeout_ms: 30_000,
+                topic_data: vec![TopicProduceData {
+                    name: topic.into(),
+                    partition_data: vec![PartitionProduceData {
+                        index: partition,
+                        records: Some(Bytes(records)),
+                    }],
+                }],
+            },
+        )
+        .unwrap();
+    resp.responses[0].partition_responses[0].clone()
+}
+
+fn produce(
+    c: &mut Client,
+    topic: &str,
+    partition: i32,
+    records: Vec<u8>,
+) -> PartitionProduceResponse {
+    produce_acks(c, topic, partition, records, 1)
+}
+
+fn fetch_request(
+    topic: &str,
+    offset: i64,
+    max_wait_ms: i32,
+    min_bytes: i32,
+    partition_max: i32,
+    max: i32,
+) -> FetchRequest {
+    FetchRequest {
+        replica_id: -1,
+        max_wait_ms,
+        min_bytes,
+        max_bytes: max,
+        session_epoch: -1,
+        topics: vec![FetchTopic {
+            topic: topic.into(),
+            partitions: vec![FetchPartition {
+                partition: 0,
+                fetch_offset: offset,
+                partition_max_bytes: partition_max,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
+
+fn fetch(c: &mut Client, req: &FetchRequest) -> FetchResponse {
+    c.call(client::FETCH_VERSION, req).unwrap()
+}
+
+fn code(e: ErrorCode) -> i16 {
+    e.0
+}
+
+#[test]
+fn each_failure_gets_its_kafka_error_code() {
+    let data = tempfile::tempdir().unwrap();
+    let b = Broker::start(data.path(), "segment", &[]);
+    let mut c = connect(&b);
+    create(&mut c, "codes");
+
+    let p = produce(&mut c, "no-such-topic", 0, batch(&[b"v"]));
+    assert_eq!(p.error_code, code(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION));
+    let p = produce(&mut c, "codes", 99, batch(&[b"v"]));
+    assert_eq!(p.error_code, code(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION));
+
+    // The second of two batches has a flipped bit: the partition's whole append is
+    // refused, naming that batch, and nothing is stored.
+    let mut two = batch(&[b"first"]);
+    let mut second = batch(&[b"second"]);
+    let last = second.len() - 2;
+    second[last] ^= 1;
+    two.extend_from_slice(&second);
+    let p = produce(&mut c, "codes", 0, two);
+    assert_eq!(p.error_code, code(ErrorCode::CORRUPT_MESSAGE));
+    assert_eq!(p.record_errors[0].batch_index, 1);
+    let f = fetch(&mut c, &fetch_request("codes", 0, 0, 1, 1 << 20, 1 << 20));
+    assert_eq!(
+        f.responses[0].partitions[0].high_watermark, 0,
+        "nothing stored"
+    );
+
+    let big = vec![7u8; 1_100_000];
+    let p = produce(&mut c, "codes", 0, batch(&[&big]));
+    assert_eq!(p.error_code, code(ErrorCode::MESSAGE_TOO_LARGE));
+    assert!(p.error_message.unwrap().contains("max.message.bytes"));
+
+    let p = produce_acks(&mut c, "codes", 0, batch(&[b"v"]), 2);
+    assert_eq!(p.error_code, code(ErrorCode::INVALID_REQUIRED_ACKS));
+
+    let p = produce(&mut c, "codes", 0, batch(&[b"ok"]));
+    assert_eq!((p.error_code, p.base_offset), (0, 0));
+    let f = fetch(&mut c, &fetch_request("codes", 5, 0, 1, 1 << 20, 1 << 20));
+    assert_eq!(
+        f.responses[0].partitions[0].error_code,
+        code(ErrorCode::OFFSET_OUT_OF_RANGE)
+    );
+
+    let m = create(&mut c, "not a valid name!");
+    assert_eq!(
+        m.topics[0].error_code,
+        code(ErrorCode::INVALID_TOPIC_EXCEPTION)
+    );
+    let m = create(&mut c, "__consumer_offsets");
+    assert_ne!(
+        m.topics[0].error_code, 0,
+        "the internal topic is not the clients'"
+    );
+    b.stop();
+}
+
+fn idempotent_batch(id: i64, seq: i32, values: &[&[u8]]) -> Vec<u8> {
+    let mut b = Builder::new(pagecast_kafka::broker::now_ms());
+    b.producer(id, 0, seq);
+    for v in values {
+        b.push(pagecast_kafka::broker::now_ms(), None, Some(v));
+    }
+    b.finish()
+}
+
+fn idempotence(engine: &str, crash: bool) {
+    let data = tempfile::tempdir().unwrap();
+    let b = Broker::start(data.path(), engine, &["--fsync", "always"]);
+    let mut c = connect(&b);
+    create(&mut c, "idem");
+    let init: InitProducerIdResponse = c
+        .call(
+            2,
+            &InitProducerIdRequest {
+                transaction_timeout_ms: 60_000,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(init.error_code, 0);
+    let id = init.producer_id;
+    assert!(id >= 0);
+    let first = produce(&mut c, "idem", 0, idempotent_batch(id, 0, &[b"a", b"b"]));
+    let second = produce(&mut c, "idem", 0, idempotent_batch(id, 2, &[b"c", b"d"]));
+    assert_eq!((first.base_offset, second.base_offset), (0, 2));
+    // A retry in the same session is acknowledged with its offset and not stored.
+    let retry = produce(&mut c, "idem", 0, idempotent_batch(id, 2, &[b"c", b"d"]));
+    assert_eq!((retry.error_code, retry.base_offset), (0, 2));
+    drop(c);
+    if crash {
+        b.kill();
+    } else {
+        b.stop();
+    }
+
+    let b = Broker::start(data.path(), engine, &["--fsync", "always"]);
+    let mut c = connect(&b);
+    let retry = produce(&mut c, "idem", 0, idempotent_batch(id, 2, &[b"c", b"d"]));
+    assert_eq!(
+        (retry.error_code, retry.base_offset),
+        (0, 2),
+        "{engine}, crash {crash}: a retry after the restart"
+    );
+    let gap = produce(&mut c, "idem", 0, idempotent_batch(id, 9, &[b"x"]));
+    assert_eq!(
+        gap.error_code,
+        code(ErrorCode::OUT_OF_ORDER_SEQUENCE_NUMBER)
+    );
+    let next = produce(&mut c, "idem", 0, idempotent_batch(id, 4, &[b"e"]));
+    assert_eq!((next.error_code, next.base_offset), (0, 4));
+    let f = fetch(&mut c, &fetch_request("idem", 0, 0, 1, 1 << 20, 1 << 20));
+    assert_eq!(
+        f.responses[0].partitions[0].high_watermark, 5,
+        "nothing stored twice"
+    );
+    // A new producer ID is not one handed out before the restart.
+    let init: InitProducerIdResponse = c.call(2, &InitProducerIdRequest::default()).unwrap();
+    assert!(init.producer_id > id);
+    b.stop();
+}
+
+#[test]
+fn idempotent_producer_state_survives_a_clean_restart_and_a_crash() {
+    for engine in ENGINES {
+        idempotence(engine, false);
+        idempotence(engine, true);
+    }
+}
+
+#[test]
+fn a_waiting_fetch_is_woken_by_produce_and_honours_min_bytes() {
+    let data = tempfile::tempdir().unwrap();
+    let b = Broker::start(data.path(), "segment", &[]);
+    let mut c = connect(&b);
+    create(&mut c, "poll");
+    let addr: SocketAddr = b.addr;
+    let one = batch(&[&[1u8; 1000]]);
+    let size = one.len() as i32;
+    let producer = std::thread::spawn(move || {
+        let mut p = Client::connect(addr, "producer").unwrap();
+        for _ in 0..2 {
+            std::thread::sleep(Duration::from_millis(300));
+            produce(&mut p, "poll", 0, batch(&[&[1u8; 1000]]));
+        }
+    });
+    // Waits for two batches' worth: the first produce wakes it but is not enough.
+    let started = Instant::now();
+    let f = fetch(
+        &mut c,
+        &fetch_request("poll", 0, 30_000, size + 1, 1 << 20, 1 << 20),
+    );
+    let waited = started.elapsed();
+    producer.join().unwrap();
+    let got = f.responses[0].partitions[0]
+        .records
+        .as_ref()
+        .unwrap()
+        .0
+        .len();
+    assert_eq!(
+        got,
+        2 * size as usize,
+        "answered once both batches were there"
+    );
+    assert!(
+        waited < Duration::from_secs(15),
+        "woken by the produce, not the 30 s wait ({waited:?})"
+    );
+    assert!(
+        waited >= Duration::from_millis(500),
+        "min_bytes made it wait for the second batch ({waited:?})"
+    );
+    // With nothing to wait for, max_wait_ms bounds the wait and the answer is empty.
+    let f = fetch(&mut c, &fetch_request("poll", 2, 200, 1, 1 << 20, 1 << 20));
+    assert_eq!(
+        f.responses[0].partitions[0]
+            .records
+            .as_ref()
+            .map(|r| r.0.len()),
+        Some(0)
+    );
+    b.stop();
+}
+
+#[test]
+fn fetch_byte_limits_return_the_first_batch_whole() {
+    let data = tempfile::tempdir().unwrap();
+    let b = Broker::start(data.path(), "segment", &[]);
+    let mut c = connect(&b);
+    create(&mut c, "limits");
+    for _ in 0..3 {
+        produce(&mut c, "limits", 0, batch(&[&[2u8; 10_000]]));
+    }
+    let size = batch(&[&[2u8; 10_000]]).len();
+    // Limits below one batch still return the first batch whole (KIP-74).
+    let f = fetch(&mut c, &fetch_request("limits", 0, 0, 1, 100, 100));
+    assert_eq!(
+        f.responses[0].partitions[0]
+            .records
+            .as_ref()
+            .unwrap()
+            .0
+            .len(),
+        size
+    );
+    // Two and a half batches' worth returns two.
+    let f = fetch(
+        &mut c,
+        &fetch_request("limits", 0, 0, 1, (size * 5 / 2) as i32, 1 << 20),
+    );
+    assert_eq!(
+        f.responses[0].partitions[0]
+            .records
+            .as_ref()
+            .unwrap()
+            .0
+            .len(),
+        2 * size
+    );
+    let f = fetch(
+        &mut c,
+        &fetch_request("limits", 0, 0, 1, 1 << 20, (size * 5 / 2) as i32),
+    );
+    assert_eq!(
+        f.responses[0].partitions[0]
+            .records
+            .as_ref()
+            .unwrap()
+            .0
+            .len(),
+        2 * size
+    );
+    b.stop();
+}
+
+#[test]
+fn sigterm_answers_the_fetch_in_flight_and_closes_cleanly() {
+    let data = tempfile::tempdir().unwrap();
+    let b = Broker::start(data.path(), "segment", &[]);
+    let mut c = connect(&b);
+    create(&mut c, "stop");
+    produce(&mut c, "stop", 0, batch(&[b"kept"]));
+    // A fetch waiting 30 s for data that never comes.
+    let id = c
+        .send(
+            client::FETCH_VERSION,
+            &fetch_request("stop", 1, 30_000, 1, 1 << 20, 1 << 20),
+        )
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let stopping = std::thread::spawn(move || b.stop());
+    let (got, resp): (i32, FetchResponse) = c.receive(client::FETCH_VERSION).unwrap();
+    assert_eq!(got, id);
+    assert_eq!(resp.responses[0].partitions[0].error_code, 0);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "answered at the stop, not after the wait"
+    );
+    let printed = stopping.join().unwrap();
+    assert!(printed.contains("closed cleanly"), "{printed}");
+    // The store reopens with what was acknowledged and nothing to recover.
+    let b = Broker::start(data.path(), "segment", &[]);
+    let mut c = connect(&b);
+    let f = fetch(&mut c, &fetch_request("stop", 0, 0, 1, 1 << 20, 1 << 20));
+    assert_eq!(f.responses[0].partitions[0].high_watermark, 1);
+    b.stop();
+}
+
+#[test]
+fn a_second_broker_on_the_same_data_is_refused_by_its_lock() {
+    let data = tempfile::tempdir().unwrap();
+    let b = Broker::start(data.path(), "segment", &[]);
+    let out = Command::new(env!("CARGO_BIN_EXE_pagecast"))
+        .args(["broker", "--addr", "127.0.0.1:0", "--data"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(".lock") && stderr.contains("another pagecast broker"),
+        "{stderr}"
+    );
+    b.stop();
+}
+
+#[test]
+fn settings_come_from_the_environment_and_data_defaults_to_the_working_directory() {
+    let cwd = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pagecast"))
+        .arg("broker")
+        .current_dir(cwd.path())
+        .env("PAGECAST_ADDR", "127.0.0.1:0")
+        .env("PAGECAST_STORAGE", "commitlog")
+        .env("PAGECAST_AUTO_CREATE_TOPICS", "false")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stderr.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert!(
+        line.contains("commitlog storage in ./pagecast-data"),
+        "{line}"
+    );
+    let addr: SocketAddr = line
+        .split("listening on ")
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut c = Client::connect(addr, "env-test").unwrap();
+    let m = create(&mut c, "not-created");
+    assert_eq!(
+        m.topics[0].error_code,
+        code(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
+        "auto-creation is off"
+    );
+    assert!(cwd.path().join("pagecast-data/meta.properties").exists());
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
