@@ -1,5 +1,11 @@
-//! Records inside an uncompressed v2 batch: what the broker reads of its own internal
-//! logs, and what ListOffsets looks at to answer a timestamp exactly.
+//! Records inside a v2 batch: what the broker reads of its own internal logs, and what
+//! ListOffsets looks inside to answer a timestamp exactly, decompressing where the
+//! batch is compressed (gzip, snappy, lz4, zstd) as Kafka does.
+//!
+//! Decompression is bounded: a batch that inflates past [`MAX_DECOMPRESSED`] is refused
+//! rather than read, so a small batch cannot make the broker allocate without limit.
+
+use std::io::Read;
 
 use pagecast_log::batch::{self, Compression, HEADER_LEN, Header};
 
@@ -25,21 +31,129 @@ pub enum RecordsError {
     /// The batch header is invalid.
     #[error("invalid batch: {0}")]
     Batch(#[from] batch::BatchError),
-    /// The records are compressed with a codec not read here.
+    /// The records are compressed with a codec Kafka does not define.
     #[error("records compressed with {0:?}")]
     Compressed(Compression),
+    /// The compressed records could not be read.
+    #[error("{codec:?} records cannot be decompressed: {reason}")]
+    Decompress {
+        /// The codec.
+        codec: Compression,
+        /// What went wrong.
+        reason: String,
+    },
     /// A record is malformed.
     #[error("malformed record: {0}")]
     Malformed(#[from] DecodeError),
 }
 
-/// The records of the batch at the start of `bytes` (checked whole, CRC included).
+/// Most bytes a batch's records may decompress to.
+pub const MAX_DECOMPRESSED: u64 = 256 << 20;
+
+/// The records of the uncompressed batch at the start of `bytes` (checked whole, CRC
+/// included).
 pub fn records(bytes: &[u8]) -> Result<(Header, Vec<Record<'_>>), RecordsError> {
     let header = batch::check(bytes)?;
     if header.compression() != Compression::None {
         return Err(RecordsError::Compressed(header.compression()));
     }
     let body = &bytes[HEADER_LEN..header.size() as usize];
+    Ok((header, parse_records(&header, body)?))
+}
+
+/// The first record of the batch at the start of `bytes` for which `want` is true, as
+/// its offset and timestamp, decompressing the batch if needed.
+pub fn find_record(
+    bytes: &[u8],
+    mut want: impl FnMut(&Record<'_>) -> bool,
+) -> Result<Option<(i64, i64)>, RecordsError> {
+    let header = batch::check(bytes)?;
+    let body = &bytes[HEADER_LEN..header.size() as usize];
+    let inflated;
+    let records = match header.compression() {
+        Compression::None => body,
+        codec => {
+            inflated = decompress(codec, body)?;
+            &inflated[..]
+        }
+    };
+    // With LogAppendTime every record carries the batch's largest timestamp.
+    let log_append_time = header.attributes & batch::LOG_APPEND_TIME != 0;
+    Ok(parse_records(&header, records)?
+        .into_iter()
+        .map(|mut r| {
+            if log_append_time {
+                r.timestamp = header.max_timestamp;
+            }
+            r
+        })
+        .find(|r| want(r))
+        .map(|r| (r.offset, r.timestamp)))
+}
+
+/// Decompresses a batch's records, up to [`MAX_DECOMPRESSED`] bytes.
+fn decompress(codec: Compression, body: &[u8]) -> Result<Vec<u8>, RecordsError> {
+    let fail = |reason: String| RecordsError::Decompress { codec, reason };
+    let mut out = Vec::new();
+    let read = |r: &mut dyn Read, out: &mut Vec<u8>| -> Result<(), RecordsError> {
+        r.take(MAX_DECOMPRESSED + 1)
+            .read_to_end(out)
+            .map_err(|e| fail(e.to_string()))?;
+        if out.len() as u64 > MAX_DECOMPRESSED {
+            return Err(fail(format!("they inflate past {MAX_DECOMPRESSED} bytes")));
+        }
+        Ok(())
+    };
+    match codec {
+        Compression::Gzip => read(&mut flate2::read::MultiGzDecoder::new(body), &mut out)?,
+        Compression::Lz4 => read(&mut lz4_flex::frame::FrameDecoder::new(body), &mut out)?,
+        Compression::Zstd => {
+            let mut d =
+                ruzstd::decoding::StreamingDecoder::new(body).map_err(|e| fail(e.to_string()))?;
+            read(&mut d, &mut out)?
+        }
+        Compression::Snappy => snappy(body, &mut out).map_err(fail)?,
+        other => return Err(RecordsError::Compressed(other)),
+    }
+    Ok(out)
+}
+
+/// Snappy as Kafka clients write it: the Java client's framing (a magic header, then
+/// blocks each prefixed with its big-endian length), or one raw block (librdkafka
+/// before it adopted the framing).
+fn snappy(body: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+    const XERIAL_MAGIC: &[u8] = b"\x82SNAPPY\x00";
+    let block = |compressed: &[u8], out: &mut Vec<u8>| -> Result<(), String> {
+        let len = snap::raw::decompress_len(compressed).map_err(|e| e.to_string())?;
+        if (out.len() + len) as u64 > MAX_DECOMPRESSED {
+            return Err(format!("they inflate past {MAX_DECOMPRESSED} bytes"));
+        }
+        let at = out.len();
+        out.resize(at + len, 0);
+        snap::raw::Decoder::new()
+            .decompress(compressed, &mut out[at..])
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    };
+    let Some(mut rest) = body.strip_prefix(XERIAL_MAGIC) else {
+        return block(body, out);
+    };
+    // Version and minimum compatible version.
+    rest = rest.get(8..).ok_or("a snappy header cut short")?;
+    while !rest.is_empty() {
+        let (len, tail) = rest
+            .split_first_chunk::<4>()
+            .ok_or("a snappy block length cut short")?;
+        let len = u32::from_be_bytes(*len) as usize;
+        let compressed = tail.get(..len).ok_or("a snappy block cut short")?;
+        block(compressed, out)?;
+        rest = &tail[len..];
+    }
+    Ok(())
+}
+
+/// Parses `header.record_count` records from `body`.
+fn parse_records<'a>(header: &Header, body: &'a [u8]) -> Result<Vec<Record<'a>>, RecordsError> {
     let mut r = Reader::new(body);
     let mut out = Vec::new();
     for _ in 0..header.record_count {
@@ -66,7 +180,7 @@ pub fn records(bytes: &[u8]) -> Result<(Header, Vec<Record<'_>>), RecordsError> 
             value,
         });
     }
-    Ok((header, out))
+    Ok(out)
 }
 
 fn nullable<'a>(r: &mut Reader<'a>) -> Result<Option<&'a [u8]>, DecodeError> {
@@ -103,5 +217,34 @@ mod tests {
         assert_eq!(recs[0].key, Some(&b"k"[..]));
         assert_eq!(recs[1].key, None);
         assert_eq!(recs[1].value, Some(&b"v2"[..]));
+    }
+
+    #[test]
+    fn a_snappy_block_claiming_a_huge_size_is_refused_before_allocating() {
+        // A raw snappy block whose header claims 2^40 bytes.
+        let mut block = Vec::new();
+        let mut n: u64 = 1 << 40;
+        while n >= 0x80 {
+            block.push(n as u8 | 0x80);
+            n >>= 7;
+        }
+        block.push(n as u8);
+        block.extend_from_slice(&[0; 16]);
+        let err = decompress(Compression::Snappy, &block).unwrap_err();
+        assert!(
+            err.to_string().contains("inflate past") || err.to_string().contains("snappy"),
+            "{err}"
+        );
+        let mut framed = b"\x82SNAPPY\x00\0\0\0\x01\0\0\0\x01".to_vec();
+        framed.extend_from_slice(&(block.len() as u32).to_be_bytes());
+        framed.extend_from_slice(&block);
+        assert!(decompress(Compression::Snappy, &framed).is_err());
+    }
+
+    #[test]
+    fn a_gzip_stream_that_is_not_gzip_is_an_error() {
+        assert!(decompress(Compression::Gzip, b"not gzip").is_err());
+        assert!(decompress(Compression::Zstd, b"not zstd").is_err());
+        assert!(decompress(Compression::Lz4, b"not lz4!").is_err());
     }
 }

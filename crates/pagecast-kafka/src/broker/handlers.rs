@@ -666,9 +666,10 @@ fn produce(shared: &Shared, req: ProduceRequest, version: i16) -> (ProduceRespon
     )
 }
 
-/// The first record at or after `timestamp` (`None`: the largest timestamp) in the
-/// batch at `base_offset`: its offset and timestamp. Compressed batches answer with
-/// the batch's base offset and largest timestamp.
+/// The first record at or after `timestamp` (`None`: the one with the largest
+/// timestamp) in the batch at `base_offset`: its offset and timestamp. Kafka looks
+/// inside the batch, decompressing it, and so does this; a batch that cannot be read
+/// (it inflates past the limit) answers with its base offset and largest timestamp.
 fn record_at_timestamp(
     shared: &Shared,
     tp: &TopicPartition,
@@ -691,14 +692,19 @@ fn record_at_timestamp(
         position: 0,
         source,
     })?;
-    let Ok((_, records)) = crate::records::records(&bytes) else {
-        return Ok(Some((header.base_offset, header.max_timestamp)));
-    };
-    let found = match timestamp {
-        Some(t) => records.iter().find(|r| r.timestamp >= t),
-        None => records.iter().find(|r| r.timestamp == header.max_timestamp),
-    };
-    Ok(found.map(|r| (r.offset, r.timestamp)))
+    let found = crate::records::find_record(&bytes, |r| match timestamp {
+        Some(t) => r.timestamp >= t,
+        None => r.timestamp == header.max_timestamp,
+    });
+    match found {
+        Ok(found) => Ok(found),
+        Err(e) => {
+            eprintln!(
+                "pagecast broker: {tp} at offset {base_offset}: {e}; answering with the batch's first offset"
+            );
+            Ok(Some((header.base_offset, header.max_timestamp)))
+        }
+    }
 }
 
 fn list_offsets(shared: &Shared, req: ListOffsetsRequest) -> (ListOffsetsResponse, ErrorCode) {

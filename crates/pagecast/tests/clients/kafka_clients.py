@@ -55,18 +55,31 @@ def confluent_consume(bootstrap, topic, partition, start, count, extra=None):
 def confluent_codecs(bootstrap, topic):
     from confluent_kafka import Producer
 
+    from confluent_kafka import Consumer, TopicPartition
+
     codecs = ["none", "gzip", "snappy", "lz4", "zstd"]
     expected = []
-    for codec in codecs:
-        p = Producer({"bootstrap.servers": bootstrap, "compression.codec": codec, "linger.ms": 5})
+    base = 1_800_000_000_000
+    for n, codec in enumerate(codecs):
+        # A long linger puts each codec's 50 records in one batch, so finding a
+        # timestamp exactly means looking inside the compressed batch.
+        p = Producer({"bootstrap.servers": bootstrap, "compression.codec": codec, "linger.ms": 200})
         for i in range(50):
             key = f"{codec}-key-{i}".encode()
             value = (f"{codec}-value-{i}-" + "x" * (i * 7)).encode()
             headers = [("codec", codec.encode()), ("i", str(i).encode())]
-            p.produce(topic, key=key, value=value, headers=headers, partition=0)
+            p.produce(topic, key=key, value=value, headers=headers, partition=0,
+                      timestamp=base + n * 1000 + i * 10)
             expected.append((key, value, headers))
         if p.flush(TIMEOUT) != 0:
             fail(f"{codec}: records left unacknowledged")
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "codecs"})
+    for n, codec in enumerate(codecs):
+        for i in (0, 17, 49):
+            [tp] = c.offsets_for_times([TopicPartition(topic, 0, base + n * 1000 + i * 10 - 5)], timeout=TIMEOUT)
+            if tp.offset != n * 50 + i:
+                fail(f"{codec}: offsets_for_times of record {i} gave offset {tp.offset}, expected {n * 50 + i}")
+    c.close()
     got = confluent_consume(bootstrap, topic, 0, 0, len(expected))
     for offset, (m, (key, value, headers)) in enumerate(zip(got, expected)):
         if m.offset() != offset:
