@@ -41,8 +41,11 @@ codes! {
     INVALID_REPLICA_ASSIGNMENT = 39, "Replicas are assigned to brokers that do not exist.";
     INVALID_REQUIRED_ACKS = 21, "acks must be -1, 0 or 1.";
     ILLEGAL_GENERATION = 22, "The generation is not the group's.";
+    INCONSISTENT_GROUP_PROTOCOL = 23, "The member's protocols do not fit the group's.";
     INVALID_GROUP_ID = 24, "The group ID is empty or invalid.";
     UNKNOWN_MEMBER_ID = 25, "The member is not in the group.";
+    INVALID_SESSION_TIMEOUT = 26, "The session timeout is outside the broker's limits.";
+    REBALANCE_IN_PROGRESS = 27, "The group is rebalancing: rejoin.";
     INVALID_COMMIT_OFFSET_SIZE = 28, "The committing offset data size is not valid.";
     TOPIC_AUTHORIZATION_FAILED = 29, "Not authorized for the topic.";
     INVALID_TIMESTAMP = 32, "A record's timestamp is out of range.";
@@ -63,6 +66,7 @@ codes! {
     TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53, "Transactional IDs are not supported.";
     UNKNOWN_TOPIC_ID = 100, "No topic has this ID.";
     PRODUCER_FENCED = 90, "A newer producer with the same ID exists.";
+    MEMBER_ID_REQUIRED = 79, "Join again with the member ID given.";
 }
 
 impl ErrorCode {

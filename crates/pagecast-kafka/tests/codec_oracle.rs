@@ -588,3 +588,106 @@ fn bytes_after_a_request_are_ignored() {
     let got: ours::metadata::MetadataRequest = decode_body(&body, 12).unwrap();
     assert!(got.topics.is_none(), "every topic");
 }
+
+#[test]
+fn group_membership() {
+    use ours::{heartbeat as hb, join_group as jg, leave_group as lg, sync_group as sg};
+    for v in versions::<jg::JoinGroupRequest>(0, 9) {
+        let mut req = kp::JoinGroupRequest::default()
+            .with_group_id(kp::GroupId(s("g")))
+            .with_session_timeout_ms(10_000)
+            .with_member_id(s("m-1"))
+            .with_protocol_type(s("consumer"))
+            .with_protocols(vec![
+                kp::join_group_request::JoinGroupRequestProtocol::default()
+                    .with_name(s("range"))
+                    .with_metadata(Bytes::from_static(b"meta")),
+            ]);
+        if v >= 1 {
+            req = req.with_rebalance_timeout_ms(30_000);
+        }
+        let got: jg::JoinGroupRequest = request(&req, v);
+        assert_eq!(got.protocols[0].metadata.0, b"meta");
+        let resp = jg::JoinGroupResponse {
+            generation_id: 3,
+            protocol_type: if v >= 7 {
+                Some("consumer".into())
+            } else {
+                None
+            },
+            protocol_name: Some("range".into()),
+            leader: "m-1".into(),
+            member_id: "m-1".into(),
+            members: vec![jg::JoinGroupResponseMember {
+                member_id: "m-1".into(),
+                group_instance_id: None,
+                metadata: codec::Bytes(b"meta".to_vec()),
+            }],
+            ..Default::default()
+        };
+        let theirs: kp::JoinGroupResponse = response(&resp, v);
+        assert_eq!(theirs.generation_id, 3);
+    }
+    for v in versions::<sg::SyncGroupRequest>(0, 5) {
+        let req = kp::SyncGroupRequest::default()
+            .with_group_id(kp::GroupId(s("g")))
+            .with_generation_id(3)
+            .with_member_id(s("m-1"))
+            .with_assignments(vec![
+                kp::sync_group_request::SyncGroupRequestAssignment::default()
+                    .with_member_id(s("m-1"))
+                    .with_assignment(Bytes::from_static(b"plan")),
+            ]);
+        let got: sg::SyncGroupRequest = request(&req, v);
+        assert_eq!(got.assignments[0].assignment.0, b"plan");
+        let resp = sg::SyncGroupResponse {
+            error_code: 27,
+            assignment: codec::Bytes(b"plan".to_vec()),
+            ..Default::default()
+        };
+        let _: kp::SyncGroupResponse = response(&resp, v);
+    }
+    for v in versions::<hb::HeartbeatRequest>(0, 4) {
+        let req = kp::HeartbeatRequest::default()
+            .with_group_id(kp::GroupId(s("g")))
+            .with_generation_id(3)
+            .with_member_id(s("m-1"));
+        let got: hb::HeartbeatRequest = request(&req, v);
+        assert_eq!(got.generation_id, 3);
+        let _: kp::HeartbeatResponse = response(
+            &hb::HeartbeatResponse {
+                error_code: 27,
+                ..Default::default()
+            },
+            v,
+        );
+    }
+    for v in versions::<lg::LeaveGroupRequest>(0, 5) {
+        let req = if v >= 3 {
+            kp::LeaveGroupRequest::default()
+                .with_group_id(kp::GroupId(s("g")))
+                .with_members(vec![
+                    kp::leave_group_request::MemberIdentity::default().with_member_id(s("m-1")),
+                ])
+        } else {
+            kp::LeaveGroupRequest::default()
+                .with_group_id(kp::GroupId(s("g")))
+                .with_member_id(s("m-1"))
+        };
+        let got: lg::LeaveGroupRequest = request(&req, v);
+        assert!(got.member_id == "m-1" || got.members[0].member_id == "m-1");
+        let resp = lg::LeaveGroupResponse {
+            members: if v >= 3 {
+                vec![lg::MemberResponse {
+                    member_id: "m-1".into(),
+                    group_instance_id: None,
+                    error_code: 25,
+                }]
+            } else {
+                vec![]
+            },
+            ..Default::default()
+        };
+        let _: kp::LeaveGroupResponse = response(&resp, v);
+    }
+}

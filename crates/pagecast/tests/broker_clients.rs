@@ -1,12 +1,12 @@
 //! `pagecast broker` with real Kafka clients, on both storage engines: kcat (Debian's,
-//! librdkafka 2.0.2), confluent-kafka (a current librdkafka) and kafka-python.
+//! librdkafka 2.0.2), confluent-kafka (a current librdkafka), kafka-python and kafkajs.
 
 mod support;
 
 use std::process::Stdio;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use support::broker::{Broker, ENGINES, clients, kcat, run_ok};
+use support::broker::{Broker, ENGINES, clients, kafkajs, kcat, run_ok};
 
 fn kcat_matrix(b: &Broker) {
     let bootstrap = b.bootstrap();
@@ -108,6 +108,8 @@ fn client_matrix(engine: &str) {
         let out = run_ok(&mut clients(command, &[&bootstrap, topic]));
         eprintln!("{engine} {command}: {}", out.trim());
     }
+    let out = run_ok(&mut kafkajs(&[&bootstrap, "kafkajs"]));
+    eprintln!("{engine} kafkajs: {}", out.trim());
     let out = run_ok(&mut clients(
         "confluent-admin",
         &[&bootstrap, "admin", engine],

@@ -9,7 +9,7 @@ use pagecast_log::batch::{self, Builder, Header};
 use super::meta::Topic;
 use super::offsets::{self, Committed, OFFSETS_TOPIC};
 use super::producers::{ProducerState, Verdict};
-use super::{BrokerError, NODE_ID, Shared, admin, fetch, lock, now_ms, topic_config};
+use super::{BrokerError, NODE_ID, Shared, admin, fetch, group_api, lock, now_ms, topic_config};
 use crate::codec::{DecodeError, Message, Reader, decode_body};
 use crate::error::{ErrorCode, storage_error_code};
 use crate::frame::{RequestHeader, finish_response, start_response};
@@ -23,8 +23,11 @@ use crate::messages::fetch::FetchRequest;
 use crate::messages::find_coordinator::{
     Coordinator, FindCoordinatorRequest, FindCoordinatorResponse,
 };
+use crate::messages::heartbeat::HeartbeatRequest;
 use crate::messages::incremental_alter_configs::IncrementalAlterConfigsRequest;
 use crate::messages::init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
+use crate::messages::join_group::JoinGroupRequest;
+use crate::messages::leave_group::LeaveGroupRequest;
 use crate::messages::list_offsets::{
     EARLIEST, LATEST, ListOffsetsPartitionResponse, ListOffsetsRequest, ListOffsetsResponse,
     ListOffsetsTopicResponse, MAX_TIMESTAMP,
@@ -46,6 +49,7 @@ use crate::messages::produce::{
     BatchIndexAndErrorMessage, PartitionProduceResponse, ProduceRequest, ProduceResponse,
     TopicProduceResponse,
 };
+use crate::messages::sync_group::SyncGroupRequest;
 
 /// An API the broker implements: key, name, versions, first flexible version.
 #[derive(Debug, Clone, Copy)]
@@ -89,6 +93,10 @@ pub const APIS: &[Api] = &[
     api::<CreatePartitionsRequest>("CreatePartitions"),
     api::<IncrementalAlterConfigsRequest>("IncrementalAlterConfigs"),
     api::<DescribeClusterRequest>("DescribeCluster"),
+    api::<JoinGroupRequest>("JoinGroup"),
+    api::<SyncGroupRequest>("SyncGroup"),
+    api::<HeartbeatRequest>("Heartbeat"),
+    api::<LeaveGroupRequest>("LeaveGroup"),
 ];
 
 /// Largest committed-offset metadata kept (Kafka's `offset.metadata.max.bytes`).
@@ -186,8 +194,8 @@ pub(crate) async fn handle(shared: &Arc<Shared>, frame: &[u8]) -> (Reply, &'stat
     }
     let flexible = version >= api.flexible_from;
     let mut r = Reader::new(frame);
-    let body = match RequestHeader::decode(&mut r, flexible) {
-        Ok(_) => &frame[r.position()..],
+    let (body, client_id) = match RequestHeader::decode(&mut r, flexible) {
+        Ok(header) => (&frame[r.position()..], header.client_id.unwrap_or_default()),
         Err(e) => {
             return (
                 malformed(api, version, &e),
@@ -198,6 +206,23 @@ pub(crate) async fn handle(shared: &Arc<Shared>, frame: &[u8]) -> (Reply, &'stat
     };
     let header_v1 = flexible;
     macro_rules! call {
+        (async $req:ty, $handler:expr) => {
+            match decode_body::<$req>(body, version) {
+                Ok(req) => {
+                    let (resp, code) = $handler(req).await;
+                    (
+                        Reply::Frame(respond(correlation_id, version, &resp, header_v1)),
+                        api.name,
+                        code,
+                    )
+                }
+                Err(e) => (
+                    malformed(api, version, &e),
+                    api.name,
+                    ErrorCode::INVALID_REQUEST,
+                ),
+            }
+        };
         ($req:ty, $handler:expr) => {
             match decode_body::<$req>(body, version) {
                 Ok(req) => {
@@ -307,6 +332,20 @@ pub(crate) async fn handle(shared: &Arc<Shared>, frame: &[u8]) -> (Reply, &'stat
             call!(IncrementalAlterConfigsRequest, |req| {
                 tokio::task::block_in_place(|| admin::incremental_alter_configs(shared, req))
             })
+        }
+        k if k == JoinGroupRequest::KEY => call!(async JoinGroupRequest, |req| {
+            group_api::join_group(shared, req, version, &client_id)
+        }),
+        k if k == SyncGroupRequest::KEY => {
+            call!(async SyncGroupRequest, |req| group_api::sync_group(shared, req))
+        }
+        k if k == HeartbeatRequest::KEY => {
+            call!(HeartbeatRequest, |req| group_api::heartbeat(shared, req))
+        }
+        k if k == LeaveGroupRequest::KEY => {
+            call!(LeaveGroupRequest, |req| group_api::leave_group(
+                shared, req, version
+            ))
         }
         k if k == DescribeClusterRequest::KEY => {
             call!(DescribeClusterRequest, |req| admin::describe_cluster(
@@ -868,11 +907,15 @@ pub(crate) fn replay_offsets(shared: &Shared) -> Result<(), BrokerError> {
 fn offset_commit(shared: &Shared, req: OffsetCommitRequest) -> (OffsetCommitResponse, ErrorCode) {
     let group_error = if req.group_id.is_empty() {
         Some(ErrorCode::INVALID_GROUP_ID)
-    } else if req.generation_id_or_member_epoch >= 0 || !req.member_id.is_empty() {
-        // Group membership is not offered yet: only commits outside a generation.
-        Some(ErrorCode::UNKNOWN_MEMBER_ID)
     } else {
-        None
+        lock(&shared.groups)
+            .check_commit(
+                &req.group_id,
+                req.generation_id_or_member_epoch,
+                &req.member_id,
+                std::time::Instant::now(),
+            )
+            .err()
     };
     let now = now_ms();
     let mut builder = Builder::new(now);

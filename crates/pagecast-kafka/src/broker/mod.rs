@@ -11,6 +11,8 @@
 mod admin;
 mod conn;
 mod fetch;
+mod group_api;
+pub mod groups;
 mod handlers;
 pub mod meta;
 pub mod metrics;
@@ -95,6 +97,8 @@ pub struct Config {
     pub message_max_bytes: usize,
     /// Where Prometheus metrics are served, if anywhere.
     pub metrics_addr: Option<SocketAddr>,
+    /// Consumer group settings.
+    pub groups: groups::GroupConfig,
 }
 
 impl Config {
@@ -110,6 +114,7 @@ impl Config {
             default_partitions: 1,
             message_max_bytes: DEFAULT_MESSAGE_MAX_BYTES,
             metrics_addr: None,
+            groups: groups::GroupConfig::default(),
         }
     }
 }
@@ -153,6 +158,7 @@ pub(crate) struct Shared {
     topics: Mutex<Topics>,
     offsets: Mutex<CommittedOffsets>,
     producers: Mutex<Producers>,
+    groups: Mutex<groups::Coordinator>,
     /// Woken after every append, for fetches waiting for data.
     appended: Notify,
     metrics: Metrics,
@@ -514,6 +520,7 @@ impl Broker {
             .advertised
             .clone()
             .unwrap_or_else(|| (local.ip().to_string(), local.port()));
+        let config_groups = config.groups;
         let shared = Arc::new(Shared {
             config,
             advertised,
@@ -522,6 +529,7 @@ impl Broker {
             topics: Mutex::new(topics),
             offsets: Mutex::new(CommittedOffsets::default()),
             producers: Mutex::new(Producers::default()),
+            groups: Mutex::new(groups::Coordinator::new(config_groups)),
             appended: Notify::new(),
             metrics: Metrics::default(),
             stopping: watch::channel(false).0,
@@ -567,6 +575,7 @@ impl Broker {
             tasks.spawn(conn::serve_metrics(Arc::clone(&shared), l));
         }
         tasks.spawn(maintain(Arc::clone(&shared)));
+        tasks.spawn(tick_groups(Arc::clone(&shared)));
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
             tokio::select! {
@@ -586,6 +595,7 @@ impl Broker {
         }
         drop(listener);
         shared.stopping.send_replace(true);
+        lock(&shared.groups).abandon(ErrorCode::NOT_COORDINATOR);
         // Connections finish the request in hand (long polls answer at once); a client
         // that sends nothing more is closed by its task seeing `stopping`.
         let drain = async { while tasks.join_next().await.is_some() {} };
@@ -607,6 +617,18 @@ impl Broker {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+/// Completes rebalances and expires silent members as time passes.
+async fn tick_groups(shared: Arc<Shared>) {
+    let mut stopping = shared.stopping.subscribe();
+    loop {
+        tokio::select! {
+            _ = stopping.changed() => return,
+            () = tokio::time::sleep(Duration::from_millis(50)) => {}
+        }
+        lock(&shared.groups).tick(std::time::Instant::now());
     }
 }
 

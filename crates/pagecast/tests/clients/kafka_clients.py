@@ -59,7 +59,7 @@ def confluent_codecs(bootstrap, topic):
 
     codecs = ["none", "gzip", "snappy", "lz4", "zstd"]
     expected = []
-    base = 1_800_000_000_000
+    base = int(time.time() * 1000) - 3_600_000
     for n, codec in enumerate(codecs):
         # A long linger puts each codec's 50 records in one batch, so finding a
         # timestamp exactly means looking inside the compressed batch.
@@ -95,7 +95,9 @@ def confluent_offsets(bootstrap, topic):
     from confluent_kafka import Consumer, Producer, TopicPartition
 
     p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
-    base = 1_700_000_000_000
+    # An hour ago: timestamps older than retention.ms (7 days) would be deleted, as
+    # Kafka deletes them.
+    base = int(time.time() * 1000) - 3_600_000
     for i in range(20):
         p.produce(topic, value=f"v{i}".encode(), partition=0, timestamp=base + i * 1000)
         p.flush(TIMEOUT)

@@ -182,6 +182,22 @@ pub fn clients(command: &str, args: &[&str]) -> Command {
     cmd
 }
 
+/// The kafkajs script, run with node; fails naming scripts/test when kafkajs is not
+/// installed.
+pub fn kafkajs(args: &[&str]) -> Command {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients");
+    assert!(
+        dir.join("node_modules/kafkajs").is_dir(),
+        "kafkajs is not installed: run scripts/test (it runs npm ci in {})",
+        dir.display()
+    );
+    let mut cmd = Command::new(super::require_tool("node"));
+    cmd.arg(dir.join("kafkajs_clients.js"))
+        .args(args)
+        .env("KAFKAJS_NO_PARTITIONER_WARNING", "1");
+    cmd
+}
+
 /// kcat, which scripts/test installs from Debian.
 pub fn kcat(bootstrap: &str) -> Command {
     let path = super::require_tool("kcat");

@@ -1,0 +1,900 @@
+//! The classic group protocol's coordinator, as Kafka's `GroupCoordinator` runs it:
+//! JoinGroup, SyncGroup, Heartbeat and LeaveGroup move each group through Empty,
+//! PreparingRebalance, CompletingRebalance and Stable, one generation at a time.
+//!
+//! - A rebalance waits until every known member has rejoined, or until the longest
+//!   rebalance timeout of the members has passed; members that did not rejoin are
+//!   removed. A group's first rebalance waits `group.initial.rebalance.delay.ms` more
+//!   (3 s by default), so that members starting together land in one generation.
+//! - The protocol chosen is one every member supports, by the members' votes for their
+//!   first choice among those. The leader is told every member's metadata; assignment
+//!   is the clients' job, the coordinator relays the leader's assignments in SyncGroup.
+//! - A member that sends no heartbeat (nor join or sync) within its session timeout is
+//!   removed and the others rebalance. A member ID handed out with MEMBER_ID_REQUIRED
+//!   (JoinGroup v4+) lapses if it is not used within the session timeout.
+//!
+//! Time is passed in, and waits are oneshot channels the connection awaits without
+//! holding the coordinator's lock; [`Coordinator::tick`] completes rebalances and expires
+//! sessions as time passes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+use crate::error::ErrorCode;
+
+/// Group settings, Kafka's defaults unless said otherwise.
+#[derive(Debug, Clone, Copy)]
+pub struct GroupConfig {
+    /// Shortest session timeout a member may ask for (`group.min.session.timeout.ms`).
+    pub min_session: Duration,
+    /// Longest session timeout (`group.max.session.timeout.ms`).
+    pub max_session: Duration,
+    /// Extra wait of a group's first rebalance (`group.initial.rebalance.delay.ms`).
+    pub initial_rebalance_delay: Duration,
+}
+
+impl Default for GroupConfig {
+    fn default() -> GroupConfig {
+        GroupConfig {
+            min_session: Duration::from_secs(6),
+            max_session: Duration::from_secs(1800),
+            initial_rebalance_delay: Duration::from_secs(3),
+        }
+    }
+}
+
+/// A group's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// No members (committed offsets may remain).
+    Empty,
+    /// Waiting for members to (re)join.
+    PreparingRebalance,
+    /// Joined; waiting for the leader's assignments.
+    CompletingRebalance,
+    /// Every member has its assignment.
+    Stable,
+}
+
+impl State {
+    /// Kafka's name for the state.
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Empty => "Empty",
+            State::PreparingRebalance => "PreparingRebalance",
+            State::CompletingRebalance => "CompletingRebalance",
+            State::Stable => "Stable",
+        }
+    }
+}
+
+/// What a JoinGroup asks.
+#[derive(Debug, Clone)]
+pub struct Join {
+    /// Group ID.
+    pub group: String,
+    /// Member ID, empty on the first join.
+    pub member_id: String,
+    /// Static member's instance ID.
+    pub instance_id: Option<String>,
+    /// The client's ID, the prefix of new member IDs.
+    pub client_id: String,
+    /// Session timeout.
+    pub session_timeout: Duration,
+    /// Rebalance timeout.
+    pub rebalance_timeout: Duration,
+    /// Protocol type.
+    pub protocol_type: String,
+    /// Protocols and their metadata, preferred first.
+    pub protocols: Vec<(String, Vec<u8>)>,
+    /// Whether the client handles MEMBER_ID_REQUIRED (JoinGroup v4+).
+    pub member_id_required: bool,
+}
+
+/// A JoinGroup's answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Joined {
+    /// Error.
+    pub error: Option<ErrorCode>,
+    /// Generation.
+    pub generation: i32,
+    /// Protocol type.
+    pub protocol_type: Option<String>,
+    /// Protocol chosen.
+    pub protocol: Option<String>,
+    /// Leader's member ID.
+    pub leader: String,
+    /// This member's ID.
+    pub member_id: String,
+    /// Every member with its metadata, for the leader only.
+    pub members: Vec<(String, Option<String>, Vec<u8>)>,
+}
+
+/// A SyncGroup's answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Synced {
+    /// Error.
+    pub error: Option<ErrorCode>,
+    /// Protocol type.
+    pub protocol_type: Option<String>,
+    /// Protocol chosen.
+    pub protocol: Option<String>,
+    /// This member's assignment.
+    pub assignment: Vec<u8>,
+}
+
+/// An answer now, or one to wait for.
+#[derive(Debug)]
+pub enum Pending<T> {
+    /// The answer.
+    Ready(T),
+    /// The answer comes when the rebalance moves on.
+    Wait(oneshot::Receiver<T>),
+}
+
+#[derive(Debug)]
+struct Member {
+    instance_id: Option<String>,
+    client_id: String,
+    session_timeout: Duration,
+    rebalance_timeout: Duration,
+    protocol_type: String,
+    protocols: Vec<(String, Vec<u8>)>,
+    assignment: Vec<u8>,
+    last_heard: Instant,
+    join_waiter: Option<oneshot::Sender<Joined>>,
+    sync_waiter: Option<oneshot::Sender<Synced>>,
+}
+
+/// One group.
+#[derive(Debug)]
+struct Group {
+    state: State,
+    generation: i32,
+    protocol_type: Option<String>,
+    protocol: Option<String>,
+    leader: Option<String>,
+    members: BTreeMap<String, Member>,
+    /// Member IDs handed out with MEMBER_ID_REQUIRED, and when they lapse.
+    pending: HashMap<String, Instant>,
+    /// When the current rebalance gives up on members that have not rejoined.
+    rebalance_deadline: Option<Instant>,
+    /// The first rebalance does not complete before this.
+    not_before: Option<Instant>,
+}
+
+impl Group {
+    fn new() -> Group {
+        Group {
+            state: State::Empty,
+            generation: 0,
+            protocol_type: None,
+            protocol: None,
+            leader: None,
+            members: BTreeMap::new(),
+            pending: HashMap::new(),
+            rebalance_deadline: None,
+            not_before: None,
+        }
+    }
+
+    /// Protocols every member supports.
+    fn candidates(&self) -> Vec<&str> {
+        let mut members = self.members.values();
+        let Some(first) = members.next() else {
+            return Vec::new();
+        };
+        let rest: Vec<&Member> = members.collect();
+        first
+            .protocols
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .filter(|n| rest.iter().all(|m| m.protocols.iter().any(|(p, _)| p == n)))
+            .collect()
+    }
+
+    /// The protocol most members rank first among the candidates (ties: the first
+    /// candidate), as Kafka selects it.
+    fn select_protocol(&self) -> Option<String> {
+        let candidates = self.candidates();
+        let mut votes: Vec<(usize, &str)> = candidates.iter().map(|c| (0, *c)).collect();
+        for m in self.members.values() {
+            let first = m
+                .protocols
+                .iter()
+                .find(|(p, _)| candidates.contains(&p.as_str()));
+            if let Some((name, _)) = first
+                && let Some(v) = votes.iter_mut().find(|(_, c)| c == name)
+            {
+                v.0 += 1;
+            }
+        }
+        let best = votes.iter().map(|(n, _)| *n).max()?;
+        votes
+            .iter()
+            .find(|(n, _)| *n == best)
+            .map(|(_, c)| (*c).to_owned())
+    }
+
+    fn prepare_rebalance(&mut self, now: Instant) {
+        if self.state == State::CompletingRebalance {
+            for m in self.members.values_mut() {
+                if let Some(tx) = m.sync_waiter.take() {
+                    let _ = tx.send(Synced {
+                        error: Some(ErrorCode::REBALANCE_IN_PROGRESS),
+                        ..Default::default()
+                    });
+                }
+            }
+        }
+        let longest = self
+            .members
+            .values()
+            .map(|m| m.rebalance_timeout)
+            .max()
+            .unwrap_or_default();
+        self.rebalance_deadline = Some(now + longest);
+        self.state = State::PreparingRebalance;
+    }
+
+    fn joined_for(&self, member_id: &str) -> Joined {
+        let protocol = self.protocol.clone();
+        let leader = self.leader.clone().unwrap_or_default();
+        let members = if member_id == leader {
+            self.members
+                .iter()
+                .map(|(id, m)| {
+                    let metadata = m
+                        .protocols
+                        .iter()
+                        .find(|(p, _)| Some(p) == protocol.as_ref())
+                        .map(|(_, md)| md.clone())
+                        .unwrap_or_default();
+                    (id.clone(), m.instance_id.clone(), metadata)
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Joined {
+            error: None,
+            generation: self.generation,
+            protocol_type: self.protocol_type.clone(),
+            protocol,
+            leader,
+            member_id: member_id.to_owned(),
+            members,
+        }
+    }
+
+    /// Completes the join phase if every member has rejoined (after the initial delay),
+    /// or if the rebalance deadline has passed, removing members that did not rejoin.
+    fn maybe_complete_join(&mut self, now: Instant) {
+        if self.state != State::PreparingRebalance {
+            return;
+        }
+        let all_joined = self.members.values().all(|m| m.join_waiter.is_some());
+        let delayed = self.not_before.is_some_and(|t| now < t);
+        let timed_out = self.rebalance_deadline.is_some_and(|t| now >= t);
+        if !(timed_out || (all_joined && !delayed)) {
+            return;
+        }
+        self.members.retain(|_, m| m.join_waiter.is_some());
+        self.not_before = None;
+        self.rebalance_deadline = None;
+        self.generation += 1;
+        if self.members.is_empty() {
+            self.state = State::Empty;
+            self.protocol = None;
+            self.protocol_type = None;
+            self.leader = None;
+            return;
+        }
+        self.protocol = self.select_protocol();
+        self.protocol_type = self
+            .members
+            .values()
+            .next()
+            .map(|m| m.protocol_type.clone());
+        if !self
+            .leader
+            .as_ref()
+            .is_some_and(|l| self.members.contains_key(l))
+        {
+            self.leader = self.members.keys().next().cloned();
+        }
+        self.state = State::CompletingRebalance;
+        let ids: Vec<String> = self.members.keys().cloned().collect();
+        for id in ids {
+            let joined = self.joined_for(&id);
+            if let Some(m) = self.members.get_mut(&id) {
+                m.assignment.clear();
+                m.last_heard = now;
+                if let Some(tx) = m.join_waiter.take() {
+                    let _ = tx.send(joined);
+                }
+            }
+        }
+    }
+
+    fn remove_member(&mut self, id: &str, now: Instant) {
+        if self.members.remove(id).is_none() {
+            return;
+        }
+        match self.state {
+            State::Stable | State::CompletingRebalance => self.prepare_rebalance(now),
+            State::PreparingRebalance | State::Empty => {}
+        }
+        self.maybe_complete_join(now);
+    }
+}
+
+/// Every group's membership.
+#[derive(Debug, Default)]
+pub struct Coordinator {
+    config: GroupConfig,
+    groups: HashMap<String, Group>,
+    next_member: u64,
+}
+
+fn ready_join(error: ErrorCode, member_id: &str) -> Pending<Joined> {
+    Pending::Ready(Joined {
+        error: Some(error),
+        generation: -1,
+        member_id: member_id.to_owned(),
+        ..Default::default()
+    })
+}
+
+impl Coordinator {
+    /// A coordinator with `config`.
+    pub fn new(config: GroupConfig) -> Coordinator {
+        Coordinator {
+            config,
+            groups: HashMap::new(),
+            next_member: 0,
+        }
+    }
+
+    fn new_member_id(&mut self, client_id: &str) -> String {
+        self.next_member += 1;
+        let random = super::meta::random_uuid()
+            .map(|u| u.to_string())
+            .unwrap_or_else(|_| format!("{:032x}", self.next_member));
+        format!("{client_id}-{random}")
+    }
+
+    /// A group's state and generation, if it exists.
+    pub fn state(&self, group: &str) -> Option<(State, i32)> {
+        self.groups.get(group).map(|g| (g.state, g.generation))
+    }
+
+    /// The members of a group.
+    pub fn members(&self, group: &str) -> Vec<String> {
+        self.groups
+            .get(group)
+            .map(|g| g.members.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Handles a JoinGroup.
+    pub fn join(&mut self, j: Join, now: Instant) -> Pending<Joined> {
+        if j.group.is_empty() {
+            return ready_join(ErrorCode::INVALID_GROUP_ID, &j.member_id);
+        }
+        if j.session_timeout < self.config.min_session
+            || j.session_timeout > self.config.max_session
+        {
+            return ready_join(ErrorCode::INVALID_SESSION_TIMEOUT, &j.member_id);
+        }
+        if j.protocol_type.is_empty() || j.protocols.is_empty() {
+            return ready_join(ErrorCode::INCONSISTENT_GROUP_PROTOCOL, &j.member_id);
+        }
+        let new_id = j
+            .member_id
+            .is_empty()
+            .then(|| self.new_member_id(&j.client_id));
+        let initial_delay = self.config.initial_rebalance_delay;
+        let group = self
+            .groups
+            .entry(j.group.clone())
+            .or_insert_with(Group::new);
+        // The protocol must fit the group's members.
+        if !group.members.is_empty() {
+            let same_type = group
+                .members
+                .values()
+                .all(|m| m.protocol_type == j.protocol_type);
+            let candidates = group.candidates();
+            let shared = j
+                .protocols
+                .iter()
+                .any(|(p, _)| candidates.contains(&p.as_str()));
+            let only_member = group.members.len() == 1 && group.members.contains_key(&j.member_id);
+            if !only_member && (!same_type || !shared) {
+                return ready_join(ErrorCode::INCONSISTENT_GROUP_PROTOCOL, &j.member_id);
+            }
+        }
+        let member_id = match new_id {
+            Some(id) if j.member_id_required => {
+                group.pending.insert(id.clone(), now + j.session_timeout);
+                return ready_join(ErrorCode::MEMBER_ID_REQUIRED, &id);
+            }
+            Some(id) => id,
+            None => {
+                if group.pending.remove(&j.member_id).is_none()
+                    && !group.members.contains_key(&j.member_id)
+                {
+                    return ready_join(ErrorCode::UNKNOWN_MEMBER_ID, &j.member_id);
+                }
+                j.member_id.clone()
+            }
+        };
+        let (tx, rx) = oneshot::channel();
+        match group.members.get_mut(&member_id) {
+            Some(m) => {
+                let unchanged = m.protocols == j.protocols;
+                m.protocols = j.protocols;
+                m.session_timeout = j.session_timeout;
+                m.rebalance_timeout = j.rebalance_timeout;
+                m.last_heard = now;
+                match group.state {
+                    State::CompletingRebalance if unchanged => {
+                        return Pending::Ready(group.joined_for(&member_id));
+                    }
+                    State::Stable
+                        if unchanged && group.leader.as_deref() != Some(member_id.as_str()) =>
+                    {
+                        return Pending::Ready(group.joined_for(&member_id));
+                    }
+                    _ => {}
+                }
+                m.join_waiter = Some(tx);
+                if group.state != State::PreparingRebalance {
+                    group.prepare_rebalance(now);
+                }
+            }
+            None => {
+                group.members.insert(
+                    member_id.clone(),
+                    Member {
+                        instance_id: j.instance_id,
+                        client_id: j.client_id,
+                        session_timeout: j.session_timeout,
+                        rebalance_timeout: j.rebalance_timeout,
+                        protocol_type: j.protocol_type,
+                        protocols: j.protocols,
+                        assignment: Vec::new(),
+                        last_heard: now,
+                        join_waiter: Some(tx),
+                        sync_waiter: None,
+                    },
+                );
+                match group.state {
+                    State::Empty => {
+                        group.prepare_rebalance(now);
+                        group.not_before = Some(now + initial_delay);
+                    }
+                    State::Stable | State::CompletingRebalance => group.prepare_rebalance(now),
+                    State::PreparingRebalance => {
+                        // A newcomer may extend the deadline to its own rebalance timeout.
+                        let own = now + j.rebalance_timeout;
+                        group.rebalance_deadline = group.rebalance_deadline.max(Some(own));
+                    }
+                }
+            }
+        }
+        group.maybe_complete_join(now);
+        Pending::Wait(rx)
+    }
+
+    fn member_check(
+        &self,
+        group: &str,
+        generation: i32,
+        member: &str,
+    ) -> Result<&Group, ErrorCode> {
+        let g = self.groups.get(group).ok_or(ErrorCode::UNKNOWN_MEMBER_ID)?;
+        if !g.members.contains_key(member) {
+            return Err(ErrorCode::UNKNOWN_MEMBER_ID);
+        }
+        if generation != g.generation {
+            return Err(ErrorCode::ILLEGAL_GENERATION);
+        }
+        Ok(g)
+    }
+
+    /// Handles a SyncGroup.
+    pub fn sync(
+        &mut self,
+        group: &str,
+        generation: i32,
+        member: &str,
+        protocol: (Option<&str>, Option<&str>),
+        assignments: Vec<(String, Vec<u8>)>,
+        now: Instant,
+    ) -> Pending<Synced> {
+        let fail = |e| {
+            Pending::Ready(Synced {
+                error: Some(e),
+                ..Default::default()
+            })
+        };
+        let g = match self.member_check(group, generation, member) {
+            Ok(g) => g,
+            Err(e) => return fail(e),
+        };
+        let (ptype, pname) = protocol;
+        if ptype.is_some_and(|t| Some(t) != g.protocol_type.as_deref())
+            || pname.is_some_and(|n| Some(n) != g.protocol.as_deref())
+        {
+            return fail(ErrorCode::INCONSISTENT_GROUP_PROTOCOL);
+        }
+        let Some(g) = self.groups.get_mut(group) else {
+            return fail(ErrorCode::UNKNOWN_MEMBER_ID);
+        };
+        let (ptype, pname) = (g.protocol_type.clone(), g.protocol.clone());
+        let synced = |assignment: Vec<u8>| Synced {
+            error: None,
+            protocol_type: ptype.clone(),
+            protocol: pname.clone(),
+            assignment,
+        };
+        if let Some(m) = g.members.get_mut(member) {
+            m.last_heard = now;
+        }
+        match g.state {
+            State::PreparingRebalance => fail(ErrorCode::REBALANCE_IN_PROGRESS),
+            State::Stable => Pending::Ready(synced(
+                g.members
+                    .get(member)
+                    .map(|m| m.assignment.clone())
+                    .unwrap_or_default(),
+            )),
+            State::Empty => fail(ErrorCode::UNKNOWN_MEMBER_ID),
+            State::CompletingRebalance => {
+                let (tx, rx) = oneshot::channel();
+                if let Some(m) = g.members.get_mut(member) {
+                    m.sync_waiter = Some(tx);
+                }
+                if g.leader.as_deref() == Some(member) {
+                    let mut given: HashMap<String, Vec<u8>> = assignments.into_iter().collect();
+                    for (id, m) in g.members.iter_mut() {
+                        m.assignment = given.remove(id).unwrap_or_default();
+                        if let Some(tx) = m.sync_waiter.take() {
+                            let _ = tx.send(synced(m.assignment.clone()));
+                        }
+                    }
+                    g.state = State::Stable;
+                }
+                Pending::Wait(rx)
+            }
+        }
+    }
+
+    /// Handles a Heartbeat.
+    pub fn heartbeat(
+        &mut self,
+        group: &str,
+        generation: i32,
+        member: &str,
+        now: Instant,
+    ) -> ErrorCode {
+        if let Err(e) = self.member_check(group, generation, member) {
+            return e;
+        }
+        let Some(g) = self.groups.get_mut(group) else {
+            return ErrorCode::UNKNOWN_MEMBER_ID;
+        };
+        if let Some(m) = g.members.get_mut(member) {
+            m.last_heard = now;
+        }
+        match g.state {
+            State::PreparingRebalance => ErrorCode::REBALANCE_IN_PROGRESS,
+            _ => ErrorCode::NONE,
+        }
+    }
+
+    /// Handles one member of a LeaveGroup.
+    pub fn leave(&mut self, group: &str, member: &str, now: Instant) -> ErrorCode {
+        let Some(g) = self.groups.get_mut(group) else {
+            return ErrorCode::UNKNOWN_MEMBER_ID;
+        };
+        if g.pending.remove(member).is_some() {
+            return ErrorCode::NONE;
+        }
+        if !g.members.contains_key(member) {
+            return ErrorCode::UNKNOWN_MEMBER_ID;
+        }
+        g.remove_member(member, now);
+        ErrorCode::NONE
+    }
+
+    /// Whether an OffsetCommit from this member and generation may store offsets, as
+    /// Kafka judges it: commits outside a generation (-1) only for a group without
+    /// members, and a member's only in the current generation outside a rebalance.
+    pub fn check_commit(
+        &mut self,
+        group: &str,
+        generation: i32,
+        member: &str,
+        now: Instant,
+    ) -> Result<(), ErrorCode> {
+        let Some(g) = self.groups.get_mut(group) else {
+            return if generation < 0 {
+                Ok(())
+            } else {
+                Err(ErrorCode::ILLEGAL_GENERATION)
+            };
+        };
+        if generation < 0 && member.is_empty() {
+            return if g.members.is_empty() {
+                Ok(())
+            } else {
+                Err(ErrorCode::UNKNOWN_MEMBER_ID)
+            };
+        }
+        let Some(m) = g.members.get_mut(member) else {
+            return Err(ErrorCode::UNKNOWN_MEMBER_ID);
+        };
+        m.last_heard = now;
+        if generation != g.generation {
+            return Err(ErrorCode::ILLEGAL_GENERATION);
+        }
+        match g.state {
+            State::Stable => Ok(()),
+            _ => Err(ErrorCode::REBALANCE_IN_PROGRESS),
+        }
+    }
+
+    /// Expires silent members and lapsed member IDs, and completes rebalances whose
+    /// time has come.
+    pub fn tick(&mut self, now: Instant) {
+        for g in self.groups.values_mut() {
+            g.pending.retain(|_, lapses| *lapses > now);
+            let expired: Vec<String> = g
+                .members
+                .iter()
+                .filter(|(_, m)| m.join_waiter.is_none() && now > m.last_heard + m.session_timeout)
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in expired {
+                if let Some(m) = g.members.get(&id) {
+                    eprintln!(
+                        "pagecast broker: group member {id} ({}) sent no heartbeat for {:?}; removing it",
+                        m.client_id, m.session_timeout
+                    );
+                }
+                g.remove_member(&id, now);
+            }
+            g.maybe_complete_join(now);
+        }
+    }
+
+    /// Answers every waiting JoinGroup and SyncGroup with `error` (the broker is
+    /// stopping).
+    pub fn abandon(&mut self, error: ErrorCode) {
+        for g in self.groups.values_mut() {
+            for m in g.members.values_mut() {
+                if let Some(tx) = m.join_waiter.take() {
+                    let _ = tx.send(Joined {
+                        error: Some(error),
+                        generation: -1,
+                        ..Default::default()
+                    });
+                }
+                if let Some(tx) = m.sync_waiter.take() {
+                    let _ = tx.send(Synced {
+                        error: Some(error),
+                        ..Default::default()
+                    });
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn join(member: &str, protocols: &[&str]) -> Join {
+        Join {
+            group: "g".into(),
+            member_id: member.into(),
+            instance_id: None,
+            client_id: "c".into(),
+            session_timeout: Duration::from_secs(10),
+            rebalance_timeout: Duration::from_secs(20),
+            protocol_type: "consumer".into(),
+            protocols: protocols
+                .iter()
+                .map(|p| ((*p).to_owned(), p.as_bytes().to_vec()))
+                .collect(),
+            member_id_required: true,
+        }
+    }
+
+    fn coordinator() -> Coordinator {
+        Coordinator::new(GroupConfig {
+            initial_rebalance_delay: Duration::from_millis(100),
+            ..Default::default()
+        })
+    }
+
+    fn ready<T>(p: Pending<T>) -> T {
+        match p {
+            Pending::Ready(t) => t,
+            Pending::Wait(mut rx) => rx.try_recv().expect("an answer by now"),
+        }
+    }
+
+    fn waiting<T>(p: Pending<T>) -> oneshot::Receiver<T> {
+        match p {
+            Pending::Wait(rx) => rx,
+            Pending::Ready(_) => panic!("answered without waiting"),
+        }
+    }
+
+    /// Two members join, the leader assigns, both are Stable; a third joins and the
+    /// first two must rejoin; one goes silent and is removed.
+    #[test]
+    fn a_group_rebalances_as_members_come_and_go() {
+        let mut c = coordinator();
+        let t0 = Instant::now();
+        let a = ready(c.join(join("", &["range", "roundrobin"]), t0));
+        assert_eq!(a.error, Some(ErrorCode::MEMBER_ID_REQUIRED));
+        let b = ready(c.join(join("", &["roundrobin"]), t0));
+        let mut wa = waiting(c.join(join(&a.member_id, &["range", "roundrobin"]), t0));
+        let mut wb = waiting(c.join(join(&b.member_id, &["roundrobin"]), t0));
+        // Every member has joined, but the first rebalance waits out the initial delay.
+        c.tick(t0 + Duration::from_millis(50));
+        assert!(wa.try_recv().is_err());
+        c.tick(t0 + Duration::from_millis(150));
+        let ja = wa.try_recv().unwrap();
+        let jb = wb.try_recv().unwrap();
+        assert_eq!((ja.generation, jb.generation), (1, 1));
+        assert_eq!(
+            ja.protocol.as_deref(),
+            Some("roundrobin"),
+            "the only protocol both support"
+        );
+        let (leader, follower) = if ja.leader == a.member_id {
+            (ja, jb)
+        } else {
+            (jb, ja)
+        };
+        assert_eq!(leader.members.len(), 2);
+        assert!(follower.members.is_empty());
+
+        let t1 = t0 + Duration::from_secs(1);
+        let mut wf = waiting(c.sync("g", 1, &follower.member_id, (None, None), vec![], t1));
+        assert!(wf.try_recv().is_err(), "the follower waits for the leader");
+        let assignments = vec![
+            (leader.member_id.clone(), b"L".to_vec()),
+            (follower.member_id.clone(), b"F".to_vec()),
+        ];
+        let sl = ready(c.sync(
+            "g",
+            1,
+            &leader.member_id,
+            (Some("consumer"), Some("roundrobin")),
+            assignments,
+            t1,
+        ));
+        assert_eq!(sl.assignment, b"L");
+        assert_eq!(wf.try_recv().unwrap().assignment, b"F");
+        assert_eq!(c.state("g"), Some((State::Stable, 1)));
+        assert_eq!(c.heartbeat("g", 1, &leader.member_id, t1), ErrorCode::NONE);
+        assert_eq!(
+            c.heartbeat("g", 0, &leader.member_id, t1),
+            ErrorCode::ILLEGAL_GENERATION
+        );
+        assert_eq!(c.check_commit("g", 1, &leader.member_id, t1), Ok(()));
+        assert_eq!(
+            c.check_commit("g", -1, "", t1),
+            Err(ErrorCode::UNKNOWN_MEMBER_ID)
+        );
+
+        // A third member: the others learn of it by heartbeat and rejoin.
+        let t2 = t1 + Duration::from_secs(1);
+        let x = ready(c.join(join("", &["roundrobin"]), t2));
+        let mut wx = waiting(c.join(join(&x.member_id, &["roundrobin"]), t2));
+        assert_eq!(
+            c.heartbeat("g", 1, &leader.member_id, t2),
+            ErrorCode::REBALANCE_IN_PROGRESS
+        );
+        assert_eq!(
+            c.check_commit("g", 1, &leader.member_id, t2),
+            Err(ErrorCode::REBALANCE_IN_PROGRESS)
+        );
+        let mut wl = waiting(c.join(
+            join(&leader.member_id, &["range", "roundrobin"]).clone(),
+            t2,
+        ));
+        let _ = c.join(join(&follower.member_id, &["roundrobin"]), t2);
+        let jx = wx.try_recv().unwrap();
+        assert_eq!(jx.generation, 2);
+        assert_eq!(
+            wl.try_recv().unwrap().members.len(),
+            3,
+            "the leader stays the leader"
+        );
+
+        // The follower goes silent: after its session timeout the others rebalance
+        // without it.
+        let t3 = t2 + Duration::from_secs(5);
+        let assignments = vec![];
+        let _ = c.sync("g", 2, &leader.member_id, (None, None), assignments, t3);
+        let _ = c.sync("g", 2, &x.member_id, (None, None), vec![], t3);
+        assert_eq!(c.state("g").unwrap().0, State::Stable);
+        let t4 = t2 + Duration::from_secs(11);
+        assert_eq!(
+            c.heartbeat("g", 2, &leader.member_id, t2 + Duration::from_secs(9)),
+            ErrorCode::NONE
+        );
+        assert_eq!(
+            c.heartbeat("g", 2, &x.member_id, t2 + Duration::from_secs(9)),
+            ErrorCode::NONE
+        );
+        c.tick(t4);
+        assert_eq!(c.members("g").len(), 2, "the silent member is gone");
+        assert_eq!(c.state("g").unwrap().0, State::PreparingRebalance);
+        assert_eq!(
+            c.heartbeat("g", 2, &follower.member_id, t4),
+            ErrorCode::UNKNOWN_MEMBER_ID
+        );
+    }
+
+    #[test]
+    fn members_that_do_not_rejoin_are_dropped_at_the_rebalance_timeout() {
+        let mut c = coordinator();
+        let t0 = Instant::now();
+        let mut j = join("", &["range"]);
+        j.member_id_required = false;
+        let mut w1 = waiting(c.join(j.clone(), t0));
+        c.tick(t0 + Duration::from_millis(200));
+        let m1 = w1.try_recv().unwrap();
+        let _ = c.sync("g", 1, &m1.member_id, (None, None), vec![], t0);
+        // A second member joins; the first never rejoins.
+        let mut w2 = waiting(c.join(j, t0 + Duration::from_secs(1)));
+        c.tick(t0 + Duration::from_secs(2));
+        assert!(w2.try_recv().is_err());
+        c.tick(t0 + Duration::from_secs(22));
+        let m2 = w2.try_recv().unwrap();
+        assert_eq!(m2.generation, 2);
+        assert_eq!(m2.leader, m2.member_id, "the silent leader was dropped");
+        assert_eq!(c.members("g"), [m2.member_id]);
+    }
+
+    #[test]
+    fn bad_joins_are_refused() {
+        let mut c = coordinator();
+        let now = Instant::now();
+        let mut j = join("", &["range"]);
+        j.session_timeout = Duration::from_secs(1);
+        assert_eq!(
+            ready(c.join(j, now)).error,
+            Some(ErrorCode::INVALID_SESSION_TIMEOUT)
+        );
+        assert_eq!(
+            ready(c.join(join("nobody", &["range"]), now)).error,
+            Some(ErrorCode::UNKNOWN_MEMBER_ID)
+        );
+        let mut j = join("", &["range"]);
+        j.group.clear();
+        assert_eq!(
+            ready(c.join(j, now)).error,
+            Some(ErrorCode::INVALID_GROUP_ID)
+        );
+        // A member with no protocol in common with the group.
+        let a = ready(c.join(join("", &["range"]), now));
+        let _w = c.join(join(&a.member_id, &["range"]), now);
+        assert_eq!(
+            ready(c.join(join("", &["sticky"]), now)).error,
+            Some(ErrorCode::INCONSISTENT_GROUP_PROTOCOL)
+        );
+    }
+}
