@@ -103,12 +103,14 @@ impl std::str::FromStr for Fsync {
         match s {
             "none" => Ok(Fsync::None),
             "always" => Ok(Fsync::Always),
+            // A second, where no period is given.
+            "interval" => Ok(Fsync::Interval(Duration::from_secs(1))),
             _ => {
                 let ms = s
                     .strip_prefix("interval:")
                     .and_then(|ms| ms.strip_suffix("ms").unwrap_or(ms).parse::<u64>().ok())
                     .ok_or_else(|| {
-                        format!("fsync policy {s:?}: expected none, always or interval:<ms>")
+                        format!("fsync policy {s:?}: expected none, always, interval (each second) or interval:<ms>")
                     })?;
                 Ok(Fsync::Interval(Duration::from_millis(ms)))
             }
@@ -288,4 +290,33 @@ pub trait Store: Send + Sync {
 
     /// Flushes and marks a clean shutdown, so the next open skips recovery.
     fn close(self: Box<Self>) -> Result<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fsync_policies_parse() {
+        assert_eq!("none".parse(), Ok(Fsync::None));
+        assert_eq!("always".parse(), Ok(Fsync::Always));
+        assert_eq!(
+            "interval".parse(),
+            Ok(Fsync::Interval(Duration::from_secs(1)))
+        );
+        assert_eq!(
+            "interval:250".parse(),
+            Ok(Fsync::Interval(Duration::from_millis(250)))
+        );
+        assert_eq!(
+            "interval:250ms".parse(),
+            Ok(Fsync::Interval(Duration::from_millis(250)))
+        );
+        assert!(
+            "sometimes"
+                .parse::<Fsync>()
+                .unwrap_err()
+                .contains("interval:<ms>")
+        );
+    }
 }

@@ -264,7 +264,8 @@ struct BrokerArgs {
     #[arg(long, env = "PAGECAST_STORAGE", default_value = "segment")]
     storage: pagecast_kafka::broker::StorageKind,
     /// When appends reach the disk: none (the page cache writes back, Kafka's default),
-    /// interval:<ms>, or always (before a produce is acknowledged).
+    /// interval (each second), interval:<ms>, or always (before a produce is
+    /// acknowledged).
     #[arg(long, env = "PAGECAST_FSYNC", default_value = "none")]
     fsync: pagecast_log::Fsync,
     /// Create topics on first use by Metadata.
