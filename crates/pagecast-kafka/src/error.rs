@@ -74,6 +74,15 @@ impl ErrorCode {
     pub fn is_none(self) -> bool {
         self == ErrorCode::NONE
     }
+
+    /// The first error among a response's codes, or NONE: what a request counts as in
+    /// the metrics.
+    pub fn first(codes: impl IntoIterator<Item = i16>) -> ErrorCode {
+        codes
+            .into_iter()
+            .find(|&c| c != 0)
+            .map_or(ErrorCode::NONE, ErrorCode)
+    }
 }
 
 /// The Kafka error code for a storage error. Every handler maps storage failures

@@ -110,7 +110,7 @@ pub(crate) fn remove(path: &Path) -> Result<()> {
 
 /// Creates `dir` if needed and takes an exclusive flock(2) on `dir/.lock`, held while the
 /// returned file is open, so two processes never append to one store.
-pub(crate) fn lock_dir(dir: &Path) -> Result<File> {
+pub fn lock_dir(dir: &Path) -> Result<File> {
     fs::create_dir_all(dir).map_err(Error::io("create directory", dir))?;
     let path = dir.join(".lock");
     let file = File::options()

@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use error::{Error, Result};
+pub use files::lock_dir;
 
 /// A topic and partition number: the unit of ordering and of offsets.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -27,14 +27,6 @@ use crate::messages::incremental_alter_configs::{
     IncrementalAlterConfigsResponse,
 };
 
-/// The first error in a list of codes, or NONE.
-fn first_error(codes: impl IntoIterator<Item = i16>) -> ErrorCode {
-    codes
-        .into_iter()
-        .find(|&c| c != 0)
-        .map_or(ErrorCode::NONE, ErrorCode)
-}
-
 /// A topic's settings as DescribeConfigs and CreateTopics list them: every setting,
 /// or those in `keys`.
 fn topic_settings(
@@ -134,7 +126,7 @@ pub(crate) fn create_topics(
             out
         })
         .collect::<Vec<_>>();
-    let code = first_error(topics.iter().map(|t| t.error_code));
+    let code = ErrorCode::first(topics.iter().map(|t| t.error_code));
     (
         CreateTopicsResponse {
             topics,
@@ -183,7 +175,7 @@ pub(crate) fn delete_topics(
             out
         })
         .collect::<Vec<_>>();
-    let code = first_error(responses.iter().map(|t| t.error_code));
+    let code = ErrorCode::first(responses.iter().map(|t| t.error_code));
     (
         DeleteTopicsResponse {
             responses,
@@ -225,7 +217,7 @@ pub(crate) fn create_partitions(
             }
         })
         .collect::<Vec<_>>();
-    let code = first_error(results.iter().map(|t| t.error_code));
+    let code = ErrorCode::first(results.iter().map(|t| t.error_code));
     (
         CreatePartitionsResponse {
             results,
@@ -355,7 +347,7 @@ pub(crate) fn describe_configs(
             out
         })
         .collect::<Vec<_>>();
-    let code = first_error(results.iter().map(|r| r.error_code));
+    let code = ErrorCode::first(results.iter().map(|r| r.error_code));
     (
         DescribeConfigsResponse {
             results,
@@ -423,7 +415,7 @@ pub(crate) fn incremental_alter_configs(
             }
         })
         .collect::<Vec<_>>();
-    let code = first_error(responses.iter().map(|r| r.error_code));
+    let code = ErrorCode::first(responses.iter().map(|r| r.error_code));
     (
         IncrementalAlterConfigsResponse {
             responses,

@@ -177,7 +177,7 @@ pub(crate) async fn fetch(
                 .map(|p| Wanted {
                     partition: p.partition,
                     tp: match &topic {
-                        Ok((name, topic)) if (0..topic.partitions).contains(&p.partition) => {
+                        Ok((name, topic)) if topic.has_partition(p.partition) => {
                             Ok(TopicPartition::new(name.as_str(), p.partition))
                         }
                         Ok(_) => Err(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),

@@ -164,11 +164,7 @@ pub(crate) fn leave_group(
             group_instance_id: m.group_instance_id,
         })
         .collect();
-    let code = members
-        .iter()
-        .map(|m| ErrorCode(m.error_code))
-        .find(|c| !c.is_none())
-        .unwrap_or(ErrorCode::NONE);
+    let code = ErrorCode::first(members.iter().map(|m| m.error_code));
     (
         LeaveGroupResponse {
             members,

@@ -364,14 +364,6 @@ fn malformed(api: &Api, version: i16, e: &DecodeError) -> Reply {
     Reply::Close(format!("malformed {} v{version} request: {e}", api.name))
 }
 
-/// The first error in a list of codes, or NONE.
-fn first_error(codes: impl IntoIterator<Item = i16>) -> ErrorCode {
-    codes
-        .into_iter()
-        .find(|&c| c != 0)
-        .map_or(ErrorCode::NONE, ErrorCode)
-}
-
 fn metadata(shared: &Shared, req: MetadataRequest, version: i16) -> (MetadataResponse, ErrorCode) {
     let all = match &req.topics {
         None => true,
@@ -445,7 +437,7 @@ fn metadata(shared: &Shared, req: MetadataRequest, version: i16) -> (MetadataRes
             },
         });
     }
-    let code = first_error(topics.iter().map(|t| t.error_code));
+    let code = ErrorCode::first(topics.iter().map(|t| t.error_code));
     let resp = MetadataResponse {
         brokers: vec![MetadataResponseBroker {
             node_id: NODE_ID,
@@ -672,7 +664,7 @@ fn produce(shared: &Shared, req: ProduceRequest, version: i16) -> (ProduceRespon
             .partition_data
             .into_iter()
             .map(|p| match &topic {
-                Some(topic) if (0..topic.partitions).contains(&p.index) => produce_partition(
+                Some(topic) if topic.has_partition(p.index) => produce_partition(
                     shared,
                     topic,
                     &TopicPartition::new(t.name.as_str(), p.index),
@@ -691,7 +683,7 @@ fn produce(shared: &Shared, req: ProduceRequest, version: i16) -> (ProduceRespon
             partition_responses,
         });
     }
-    let code = first_error(
+    let code = ErrorCode::first(
         responses
             .iter()
             .flat_map(|t| t.partition_responses.iter().map(|p| p.error_code)),
@@ -760,7 +752,7 @@ fn list_offsets(shared: &Shared, req: ListOffsetsRequest) -> (ListOffsetsRespons
                 };
                 if !topic
                     .as_ref()
-                    .is_some_and(|topic| (0..topic.partitions).contains(&p.partition_index))
+                    .is_some_and(|topic| topic.has_partition(p.partition_index))
                 {
                     out.error_code = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.0;
                     return out;
@@ -807,7 +799,7 @@ fn list_offsets(shared: &Shared, req: ListOffsetsRequest) -> (ListOffsetsRespons
             partitions,
         });
     }
-    let code = first_error(
+    let code = ErrorCode::first(
         topics
             .iter()
             .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
@@ -929,7 +921,7 @@ fn offset_commit(shared: &Shared, req: OffsetCommitRequest) -> (OffsetCommitResp
                 code
             } else if !topic
                 .as_ref()
-                .is_some_and(|topic| (0..topic.partitions).contains(&p.partition_index))
+                .is_some_and(|topic| topic.has_partition(p.partition_index))
             {
                 ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
             } else if p
@@ -981,7 +973,7 @@ fn offset_commit(shared: &Shared, req: OffsetCommitRequest) -> (OffsetCommitResp
             }
         }
     }
-    let code = first_error(
+    let code = ErrorCode::first(
         topics
             .iter()
             .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),

@@ -50,24 +50,17 @@ fn fail(path: &Path, what: impl std::fmt::Display) -> MetaError {
 /// Takes the data directory's lock, creating the directory. Fails, naming the lock,
 /// if another broker holds it.
 pub fn lock(data: &Path) -> Result<File, MetaError> {
-    fs::create_dir_all(data).map_err(|e| fail(data, format!("cannot create: {e}")))?;
-    let path = data.join(LOCK_FILE);
-    let file = File::options()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(|e| fail(&path, format!("cannot open: {e}")))?;
-    rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(
-        |e| {
+    pagecast_log::lock_dir(data).map_err(|e| match e {
+        pagecast_log::Error::Io { file, source, .. }
+            if source.kind() == io::ErrorKind::WouldBlock =>
+        {
             fail(
-                &path,
-                format!("locked by another process ({e}): is another pagecast broker running on this data directory?"),
+                &file,
+                format!("locked by another process ({source}): is another pagecast broker running on this data directory?"),
             )
-        },
-    )?;
-    Ok(file)
+        }
+        e => fail(&data.join(LOCK_FILE), e),
+    })
 }
 
 /// A fresh random UUID (version 4), from the kernel's random source.
@@ -161,6 +154,13 @@ pub struct Topic {
     pub partitions: i32,
     /// Settings set on the topic (`retention.ms` and the rest); the rest are defaults.
     pub configs: BTreeMap<String, String>,
+}
+
+impl Topic {
+    /// Whether partition `p` exists.
+    pub fn has_partition(&self, p: i32) -> bool {
+        (0..self.partitions).contains(&p)
+    }
 }
 
 /// Every topic, by name.

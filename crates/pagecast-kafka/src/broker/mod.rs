@@ -149,6 +149,17 @@ pub fn now_ms() -> i64 {
 /// A refusal: the error code and a message for the client.
 pub(crate) type Refusal = (ErrorCode, String);
 
+/// The topic named `name`, unless it does not exist or is internal.
+fn existing(topics: &Topics, name: &str) -> Result<Topic, Refusal> {
+    match topics.get(name) {
+        Some(t) if name != OFFSETS_TOPIC => Ok(t.clone()),
+        _ => Err((
+            ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+            format!("no topic {name}"),
+        )),
+    }
+}
+
 /// State shared by every connection.
 pub(crate) struct Shared {
     config: Config,
@@ -287,15 +298,7 @@ impl Shared {
     /// Deletes a topic: its partitions, committed offsets and producer state.
     pub(crate) fn delete_topic(&self, name: &str) -> Result<Topic, Refusal> {
         let mut topics = self.topics();
-        let topic = match topics.get(name) {
-            Some(t) if name != OFFSETS_TOPIC => t.clone(),
-            _ => {
-                return Err((
-                    ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
-                    format!("no topic {name}"),
-                ));
-            }
-        };
+        let topic = existing(&topics, name)?;
         {
             let mut store = self.store_mut();
             for p in 0..topic.partitions {
@@ -321,12 +324,7 @@ impl Shared {
         validate_only: bool,
     ) -> Result<(), Refusal> {
         let mut topics = self.topics();
-        let Some(topic) = topics.get(name).filter(|_| name != OFFSETS_TOPIC).cloned() else {
-            return Err((
-                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
-                format!("no topic {name}"),
-            ));
-        };
+        let topic = existing(&topics, name)?;
         if count <= topic.partitions {
             return Err((
                 ErrorCode::INVALID_PARTITIONS,
@@ -355,12 +353,7 @@ impl Shared {
         validate_only: bool,
     ) -> Result<(), Refusal> {
         let mut topics = self.topics();
-        let Some(topic) = topics.get(name).filter(|_| name != OFFSETS_TOPIC).cloned() else {
-            return Err((
-                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
-                format!("no topic {name}"),
-            ));
-        };
+        let topic = existing(&topics, name)?;
         let overrides = topic_config::partition_config(&configs);
         {
             let mut store = self.store_mut();
