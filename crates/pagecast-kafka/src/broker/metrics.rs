@@ -180,38 +180,36 @@ impl Metrics {
             "# HELP pagecast_kafka_connections Open client connections.\n# TYPE pagecast_kafka_connections gauge\npagecast_kafka_connections {}",
             self.connections.load(Ordering::Relaxed)
         );
-        let _ = writeln!(
-            out,
-            "# HELP pagecast_kafka_log_end_offset Offset the next record of a partition gets.\n# TYPE pagecast_kafka_log_end_offset gauge"
-        );
-        for p in partitions {
+        type Gauge = (&'static str, &'static str, fn(&PartitionFigures) -> i128);
+        let gauges: [Gauge; 3] = [
+            (
+                "log_end_offset",
+                "Offset the next record of a partition gets.",
+                |p| p.log_end.into(),
+            ),
+            ("log_start_offset", "First offset a partition holds.", |p| {
+                p.log_start.into()
+            }),
+            (
+                "log_size_bytes",
+                "Bytes of record batches a partition holds.",
+                |p| p.size.into(),
+            ),
+        ];
+        for (name, help, value) in gauges {
             let _ = writeln!(
                 out,
-                "pagecast_kafka_log_end_offset{{topic=\"{}\",partition=\"{}\"}} {}",
-                p.topic, p.partition, p.log_end
+                "# HELP pagecast_kafka_{name} {help}\n# TYPE pagecast_kafka_{name} gauge"
             );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP pagecast_kafka_log_start_offset First offset a partition holds.\n# TYPE pagecast_kafka_log_start_offset gauge"
-        );
-        for p in partitions {
-            let _ = writeln!(
-                out,
-                "pagecast_kafka_log_start_offset{{topic=\"{}\",partition=\"{}\"}} {}",
-                p.topic, p.partition, p.log_start
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP pagecast_kafka_log_size_bytes Bytes of record batches a partition holds.\n# TYPE pagecast_kafka_log_size_bytes gauge"
-        );
-        for p in partitions {
-            let _ = writeln!(
-                out,
-                "pagecast_kafka_log_size_bytes{{topic=\"{}\",partition=\"{}\"}} {}",
-                p.topic, p.partition, p.size
-            );
+            for p in partitions {
+                let _ = writeln!(
+                    out,
+                    "pagecast_kafka_{name}{{topic=\"{}\",partition=\"{}\"}} {}",
+                    p.topic,
+                    p.partition,
+                    value(p)
+                );
+            }
         }
         out
     }
