@@ -186,6 +186,53 @@ fn a_clean_restart_keeps_records_and_commits_commitlog() {
     restart(ENGINES[1]);
 }
 
+/// A free port on 127.0.0.1, for a broker that must come back on the same address.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn restart_mid_consume(engine: &str) {
+    let data = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let start = || Broker::start(data.path(), engine, &["--addr", &addr]);
+    let b = start();
+    run_ok(&mut clients("produce-values", &[&addr, "resume", "3000"]));
+    let mut consumer = clients("consume-group", &[&addr, "resume", "3000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines =
+        std::io::BufRead::lines(std::io::BufReader::new(consumer.stdout.take().unwrap()));
+    // Restart once the consumer is partway through.
+    let line = lines.next().unwrap().unwrap();
+    assert!(line.starts_with("seen "), "{line}");
+    b.stop();
+    let b = start();
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    let status = consumer.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut consumer.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{rest:?}\n{stderr}");
+    let last = rest.last().cloned().unwrap_or_default();
+    assert!(last.starts_with("all 3000 records"), "{last}");
+    b.stop();
+}
+
+#[test]
+fn a_clean_restart_mid_consume_loses_nothing_segment() {
+    restart_mid_consume(ENGINES[0]);
+}
+
+#[test]
+fn a_clean_restart_mid_consume_loses_nothing_commitlog() {
+    restart_mid_consume(ENGINES[1]);
+}
+
 fn sigkill(engine: &str) {
     let data = tempfile::tempdir().unwrap();
     let b = Broker::start(data.path(), engine, &["--fsync", "always"]);

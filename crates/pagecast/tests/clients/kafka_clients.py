@@ -13,6 +13,8 @@ raises, so the test shows the traceback.
     python3 kafka_clients.py topic-id BOOTSTRAP TOPIC
     python3 kafka_clients.py produce-acked BOOTSTRAP TOPIC OUT_FILE
     python3 kafka_clients.py consume-all BOOTSTRAP TOPIC COUNT
+    python3 kafka_clients.py produce-values BOOTSTRAP TOPIC COUNT
+    python3 kafka_clients.py consume-group BOOTSTRAP TOPIC COUNT
 """
 
 import sys
@@ -313,6 +315,50 @@ def produce_acked(bootstrap, topic, out_file):
             p.flush(1)
 
 
+def consume_group(bootstrap, topic, count):
+    """Consumes in a group, committing after every record, until every offset below
+    COUNT was seen; prints progress so the test can restart the broker meanwhile.
+    Records seen twice (redelivered after the restart) are counted, none may be missing."""
+    from confluent_kafka import Consumer
+
+    count = int(count)
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": f"{topic}-group",
+                  "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                  "session.timeout.ms": 10000, "reconnect.backoff.max.ms": 500})
+    c.subscribe([topic])
+    seen, duplicates = set(), 0
+    deadline = time.time() + 90
+    while len(seen) < count and time.time() < deadline:
+        m = c.poll(0.5)
+        if m is None or m.error():
+            continue
+        if m.value() != f"v{m.offset()}".encode():
+            fail(f"offset {m.offset()} holds {m.value()!r}")
+        if m.offset() in seen:
+            duplicates += 1
+        seen.add(m.offset())
+        try:
+            c.commit(message=m, asynchronous=False)
+        except Exception:
+            pass  # the broker is restarting: the next commit covers this one
+        if len(seen) % 100 == 0:
+            print(f"seen {len(seen)}", flush=True)
+    c.close()
+    if len(seen) < count:
+        fail(f"saw {len(seen)} of {count} records")
+    print(f"all {count} records, {duplicates} seen twice", flush=True)
+
+
+def produce_values(bootstrap, topic, count):
+    from confluent_kafka import Producer
+
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
+    for i in range(int(count)):
+        p.produce(topic, f"v{i}".encode(), partition=0)
+    if p.flush(TIMEOUT) != 0:
+        fail("records left unacknowledged")
+
+
 def consume_all(bootstrap, topic, count):
     got = confluent_consume(bootstrap, topic, 0, 0, int(count))
     for m in got:
@@ -330,6 +376,8 @@ COMMANDS = {
     "kafka-python": kafka_python,
     "produce-acked": produce_acked,
     "consume-all": consume_all,
+    "consume-group": consume_group,
+    "produce-values": produce_values,
 }
 
 if __name__ == "__main__":

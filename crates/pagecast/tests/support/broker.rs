@@ -20,16 +20,17 @@ pub struct Broker {
 }
 
 impl Broker {
-    /// Starts a broker on `data` with the `storage` engine and extra arguments.
+    /// Starts a broker on `data` with the `storage` engine and extra arguments, on a
+    /// free port unless they name `--addr`.
     pub fn start(data: &Path, storage: &str, args: &[&str]) -> Broker {
+        let addr: &[&str] = if args.contains(&"--addr") {
+            &[]
+        } else {
+            &["--addr", "127.0.0.1:0"]
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_pagecast"))
-            .args([
-                "broker",
-                "--addr",
-                "127.0.0.1:0",
-                "--metrics-addr",
-                "127.0.0.1:0",
-            ])
+            .args(["broker", "--metrics-addr", "127.0.0.1:0"])
+            .args(addr)
             .arg("--data")
             .arg(data)
             .args(["--storage", storage])
