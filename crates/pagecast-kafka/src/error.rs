@@ -67,6 +67,10 @@ codes! {
     UNKNOWN_TOPIC_ID = 100, "No topic has this ID.";
     PRODUCER_FENCED = 90, "A newer producer with the same ID exists.";
     MEMBER_ID_REQUIRED = 79, "Join again with the member ID given.";
+    FENCED_INSTANCE_ID = 82, "Another member now holds this static instance ID.";
+    NON_EMPTY_GROUP = 68, "The group has members.";
+    GROUP_ID_NOT_FOUND = 69, "The group does not exist.";
+    GROUP_SUBSCRIBED_TO_TOPIC = 86, "The group's members read this topic.";
 }
 
 impl ErrorCode {

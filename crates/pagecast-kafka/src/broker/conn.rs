@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::handlers::{self, Reply};
-use super::{Shared, fetch, partition_figures};
+use super::{Shared, fetch, group_figures, partition_figures};
 use crate::codec::Message;
 use crate::frame::{SIZE_PREFIX, frame_len};
 
@@ -97,7 +97,7 @@ pub(super) async fn serve(shared: Arc<Shared>, mut stream: TcpStream, peer: Sock
             break;
         }
         let started = Instant::now();
-        let (reply, api, code) = handlers::handle(&shared, &frame).await;
+        let (reply, api, code) = handlers::handle(&shared, &frame, peer).await;
         let sent = match reply {
             Reply::Frame(bytes) => stream
                 .write_all(&bytes)
@@ -157,7 +157,8 @@ pub(super) async fn serve_metrics(shared: Arc<Shared>, listener: TcpListener) {
             let (status, body) =
                 if head.starts_with(b"GET /metrics ") || head.starts_with(b"GET / ") {
                     let figures = partition_figures(&shared);
-                    ("200 OK", shared.metrics.render(&figures))
+                    let groups = group_figures(&shared, &figures);
+                    ("200 OK", shared.metrics.render(&figures, &groups))
                 } else {
                     ("404 Not Found", "try /metrics\n".to_owned())
                 };

@@ -1,15 +1,28 @@
-//! JoinGroup, SyncGroup, Heartbeat and LeaveGroup: the wire side of the group
-//! coordinator (`groups`). A JoinGroup or SyncGroup that must wait for the rest of the
+//! JoinGroup, SyncGroup, Heartbeat, LeaveGroup, ListGroups, DescribeGroups,
+//! DeleteGroups and OffsetDelete: the wire side of the group coordinator (`groups`). A JoinGroup or SyncGroup that must wait for the rest of the
 //! group awaits its answer without holding the coordinator's lock.
 
 use std::time::{Duration, Instant};
 
 use super::groups::{Join, Joined, Pending, Synced};
-use super::{Shared, lock};
-use crate::error::ErrorCode;
+use super::offsets::{self, Key};
+use super::{Shared, internal, lock};
+use crate::codec::Bytes;
+use crate::error::{ErrorCode, storage_error_code};
+use crate::messages::delete_groups::{
+    DeletableGroupResult, DeleteGroupsRequest, DeleteGroupsResponse,
+};
+use crate::messages::describe_groups::{
+    DescribeGroupsRequest, DescribeGroupsResponse, DescribedGroup, DescribedGroupMember,
+};
 use crate::messages::heartbeat::{HeartbeatRequest, HeartbeatResponse};
 use crate::messages::join_group::{JoinGroupRequest, JoinGroupResponse, JoinGroupResponseMember};
 use crate::messages::leave_group::{LeaveGroupRequest, LeaveGroupResponse, MemberResponse};
+use crate::messages::list_groups::{ListGroupsRequest, ListGroupsResponse, ListedGroup};
+use crate::messages::offset_delete::{
+    OffsetDeleteRequest, OffsetDeleteResponse, OffsetDeleteResponsePartition,
+    OffsetDeleteResponseTopic,
+};
 use crate::messages::sync_group::{SyncGroupRequest, SyncGroupResponse};
 
 fn millis(ms: i32) -> Duration {
@@ -35,12 +48,14 @@ pub(crate) async fn join_group(
     req: JoinGroupRequest,
     version: i16,
     client_id: &str,
+    client_host: &str,
 ) -> (JoinGroupResponse, ErrorCode) {
     let join = Join {
         group: req.group_id,
         member_id: req.member_id,
         instance_id: req.group_instance_id,
         client_id: client_id.to_owned(),
+        client_host: client_host.to_owned(),
         session_timeout: millis(req.session_timeout_ms),
         // Version 0 has no rebalance timeout: the session timeout serves.
         rebalance_timeout: millis(if version >= 1 {
@@ -96,7 +111,7 @@ pub(crate) async fn sync_group(
     let pending = lock(&shared.groups).sync(
         &req.group_id,
         req.generation_id,
-        &req.member_id,
+        (&req.member_id, req.group_instance_id.as_deref()),
         (req.protocol_type.as_deref(), req.protocol_name.as_deref()),
         req.assignments
             .into_iter()
@@ -109,6 +124,7 @@ pub(crate) async fn sync_group(
         ..Default::default()
     })
     .await;
+    internal::persist_groups(shared);
     let code = synced.error.unwrap_or(ErrorCode::NONE);
     (
         SyncGroupResponse {
@@ -126,7 +142,7 @@ pub(crate) fn heartbeat(shared: &Shared, req: HeartbeatRequest) -> (HeartbeatRes
     let code = lock(&shared.groups).heartbeat(
         &req.group_id,
         req.generation_id,
-        &req.member_id,
+        (&req.member_id, req.group_instance_id.as_deref()),
         Instant::now(),
     );
     (
@@ -146,7 +162,7 @@ pub(crate) fn leave_group(
     let now = Instant::now();
     let mut groups = lock(&shared.groups);
     if version < 3 {
-        let code = groups.leave(&req.group_id, &req.member_id, now);
+        let code = groups.leave(&req.group_id, (&req.member_id, None), now);
         return (
             LeaveGroupResponse {
                 error_code: code.0,
@@ -159,7 +175,13 @@ pub(crate) fn leave_group(
         .members
         .into_iter()
         .map(|m| MemberResponse {
-            error_code: groups.leave(&req.group_id, &m.member_id, now).0,
+            error_code: groups
+                .leave(
+                    &req.group_id,
+                    (&m.member_id, m.group_instance_id.as_deref()),
+                    now,
+                )
+                .0,
             member_id: m.member_id,
             group_instance_id: m.group_instance_id,
         })
@@ -168,6 +190,210 @@ pub(crate) fn leave_group(
     (
         LeaveGroupResponse {
             members,
+            ..Default::default()
+        },
+        code,
+    )
+}
+
+pub(crate) fn list_groups(
+    shared: &Shared,
+    req: ListGroupsRequest,
+) -> (ListGroupsResponse, ErrorCode) {
+    let groups = lock(&shared.groups)
+        .list()
+        .into_iter()
+        .filter(|(_, _, state)| {
+            req.states_filter.is_empty() || req.states_filter.iter().any(|f| f == state.name())
+        })
+        .map(|(group_id, protocol_type, state)| ListedGroup {
+            group_id,
+            protocol_type,
+            group_state: state.name().into(),
+        })
+        .collect();
+    (
+        ListGroupsResponse {
+            groups,
+            ..Default::default()
+        },
+        ErrorCode::NONE,
+    )
+}
+
+pub(crate) fn describe_groups(
+    shared: &Shared,
+    req: DescribeGroupsRequest,
+) -> (DescribeGroupsResponse, ErrorCode) {
+    let coordinator = lock(&shared.groups);
+    let groups = req
+        .groups
+        .into_iter()
+        .map(|group_id| match coordinator.describe(&group_id) {
+            Some(d) => DescribedGroup {
+                group_id,
+                group_state: d.state.into(),
+                protocol_type: d.protocol_type,
+                protocol_data: d.protocol,
+                members: d
+                    .members
+                    .into_iter()
+                    .map(|m| DescribedGroupMember {
+                        member_id: m.member_id,
+                        group_instance_id: m.instance_id,
+                        client_id: m.client_id,
+                        client_host: m.client_host,
+                        member_metadata: Bytes(m.metadata),
+                        member_assignment: Bytes(m.assignment),
+                    })
+                    .collect(),
+                ..Default::default()
+            },
+            // Kafka describes a group it does not know as Dead, without an error.
+            None => DescribedGroup {
+                group_id,
+                group_state: "Dead".into(),
+                ..Default::default()
+            },
+        })
+        .collect();
+    (
+        DescribeGroupsResponse {
+            groups,
+            ..Default::default()
+        },
+        ErrorCode::NONE,
+    )
+}
+
+pub(crate) fn delete_groups(
+    shared: &Shared,
+    req: DeleteGroupsRequest,
+) -> (DeleteGroupsResponse, ErrorCode) {
+    let results: Vec<DeletableGroupResult> = req
+        .groups_names
+        .into_iter()
+        .map(|group_id| {
+            let known = lock(&shared.groups).delete(&group_id);
+            let commits: Vec<Key> = lock(&shared.offsets)
+                .group(&group_id)
+                .map(|(k, _)| k.clone())
+                .collect();
+            let code = match known {
+                Err(ErrorCode::GROUP_ID_NOT_FOUND) if !commits.is_empty() => ErrorCode::NONE,
+                Err(e) => e,
+                Ok(()) => ErrorCode::NONE,
+            };
+            if code.is_none() {
+                let mut records: Vec<_> = commits
+                    .iter()
+                    .map(|k| offsets::commit_record(k, None))
+                    .collect();
+                records.push(offsets::group_record(&group_id, None));
+                if let Err(e) = internal::write(shared, &records) {
+                    eprintln!("pagecast broker: deleting group {group_id}: {e}");
+                    return DeletableGroupResult {
+                        group_id,
+                        error_code: storage_error_code(&e).0,
+                    };
+                }
+                let mut committed = lock(&shared.offsets);
+                for k in &commits {
+                    committed.remove(k);
+                }
+            }
+            DeletableGroupResult {
+                group_id,
+                error_code: code.0,
+            }
+        })
+        .collect();
+    let code = ErrorCode::first(results.iter().map(|r| r.error_code));
+    (
+        DeleteGroupsResponse {
+            results,
+            ..Default::default()
+        },
+        code,
+    )
+}
+
+pub(crate) fn offset_delete(
+    shared: &Shared,
+    req: OffsetDeleteRequest,
+) -> (OffsetDeleteResponse, ErrorCode) {
+    let subscribed = lock(&shared.groups).subscribed_topics(&req.group_id);
+    let known = lock(&shared.groups).state(&req.group_id).is_some()
+        || lock(&shared.offsets).group(&req.group_id).next().is_some();
+    if !known {
+        return (
+            OffsetDeleteResponse {
+                error_code: ErrorCode::GROUP_ID_NOT_FOUND.0,
+                ..Default::default()
+            },
+            ErrorCode::GROUP_ID_NOT_FOUND,
+        );
+    }
+    let mut records = Vec::new();
+    let mut keys = Vec::new();
+    let topics: Vec<OffsetDeleteResponseTopic> = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let read = subscribed.contains(&t.name);
+            let partitions = t
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    let code = if read {
+                        ErrorCode::GROUP_SUBSCRIBED_TO_TOPIC
+                    } else if shared
+                        .topic(&t.name)
+                        .is_none_or(|topic| !topic.has_partition(p.partition_index))
+                    {
+                        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+                    } else {
+                        let key = (req.group_id.clone(), t.name.clone(), p.partition_index);
+                        records.push(offsets::commit_record(&key, None));
+                        keys.push(key);
+                        ErrorCode::NONE
+                    };
+                    OffsetDeleteResponsePartition {
+                        partition_index: p.partition_index,
+                        error_code: code.0,
+                    }
+                })
+                .collect();
+            OffsetDeleteResponseTopic {
+                name: t.name,
+                partitions,
+            }
+        })
+        .collect();
+    if !records.is_empty() {
+        if let Err(e) = internal::write(shared, &records) {
+            let code = storage_error_code(&e);
+            return (
+                OffsetDeleteResponse {
+                    error_code: code.0,
+                    ..Default::default()
+                },
+                code,
+            );
+        }
+        let mut committed = lock(&shared.offsets);
+        for k in &keys {
+            committed.remove(k);
+        }
+    }
+    let code = ErrorCode::first(
+        topics
+            .iter()
+            .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
+    );
+    (
+        OffsetDeleteResponse {
+            topics,
             ..Default::default()
         },
         code,

@@ -22,7 +22,115 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+use crate::codec::{Bytes, Reader, Version, Wire};
 use crate::error::ErrorCode;
+use crate::wire_struct;
+
+wire_struct! {
+    /// A protocol a member supports, as kept across restarts.
+    pub struct ProtocolSnapshot {
+        /// Protocol name.
+        name: String => 0..;
+        /// Member metadata for it.
+        metadata: Bytes => 0..;
+    }
+}
+
+wire_struct! {
+    /// A member, as kept across restarts.
+    pub struct MemberSnapshot {
+        /// Member ID.
+        member_id: String => 0..;
+        /// Static instance ID.
+        instance_id: Option<String> => 0..;
+        /// Client ID.
+        client_id: String => 0..;
+        /// Client host.
+        client_host: String => 0..;
+        /// Session timeout, ms.
+        session_timeout_ms: i32 => 0..;
+        /// Rebalance timeout, ms.
+        rebalance_timeout_ms: i32 => 0..;
+        /// Protocols, preferred first.
+        protocols: Vec<ProtocolSnapshot> => 0..;
+        /// Assignment.
+        assignment: Bytes => 0..;
+    }
+}
+
+wire_struct! {
+    /// A group's state as kept across restarts (Kafka's group metadata record): written
+    /// to the internal partition when a generation becomes Stable and when the group
+    /// empties.
+    pub struct GroupSnapshot {
+        /// Format version.
+        format: i16 => 0.., default 1;
+        /// Protocol type.
+        protocol_type: Option<String> => 0..;
+        /// Generation.
+        generation: i32 => 0..;
+        /// Protocol chosen.
+        protocol: Option<String> => 0..;
+        /// Leader.
+        leader: Option<String> => 0..;
+        /// Members.
+        members: Vec<MemberSnapshot> => 0..;
+    }
+}
+
+const PLAIN: Version = Version {
+    version: 0,
+    flexible: false,
+};
+
+impl GroupSnapshot {
+    /// The bytes kept.
+    pub fn encode_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.size(PLAIN));
+        self.encode(&mut out, PLAIN);
+        out
+    }
+
+    /// Reads bytes written by [`GroupSnapshot::encode_bytes`]; `None` if they are not.
+    pub fn decode_bytes(bytes: &[u8]) -> Option<GroupSnapshot> {
+        GroupSnapshot::decode(&mut Reader::new(bytes), PLAIN)
+            .ok()
+            .filter(|s| s.format == 1)
+    }
+}
+
+/// A group as DescribeGroups shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Described {
+    /// State name.
+    pub state: &'static str,
+    /// Protocol type.
+    pub protocol_type: String,
+    /// Protocol chosen.
+    pub protocol: String,
+    /// Generation.
+    pub generation: i32,
+    /// Members: ID, instance ID, client ID, host, metadata for the chosen protocol,
+    /// assignment.
+    pub members: Vec<DescribedMember>,
+}
+
+/// A member as DescribeGroups shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DescribedMember {
+    /// Member ID.
+    pub member_id: String,
+    /// Static instance ID.
+    pub instance_id: Option<String>,
+    /// Client ID.
+    pub client_id: String,
+    /// Client host.
+    pub client_host: String,
+    /// Metadata for the chosen protocol.
+    pub metadata: Vec<u8>,
+    /// Assignment.
+    pub assignment: Vec<u8>,
+}
 
 /// Group settings, Kafka's defaults unless said otherwise.
 #[derive(Debug, Clone, Copy)]
@@ -81,6 +189,8 @@ pub struct Join {
     pub instance_id: Option<String>,
     /// The client's ID, the prefix of new member IDs.
     pub client_id: String,
+    /// The client's address, as DescribeGroups shows it.
+    pub client_host: String,
     /// Session timeout.
     pub session_timeout: Duration,
     /// Rebalance timeout.
@@ -138,6 +248,7 @@ pub enum Pending<T> {
 struct Member {
     instance_id: Option<String>,
     client_id: String,
+    client_host: String,
     session_timeout: Duration,
     rebalance_timeout: Duration,
     protocol_type: String,
@@ -159,10 +270,14 @@ struct Group {
     members: BTreeMap<String, Member>,
     /// Member IDs handed out with MEMBER_ID_REQUIRED, and when they lapse.
     pending: HashMap<String, Instant>,
+    /// Static members: instance ID to the member ID that holds it now.
+    statics: HashMap<String, String>,
     /// When the current rebalance gives up on members that have not rejoined.
     rebalance_deadline: Option<Instant>,
     /// The first rebalance does not complete before this.
     not_before: Option<Instant>,
+    /// Whether the state worth keeping across a restart changed since it was kept.
+    dirty: bool,
 }
 
 impl Group {
@@ -175,9 +290,37 @@ impl Group {
             leader: None,
             members: BTreeMap::new(),
             pending: HashMap::new(),
+            statics: HashMap::new(),
             rebalance_deadline: None,
             not_before: None,
+            dirty: false,
         }
+    }
+
+    /// Moves a static member from its old member ID to `new`, answering any request
+    /// the old ID was waiting on with FENCED_INSTANCE_ID.
+    fn replace_static(&mut self, old: &str, new: &str) {
+        let Some(mut m) = self.members.remove(old) else {
+            return;
+        };
+        if let Some(tx) = m.join_waiter.take() {
+            let _ = tx.send(Joined {
+                error: Some(ErrorCode::FENCED_INSTANCE_ID),
+                generation: -1,
+                member_id: old.to_owned(),
+                ..Default::default()
+            });
+        }
+        if let Some(tx) = m.sync_waiter.take() {
+            let _ = tx.send(Synced {
+                error: Some(ErrorCode::FENCED_INSTANCE_ID),
+                ..Default::default()
+            });
+        }
+        if self.leader.as_deref() == Some(old) {
+            self.leader = Some(new.to_owned());
+        }
+        self.members.insert(new.to_owned(), m);
     }
 
     /// Protocols every member supports.
@@ -281,7 +424,14 @@ impl Group {
         if !(timed_out || (all_joined && !delayed)) {
             return;
         }
-        self.members.retain(|_, m| m.join_waiter.is_some());
+        let statics = &mut self.statics;
+        self.members.retain(|_, m| {
+            let keep = m.join_waiter.is_some();
+            if !keep && let Some(instance) = &m.instance_id {
+                statics.remove(instance);
+            }
+            keep
+        });
         self.not_before = None;
         self.rebalance_deadline = None;
         self.generation += 1;
@@ -290,6 +440,7 @@ impl Group {
             self.protocol = None;
             self.protocol_type = None;
             self.leader = None;
+            self.dirty = true;
             return;
         }
         self.protocol = self.select_protocol();
@@ -320,8 +471,11 @@ impl Group {
     }
 
     fn remove_member(&mut self, id: &str, now: Instant) {
-        if self.members.remove(id).is_none() {
+        let Some(m) = self.members.remove(id) else {
             return;
+        };
+        if let Some(instance) = &m.instance_id {
+            self.statics.remove(instance);
         }
         match self.state {
             State::Stable | State::CompletingRebalance => self.prepare_rebalance(now),
@@ -337,6 +491,21 @@ pub struct Coordinator {
     config: GroupConfig,
     groups: HashMap<String, Group>,
     next_member: u64,
+}
+
+/// Whether `member` (with its static `instance` ID, if any) is a member of `g`: a
+/// static instance held by another member ID now is fenced.
+fn identity(g: &Group, member: &str, instance: Option<&str>) -> Result<(), ErrorCode> {
+    if let Some(holder) = instance.and_then(|i| g.statics.get(i))
+        && holder != member
+    {
+        return Err(ErrorCode::FENCED_INSTANCE_ID);
+    }
+    if g.members.contains_key(member) {
+        Ok(())
+    } else {
+        Err(ErrorCode::UNKNOWN_MEMBER_ID)
+    }
 }
 
 fn ready_join(error: ErrorCode, member_id: &str) -> Pending<Joined> {
@@ -417,13 +586,28 @@ impl Coordinator {
                 return ready_join(ErrorCode::INCONSISTENT_GROUP_PROTOCOL, &j.member_id);
             }
         }
-        let member_id = match new_id {
-            Some(id) if j.member_id_required => {
+        // A static member (KIP-345) that comes back under its instance ID takes over
+        // its old member ID's place, assignment included, and fences the old ID.
+        let held_by = j
+            .instance_id
+            .as_ref()
+            .and_then(|i| group.statics.get(i).cloned());
+        let returning_static = new_id.is_some() && held_by.is_some();
+        let member_id = match (new_id, held_by) {
+            (Some(id), Some(old)) => {
+                group.replace_static(&old, &id);
+                group.dirty = true;
+                id
+            }
+            (None, Some(holder)) if holder != j.member_id => {
+                return ready_join(ErrorCode::FENCED_INSTANCE_ID, &j.member_id);
+            }
+            (Some(id), None) if j.member_id_required && j.instance_id.is_none() => {
                 group.pending.insert(id.clone(), now + j.session_timeout);
                 return ready_join(ErrorCode::MEMBER_ID_REQUIRED, &id);
             }
-            Some(id) => id,
-            None => {
+            (Some(id), None) => id,
+            (None, _) => {
                 if group.pending.remove(&j.member_id).is_none()
                     && !group.members.contains_key(&j.member_id)
                 {
@@ -432,6 +616,9 @@ impl Coordinator {
                 j.member_id.clone()
             }
         };
+        if let Some(instance) = &j.instance_id {
+            group.statics.insert(instance.clone(), member_id.clone());
+        }
         let (tx, rx) = oneshot::channel();
         match group.members.get_mut(&member_id) {
             Some(m) => {
@@ -444,8 +631,13 @@ impl Coordinator {
                     State::CompletingRebalance if unchanged => {
                         return Pending::Ready(group.joined_for(&member_id));
                     }
+                    // A follower with nothing new, or a static member back under its
+                    // instance ID, keeps the generation (no rebalance). A leader that
+                    // rejoins on its own wants to assign again.
                     State::Stable
-                        if unchanged && group.leader.as_deref() != Some(member_id.as_str()) =>
+                        if unchanged
+                            && (returning_static
+                                || group.leader.as_deref() != Some(member_id.as_str())) =>
                     {
                         return Pending::Ready(group.joined_for(&member_id));
                     }
@@ -462,6 +654,7 @@ impl Coordinator {
                     Member {
                         instance_id: j.instance_id,
                         client_id: j.client_id,
+                        client_host: j.client_host,
                         session_timeout: j.session_timeout,
                         rebalance_timeout: j.rebalance_timeout,
                         protocol_type: j.protocol_type,
@@ -495,11 +688,10 @@ impl Coordinator {
         group: &str,
         generation: i32,
         member: &str,
+        instance: Option<&str>,
     ) -> Result<&Group, ErrorCode> {
         let g = self.groups.get(group).ok_or(ErrorCode::UNKNOWN_MEMBER_ID)?;
-        if !g.members.contains_key(member) {
-            return Err(ErrorCode::UNKNOWN_MEMBER_ID);
-        }
+        identity(g, member, instance)?;
         if generation != g.generation {
             return Err(ErrorCode::ILLEGAL_GENERATION);
         }
@@ -511,7 +703,7 @@ impl Coordinator {
         &mut self,
         group: &str,
         generation: i32,
-        member: &str,
+        (member, instance): (&str, Option<&str>),
         protocol: (Option<&str>, Option<&str>),
         assignments: Vec<(String, Vec<u8>)>,
         now: Instant,
@@ -522,7 +714,7 @@ impl Coordinator {
                 ..Default::default()
             })
         };
-        let g = match self.member_check(group, generation, member) {
+        let g = match self.member_check(group, generation, member, instance) {
             Ok(g) => g,
             Err(e) => return fail(e),
         };
@@ -568,6 +760,7 @@ impl Coordinator {
                         }
                     }
                     g.state = State::Stable;
+                    g.dirty = true;
                 }
                 Pending::Wait(rx)
             }
@@ -579,10 +772,10 @@ impl Coordinator {
         &mut self,
         group: &str,
         generation: i32,
-        member: &str,
+        (member, instance): (&str, Option<&str>),
         now: Instant,
     ) -> ErrorCode {
-        if let Err(e) = self.member_check(group, generation, member) {
+        if let Err(e) = self.member_check(group, generation, member, instance) {
             return e;
         }
         let Some(g) = self.groups.get_mut(group) else {
@@ -598,17 +791,27 @@ impl Coordinator {
     }
 
     /// Handles one member of a LeaveGroup.
-    pub fn leave(&mut self, group: &str, member: &str, now: Instant) -> ErrorCode {
+    /// A static member may leave by its instance ID alone (an empty member ID).
+    pub fn leave(
+        &mut self,
+        group: &str,
+        (member, instance): (&str, Option<&str>),
+        now: Instant,
+    ) -> ErrorCode {
         let Some(g) = self.groups.get_mut(group) else {
             return ErrorCode::UNKNOWN_MEMBER_ID;
         };
         if g.pending.remove(member).is_some() {
             return ErrorCode::NONE;
         }
-        if !g.members.contains_key(member) {
-            return ErrorCode::UNKNOWN_MEMBER_ID;
+        let member = match instance.and_then(|i| g.statics.get(i)) {
+            Some(holder) if member.is_empty() => holder.clone(),
+            _ => member.to_owned(),
+        };
+        if let Err(e) = identity(g, &member, instance) {
+            return e;
         }
-        g.remove_member(member, now);
+        g.remove_member(&member, now);
         ErrorCode::NONE
     }
 
@@ -619,7 +822,7 @@ impl Coordinator {
         &mut self,
         group: &str,
         generation: i32,
-        member: &str,
+        (member, instance): (&str, Option<&str>),
         now: Instant,
     ) -> Result<(), ErrorCode> {
         let Some(g) = self.groups.get_mut(group) else {
@@ -636,10 +839,10 @@ impl Coordinator {
                 Err(ErrorCode::UNKNOWN_MEMBER_ID)
             };
         }
-        let Some(m) = g.members.get_mut(member) else {
-            return Err(ErrorCode::UNKNOWN_MEMBER_ID);
-        };
-        m.last_heard = now;
+        identity(g, member, instance)?;
+        if let Some(m) = g.members.get_mut(member) {
+            m.last_heard = now;
+        }
         if generation != g.generation {
             return Err(ErrorCode::ILLEGAL_GENERATION);
         }
@@ -671,6 +874,170 @@ impl Coordinator {
             }
             g.maybe_complete_join(now);
         }
+    }
+
+    /// Topics a consumer group's members subscribe to, read from their metadata (the
+    /// consumer protocol's subscription: version, then the topic names).
+    pub fn subscribed_topics(&self, group: &str) -> Vec<String> {
+        let Some(g) = self.groups.get(group) else {
+            return Vec::new();
+        };
+        if g.protocol_type.as_deref() != Some("consumer") {
+            return Vec::new();
+        }
+        let mut topics: Vec<String> = g
+            .members
+            .values()
+            .flat_map(|m| m.protocols.iter().map(|(_, md)| md))
+            .flat_map(|md| {
+                let mut r = Reader::new(md);
+                let _version = i16::decode(&mut r, PLAIN);
+                Vec::<String>::decode(&mut r, PLAIN).unwrap_or_default()
+            })
+            .collect();
+        topics.sort();
+        topics.dedup();
+        topics
+    }
+
+    /// Every group: ID, protocol type, state.
+    pub fn list(&self) -> Vec<(String, String, State)> {
+        let mut out: Vec<_> = self
+            .groups
+            .iter()
+            .map(|(id, g)| {
+                (
+                    id.clone(),
+                    g.protocol_type.clone().unwrap_or_default(),
+                    g.state,
+                )
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// A group as DescribeGroups shows it.
+    pub fn describe(&self, group: &str) -> Option<Described> {
+        let g = self.groups.get(group)?;
+        let protocol = g.protocol.clone().unwrap_or_default();
+        Some(Described {
+            state: g.state.name(),
+            protocol_type: g.protocol_type.clone().unwrap_or_default(),
+            generation: g.generation,
+            members: g
+                .members
+                .iter()
+                .map(|(id, m)| DescribedMember {
+                    member_id: id.clone(),
+                    instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    metadata: m
+                        .protocols
+                        .iter()
+                        .find(|(p, _)| *p == protocol)
+                        .map(|(_, md)| md.clone())
+                        .unwrap_or_default(),
+                    assignment: m.assignment.clone(),
+                })
+                .collect(),
+            protocol,
+        })
+    }
+
+    /// Forgets a group without members (DeleteGroups). Unknown groups are
+    /// GROUP_ID_NOT_FOUND, ones with members NON_EMPTY_GROUP.
+    pub fn delete(&mut self, group: &str) -> Result<(), ErrorCode> {
+        match self.groups.get(group) {
+            None => Err(ErrorCode::GROUP_ID_NOT_FOUND),
+            Some(g) if !g.members.is_empty() => Err(ErrorCode::NON_EMPTY_GROUP),
+            Some(_) => {
+                self.groups.remove(group);
+                Ok(())
+            }
+        }
+    }
+
+    /// The groups whose kept state changed since the last call, with that state.
+    pub fn take_snapshots(&mut self) -> Vec<(String, GroupSnapshot)> {
+        let mut out = Vec::new();
+        for (id, g) in self.groups.iter_mut().filter(|(_, g)| g.dirty) {
+            g.dirty = false;
+            out.push((
+                id.clone(),
+                GroupSnapshot {
+                    format: 1,
+                    protocol_type: g.protocol_type.clone(),
+                    generation: g.generation,
+                    protocol: g.protocol.clone(),
+                    leader: g.leader.clone(),
+                    members: g
+                        .members
+                        .iter()
+                        .map(|(mid, m)| MemberSnapshot {
+                            member_id: mid.clone(),
+                            instance_id: m.instance_id.clone(),
+                            client_id: m.client_id.clone(),
+                            client_host: m.client_host.clone(),
+                            session_timeout_ms: m.session_timeout.as_millis() as i32,
+                            rebalance_timeout_ms: m.rebalance_timeout.as_millis() as i32,
+                            protocols: m
+                                .protocols
+                                .iter()
+                                .map(|(name, md)| ProtocolSnapshot {
+                                    name: name.clone(),
+                                    metadata: Bytes(md.clone()),
+                                })
+                                .collect(),
+                            assignment: Bytes(m.assignment.clone()),
+                        })
+                        .collect(),
+                },
+            ));
+        }
+        out
+    }
+
+    /// Restores a group kept before a restart: Stable with its members, whose sessions
+    /// start now, or Empty.
+    pub fn restore(&mut self, group: &str, snap: GroupSnapshot, now: Instant) {
+        let mut g = Group::new();
+        g.generation = snap.generation;
+        g.protocol_type = snap.protocol_type.clone();
+        g.protocol = snap.protocol;
+        g.leader = snap.leader;
+        for m in snap.members {
+            if let Some(i) = &m.instance_id {
+                g.statics.insert(i.clone(), m.member_id.clone());
+            }
+            g.members.insert(
+                m.member_id,
+                Member {
+                    instance_id: m.instance_id,
+                    client_id: m.client_id,
+                    client_host: m.client_host,
+                    session_timeout: Duration::from_millis(m.session_timeout_ms.max(0) as u64),
+                    rebalance_timeout: Duration::from_millis(m.rebalance_timeout_ms.max(0) as u64),
+                    protocol_type: snap.protocol_type.clone().unwrap_or_default(),
+                    protocols: m
+                        .protocols
+                        .into_iter()
+                        .map(|p| (p.name, p.metadata.0))
+                        .collect(),
+                    assignment: m.assignment.0,
+                    last_heard: now,
+                    join_waiter: None,
+                    sync_waiter: None,
+                },
+            );
+        }
+        g.state = if g.members.is_empty() {
+            State::Empty
+        } else {
+            State::Stable
+        };
+        self.groups.insert(group.to_owned(), g);
     }
 
     /// Answers every waiting JoinGroup and SyncGroup with `error` (the broker is
@@ -706,6 +1073,7 @@ mod tests {
             member_id: member.into(),
             instance_id: None,
             client_id: "c".into(),
+            client_host: "/127.0.0.1".into(),
             session_timeout: Duration::from_secs(10),
             rebalance_timeout: Duration::from_secs(20),
             protocol_type: "consumer".into(),
@@ -770,7 +1138,14 @@ mod tests {
         assert!(follower.members.is_empty());
 
         let t1 = t0 + Duration::from_secs(1);
-        let mut wf = waiting(c.sync("g", 1, &follower.member_id, (None, None), vec![], t1));
+        let mut wf = waiting(c.sync(
+            "g",
+            1,
+            (&follower.member_id, None),
+            (None, None),
+            vec![],
+            t1,
+        ));
         assert!(wf.try_recv().is_err(), "the follower waits for the leader");
         let assignments = vec![
             (leader.member_id.clone(), b"L".to_vec()),
@@ -779,7 +1154,7 @@ mod tests {
         let sl = ready(c.sync(
             "g",
             1,
-            &leader.member_id,
+            (&leader.member_id, None),
             (Some("consumer"), Some("roundrobin")),
             assignments,
             t1,
@@ -787,14 +1162,20 @@ mod tests {
         assert_eq!(sl.assignment, b"L");
         assert_eq!(wf.try_recv().unwrap().assignment, b"F");
         assert_eq!(c.state("g"), Some((State::Stable, 1)));
-        assert_eq!(c.heartbeat("g", 1, &leader.member_id, t1), ErrorCode::NONE);
         assert_eq!(
-            c.heartbeat("g", 0, &leader.member_id, t1),
+            c.heartbeat("g", 1, (&leader.member_id, None), t1),
+            ErrorCode::NONE
+        );
+        assert_eq!(
+            c.heartbeat("g", 0, (&leader.member_id, None), t1),
             ErrorCode::ILLEGAL_GENERATION
         );
-        assert_eq!(c.check_commit("g", 1, &leader.member_id, t1), Ok(()));
         assert_eq!(
-            c.check_commit("g", -1, "", t1),
+            c.check_commit("g", 1, (&leader.member_id, None), t1),
+            Ok(())
+        );
+        assert_eq!(
+            c.check_commit("g", -1, ("", None), t1),
             Err(ErrorCode::UNKNOWN_MEMBER_ID)
         );
 
@@ -803,11 +1184,11 @@ mod tests {
         let x = ready(c.join(join("", &["roundrobin"]), t2));
         let mut wx = waiting(c.join(join(&x.member_id, &["roundrobin"]), t2));
         assert_eq!(
-            c.heartbeat("g", 1, &leader.member_id, t2),
+            c.heartbeat("g", 1, (&leader.member_id, None), t2),
             ErrorCode::REBALANCE_IN_PROGRESS
         );
         assert_eq!(
-            c.check_commit("g", 1, &leader.member_id, t2),
+            c.check_commit("g", 1, (&leader.member_id, None), t2),
             Err(ErrorCode::REBALANCE_IN_PROGRESS)
         );
         let mut wl = waiting(c.join(
@@ -827,23 +1208,35 @@ mod tests {
         // without it.
         let t3 = t2 + Duration::from_secs(5);
         let assignments = vec![];
-        let _ = c.sync("g", 2, &leader.member_id, (None, None), assignments, t3);
-        let _ = c.sync("g", 2, &x.member_id, (None, None), vec![], t3);
+        let _ = c.sync(
+            "g",
+            2,
+            (&leader.member_id, None),
+            (None, None),
+            assignments,
+            t3,
+        );
+        let _ = c.sync("g", 2, (&x.member_id, None), (None, None), vec![], t3);
         assert_eq!(c.state("g").unwrap().0, State::Stable);
         let t4 = t2 + Duration::from_secs(11);
         assert_eq!(
-            c.heartbeat("g", 2, &leader.member_id, t2 + Duration::from_secs(9)),
+            c.heartbeat(
+                "g",
+                2,
+                (&leader.member_id, None),
+                t2 + Duration::from_secs(9)
+            ),
             ErrorCode::NONE
         );
         assert_eq!(
-            c.heartbeat("g", 2, &x.member_id, t2 + Duration::from_secs(9)),
+            c.heartbeat("g", 2, (&x.member_id, None), t2 + Duration::from_secs(9)),
             ErrorCode::NONE
         );
         c.tick(t4);
         assert_eq!(c.members("g").len(), 2, "the silent member is gone");
         assert_eq!(c.state("g").unwrap().0, State::PreparingRebalance);
         assert_eq!(
-            c.heartbeat("g", 2, &follower.member_id, t4),
+            c.heartbeat("g", 2, (&follower.member_id, None), t4),
             ErrorCode::UNKNOWN_MEMBER_ID
         );
     }
@@ -857,7 +1250,7 @@ mod tests {
         let mut w1 = waiting(c.join(j.clone(), t0));
         c.tick(t0 + Duration::from_millis(200));
         let m1 = w1.try_recv().unwrap();
-        let _ = c.sync("g", 1, &m1.member_id, (None, None), vec![], t0);
+        let _ = c.sync("g", 1, (&m1.member_id, None), (None, None), vec![], t0);
         // A second member joins; the first never rejoins.
         let mut w2 = waiting(c.join(j, t0 + Duration::from_secs(1)));
         c.tick(t0 + Duration::from_secs(2));
@@ -896,5 +1289,125 @@ mod tests {
             ready(c.join(join("", &["sticky"]), now)).error,
             Some(ErrorCode::INCONSISTENT_GROUP_PROTOCOL)
         );
+    }
+
+    fn static_join(member: &str, instance: &str) -> Join {
+        let mut j = join(member, &["range"]);
+        j.instance_id = Some(instance.into());
+        j
+    }
+
+    /// A static member that restarts within its session timeout takes its place back
+    /// without a rebalance and keeps its assignment; the old member ID is fenced.
+    #[test]
+    fn a_static_member_returns_without_a_rebalance() {
+        let mut c = coordinator();
+        let t0 = Instant::now();
+        let mut wa = waiting(c.join(static_join("", "a"), t0));
+        let mut wb = waiting(c.join(static_join("", "b"), t0));
+        c.tick(t0 + Duration::from_millis(200));
+        let (ja, jb) = (wa.try_recv().unwrap(), wb.try_recv().unwrap());
+        let leader = if ja.leader == ja.member_id { &ja } else { &jb };
+        let assignments = vec![
+            (ja.member_id.clone(), b"A".to_vec()),
+            (jb.member_id.clone(), b"B".to_vec()),
+        ];
+        let _ = c.sync(
+            "g",
+            1,
+            (&leader.member_id, None),
+            (None, None),
+            assignments,
+            t0,
+        );
+        let _ = c.sync("g", 1, (&jb.member_id, Some("b")), (None, None), vec![], t0);
+        assert_eq!(c.state("g"), Some((State::Stable, 1)));
+
+        // b restarts: a new member ID under the same instance, same generation.
+        let t1 = t0 + Duration::from_secs(3);
+        let back = ready(c.join(static_join("", "b"), t1));
+        assert_eq!(back.error, None);
+        assert_eq!(back.generation, 1, "no rebalance");
+        assert_ne!(back.member_id, jb.member_id);
+        let synced = ready(c.sync(
+            "g",
+            1,
+            (&back.member_id, Some("b")),
+            (None, None),
+            vec![],
+            t1,
+        ));
+        assert_eq!(synced.assignment, b"B", "it keeps its partitions");
+        assert_eq!(
+            c.heartbeat("g", 1, (&ja.member_id, Some("a")), t1),
+            ErrorCode::NONE
+        );
+        // The old incarnation is fenced.
+        assert_eq!(
+            c.heartbeat("g", 1, (&jb.member_id, Some("b")), t1),
+            ErrorCode::FENCED_INSTANCE_ID
+        );
+        assert_eq!(
+            c.check_commit("g", 1, (&jb.member_id, Some("b")), t1),
+            Err(ErrorCode::FENCED_INSTANCE_ID)
+        );
+        let mut stale = static_join(&jb.member_id, "b");
+        stale.member_id_required = false;
+        assert_eq!(
+            ready(c.join(stale, t1)).error,
+            Some(ErrorCode::FENCED_INSTANCE_ID)
+        );
+        // Leaving by instance ID alone removes it, and the rest rebalance.
+        assert_eq!(c.leave("g", ("", Some("b")), t1), ErrorCode::NONE);
+        assert_eq!(c.state("g").unwrap().0, State::PreparingRebalance);
+    }
+
+    /// A Stable group kept before a restart comes back Stable: its members' heartbeats
+    /// in the old generation are answered without a rebalance.
+    #[test]
+    fn a_group_comes_back_from_its_snapshot() {
+        let mut c = coordinator();
+        let t0 = Instant::now();
+        let mut j = join("", &["range"]);
+        j.member_id_required = false;
+        let mut w = waiting(c.join(j, t0));
+        c.tick(t0 + Duration::from_millis(200));
+        let m = w.try_recv().unwrap();
+        let _ = c.sync(
+            "g",
+            1,
+            (&m.member_id, None),
+            (None, None),
+            vec![(m.member_id.clone(), b"P".to_vec())],
+            t0,
+        );
+        let snaps = c.take_snapshots();
+        assert_eq!(snaps.len(), 1);
+        assert!(c.take_snapshots().is_empty(), "taken once");
+        let bytes = snaps[0].1.encode_bytes();
+
+        let mut restarted = coordinator();
+        restarted.restore("g", GroupSnapshot::decode_bytes(&bytes).unwrap(), t0);
+        assert_eq!(restarted.state("g"), Some((State::Stable, 1)));
+        assert_eq!(
+            restarted.heartbeat("g", 1, (&m.member_id, None), t0),
+            ErrorCode::NONE
+        );
+        let synced = ready(restarted.sync("g", 1, (&m.member_id, None), (None, None), vec![], t0));
+        assert_eq!(synced.assignment, b"P");
+        assert_eq!(
+            restarted.describe("g").unwrap().members[0].client_host,
+            "/127.0.0.1"
+        );
+        assert_eq!(restarted.delete("g"), Err(ErrorCode::NON_EMPTY_GROUP));
+        assert_eq!(
+            restarted.leave("g", (&m.member_id, None), t0),
+            ErrorCode::NONE
+        );
+        restarted.tick(t0);
+        assert_eq!(restarted.state("g"), Some((State::Empty, 2)));
+        assert_eq!(restarted.delete("g"), Ok(()));
+        assert_eq!(restarted.delete("g"), Err(ErrorCode::GROUP_ID_NOT_FOUND));
+        assert!(GroupSnapshot::decode_bytes(b"junk").is_none());
     }
 }

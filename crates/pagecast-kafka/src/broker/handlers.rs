@@ -4,21 +4,23 @@
 use std::sync::Arc;
 
 use pagecast_log::TopicPartition;
-use pagecast_log::batch::{self, Builder, Header};
+use pagecast_log::batch::{self, Header};
 
 use super::meta::Topic;
 use super::offsets::{self, Committed, OFFSETS_TOPIC};
 use super::producers::{ProducerState, Verdict};
-use super::{BrokerError, NODE_ID, Shared, admin, fetch, group_api, lock, now_ms, topic_config};
+use super::{NODE_ID, Shared, admin, fetch, group_api, internal, lock, now_ms, topic_config};
 use crate::codec::{DecodeError, Message, Reader, decode_body};
 use crate::error::{ErrorCode, storage_error_code};
 use crate::frame::{RequestHeader, finish_response, start_response};
 use crate::messages::api_versions::{ApiVersion, ApiVersionsRequest, ApiVersionsResponse};
 use crate::messages::create_partitions::CreatePartitionsRequest;
 use crate::messages::create_topics::CreateTopicsRequest;
+use crate::messages::delete_groups::DeleteGroupsRequest;
 use crate::messages::delete_topics::DeleteTopicsRequest;
 use crate::messages::describe_cluster::DescribeClusterRequest;
 use crate::messages::describe_configs::DescribeConfigsRequest;
+use crate::messages::describe_groups::DescribeGroupsRequest;
 use crate::messages::fetch::FetchRequest;
 use crate::messages::find_coordinator::{
     Coordinator, FindCoordinatorRequest, FindCoordinatorResponse,
@@ -28,6 +30,7 @@ use crate::messages::incremental_alter_configs::IncrementalAlterConfigsRequest;
 use crate::messages::init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
 use crate::messages::join_group::JoinGroupRequest;
 use crate::messages::leave_group::LeaveGroupRequest;
+use crate::messages::list_groups::ListGroupsRequest;
 use crate::messages::list_offsets::{
     EARLIEST, LATEST, ListOffsetsPartitionResponse, ListOffsetsRequest, ListOffsetsResponse,
     ListOffsetsTopicResponse, MAX_TIMESTAMP,
@@ -40,6 +43,7 @@ use crate::messages::offset_commit::{
     OffsetCommitRequest, OffsetCommitResponse, OffsetCommitResponsePartition,
     OffsetCommitResponseTopic,
 };
+use crate::messages::offset_delete::OffsetDeleteRequest;
 use crate::messages::offset_fetch::{
     OffsetFetchRequest, OffsetFetchResponse, OffsetFetchResponseGroup,
     OffsetFetchResponsePartition, OffsetFetchResponsePartitions, OffsetFetchResponseTopic,
@@ -97,6 +101,10 @@ pub const APIS: &[Api] = &[
     api::<SyncGroupRequest>("SyncGroup"),
     api::<HeartbeatRequest>("Heartbeat"),
     api::<LeaveGroupRequest>("LeaveGroup"),
+    api::<ListGroupsRequest>("ListGroups"),
+    api::<DescribeGroupsRequest>("DescribeGroups"),
+    api::<DeleteGroupsRequest>("DeleteGroups"),
+    api::<OffsetDeleteRequest>("OffsetDelete"),
 ];
 
 /// Largest committed-offset metadata kept (Kafka's `offset.metadata.max.bytes`).
@@ -155,7 +163,11 @@ fn api_versions_body(error: ErrorCode) -> ApiVersionsResponse {
 
 /// Answers one request frame. Returns the reply, the API's name and the first error
 /// the answer carries, for metrics.
-pub(crate) async fn handle(shared: &Arc<Shared>, frame: &[u8]) -> (Reply, &'static str, ErrorCode) {
+pub(crate) async fn handle(
+    shared: &Arc<Shared>,
+    frame: &[u8],
+    peer: std::net::SocketAddr,
+) -> (Reply, &'static str, ErrorCode) {
     let mut r = Reader::new(frame);
     let Ok((key, version, correlation_id)) = RequestHeader::decode_fixed(&mut r) else {
         return (
@@ -205,6 +217,8 @@ pub(crate) async fn handle(shared: &Arc<Shared>, frame: &[u8]) -> (Reply, &'stat
         }
     };
     let header_v1 = flexible;
+    // As Kafka shows a member's host in DescribeGroups.
+    let client_host = format!("/{}", peer.ip());
     macro_rules! call {
         (async $req:ty, $handler:expr) => {
             match decode_body::<$req>(body, version) {
@@ -334,7 +348,7 @@ pub(crate) async fn handle(shared: &Arc<Shared>, frame: &[u8]) -> (Reply, &'stat
             })
         }
         k if k == JoinGroupRequest::KEY => call!(async JoinGroupRequest, |req| {
-            group_api::join_group(shared, req, version, &client_id)
+            group_api::join_group(shared, req, version, &client_id, &client_host)
         }),
         k if k == SyncGroupRequest::KEY => {
             call!(async SyncGroupRequest, |req| group_api::sync_group(shared, req))
@@ -347,6 +361,20 @@ pub(crate) async fn handle(shared: &Arc<Shared>, frame: &[u8]) -> (Reply, &'stat
                 shared, req, version
             ))
         }
+        k if k == ListGroupsRequest::KEY => {
+            call!(ListGroupsRequest, |req| group_api::list_groups(shared, req))
+        }
+        k if k == DescribeGroupsRequest::KEY => {
+            call!(DescribeGroupsRequest, |req| group_api::describe_groups(
+                shared, req
+            ))
+        }
+        k if k == DeleteGroupsRequest::KEY => call!(DeleteGroupsRequest, |req| {
+            tokio::task::block_in_place(|| group_api::delete_groups(shared, req))
+        }),
+        k if k == OffsetDeleteRequest::KEY => call!(OffsetDeleteRequest, |req| {
+            tokio::task::block_in_place(|| group_api::offset_delete(shared, req))
+        }),
         k if k == DescribeClusterRequest::KEY => {
             call!(DescribeClusterRequest, |req| admin::describe_cluster(
                 shared, req
@@ -853,49 +881,6 @@ fn find_coordinator(
     (resp, code)
 }
 
-/// The internal partition holding committed offsets.
-pub(crate) fn offsets_partition() -> TopicPartition {
-    TopicPartition::new(OFFSETS_TOPIC, 0)
-}
-
-/// Reads every commit record of the internal partition into the committed offsets.
-pub(crate) fn replay_offsets(shared: &Shared) -> Result<(), BrokerError> {
-    let tp = offsets_partition();
-    let mut offset = shared.store().offsets(&tp)?.start;
-    let mut committed = lock(&shared.offsets);
-    loop {
-        let chunks = shared.store().read(&tp, offset, 4 << 20)?;
-        if chunks.is_empty() {
-            return Ok(());
-        }
-        let mut bytes = Vec::new();
-        for c in &chunks {
-            c.copy_into(&mut bytes).map_err(|source| BrokerError::Io {
-                what: format!("read {tp}"),
-                source,
-            })?;
-        }
-        for item in batch::split(&bytes) {
-            let (at, header) = item.map_err(|(position, source)| {
-                pagecast_log::Error::InvalidBatch { position, source }
-            })?;
-            offset = header.next_offset();
-            let (_, records) =
-                crate::records::records(&bytes[at..]).map_err(|e| BrokerError::Io {
-                    what: format!("read {tp} at offset {}", header.base_offset),
-                    source: std::io::Error::other(e.to_string()),
-                })?;
-            for r in records {
-                if let Some((key, value)) =
-                    r.key.zip(r.value).and_then(|(k, v)| offsets::decode(k, v))
-                {
-                    committed.set(key, value);
-                }
-            }
-        }
-    }
-}
-
 fn offset_commit(shared: &Shared, req: OffsetCommitRequest) -> (OffsetCommitResponse, ErrorCode) {
     let group_error = if req.group_id.is_empty() {
         Some(ErrorCode::INVALID_GROUP_ID)
@@ -904,13 +889,12 @@ fn offset_commit(shared: &Shared, req: OffsetCommitRequest) -> (OffsetCommitResp
             .check_commit(
                 &req.group_id,
                 req.generation_id_or_member_epoch,
-                &req.member_id,
+                (&req.member_id, req.group_instance_id.as_deref()),
                 std::time::Instant::now(),
             )
             .err()
     };
-    let now = now_ms();
-    let mut builder = Builder::new(now);
+    let mut records = Vec::new();
     let mut accepted = Vec::new();
     let mut topics: Vec<OffsetCommitResponseTopic> = Vec::with_capacity(req.topics.len());
     for t in req.topics {
@@ -937,8 +921,7 @@ fn offset_commit(shared: &Shared, req: OffsetCommitRequest) -> (OffsetCommitResp
                     leader_epoch: p.committed_leader_epoch,
                     metadata: p.committed_metadata,
                 };
-                let (k, v) = offsets::encode(&key, &value);
-                builder.push(now, Some(&k), Some(&v));
+                records.push(offsets::commit_record(&key, Some(&value)));
                 accepted.push((key, value, topics.len(), partitions.len()));
                 ErrorCode::NONE
             };
@@ -952,12 +935,8 @@ fn offset_commit(shared: &Shared, req: OffsetCommitRequest) -> (OffsetCommitResp
             partitions,
         });
     }
-    if !builder.is_empty() {
-        let mut batch = builder.finish();
-        let stored = shared
-            .store_mut()
-            .append(&offsets_partition(), &mut batch, now);
-        match stored {
+    if !records.is_empty() {
+        match internal::write(shared, &records) {
             Ok(_) => {
                 let mut committed = lock(&shared.offsets);
                 for (key, value, _, _) in accepted {

@@ -39,6 +39,34 @@ pub struct PartitionFigures {
     pub size: u64,
 }
 
+/// A consumer group's figures at scrape time.
+#[derive(Debug, Clone)]
+pub struct GroupFigures {
+    /// Group ID.
+    pub group: String,
+    /// State name.
+    pub state: &'static str,
+    /// Generation.
+    pub generation: i32,
+    /// Members.
+    pub members: usize,
+    /// Committed offset and lag per topic and partition.
+    pub partitions: Vec<GroupPartition>,
+}
+
+/// A group's position in one partition.
+#[derive(Debug, Clone)]
+pub struct GroupPartition {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Committed offset.
+    pub committed: i64,
+    /// Log end offset minus the committed offset.
+    pub lag: i64,
+}
+
 /// Counters shared by every connection.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -92,7 +120,7 @@ impl Metrics {
     }
 
     /// The metrics in Prometheus' text exposition format.
-    pub fn render(&self, partitions: &[PartitionFigures]) -> String {
+    pub fn render(&self, partitions: &[PartitionFigures], groups: &[GroupFigures]) -> String {
         let mut out = String::new();
         let counter = |out: &mut String, name: &str, help: &str, v: u64| {
             let _ = writeln!(
@@ -209,6 +237,71 @@ impl Metrics {
                     p.partition,
                     value(p)
                 );
+            }
+        }
+        type GroupGauge = (&'static str, &'static str, fn(&GroupFigures) -> i64);
+        let group_gauges: [GroupGauge; 2] = [
+            ("group_members", "Members of a consumer group.", |g| {
+                g.members as i64
+            }),
+            ("group_generation", "A consumer group's generation.", |g| {
+                g.generation.into()
+            }),
+        ];
+        for (name, help, value) in group_gauges {
+            let _ = writeln!(
+                out,
+                "# HELP pagecast_kafka_{name} {help}\n# TYPE pagecast_kafka_{name} gauge"
+            );
+            for g in groups {
+                let _ = writeln!(
+                    out,
+                    "pagecast_kafka_{name}{{group=\"{}\"}} {}",
+                    g.group,
+                    value(g)
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP pagecast_kafka_group_state A consumer group's state (1 for the state it is in).\n# TYPE pagecast_kafka_group_state gauge"
+        );
+        for g in groups {
+            let _ = writeln!(
+                out,
+                "pagecast_kafka_group_state{{group=\"{}\",state=\"{}\"}} 1",
+                g.group, g.state
+            );
+        }
+        type LagGauge = (&'static str, &'static str, fn(&GroupPartition) -> i64);
+        let lags: [LagGauge; 2] = [
+            (
+                "group_committed_offset",
+                "A group's committed offset of a partition.",
+                |p| p.committed,
+            ),
+            (
+                "group_lag",
+                "Records of a partition a group has not committed (log end offset minus committed offset).",
+                |p| p.lag,
+            ),
+        ];
+        for (name, help, value) in lags {
+            let _ = writeln!(
+                out,
+                "# HELP pagecast_kafka_{name} {help}\n# TYPE pagecast_kafka_{name} gauge"
+            );
+            for g in groups {
+                for p in &g.partitions {
+                    let _ = writeln!(
+                        out,
+                        "pagecast_kafka_{name}{{group=\"{}\",topic=\"{}\",partition=\"{}\"}} {}",
+                        g.group,
+                        p.topic,
+                        p.partition,
+                        value(p)
+                    );
+                }
             }
         }
         out

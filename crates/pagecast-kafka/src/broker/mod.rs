@@ -14,6 +14,7 @@ mod fetch;
 mod group_api;
 pub mod groups;
 mod handlers;
+mod internal;
 pub mod meta;
 pub mod metrics;
 pub mod offsets;
@@ -35,7 +36,7 @@ use tokio::sync::{Notify, watch};
 use crate::codec::Uuid;
 use crate::error::{ErrorCode, storage_error_code};
 use meta::{Meta, MetaError, Topic, Topics};
-use metrics::{Metrics, PartitionFigures};
+use metrics::{GroupFigures, GroupPartition, Metrics, PartitionFigures};
 use offsets::{CommittedOffsets, OFFSETS_TOPIC};
 use producers::Producers;
 
@@ -527,9 +528,9 @@ impl Broker {
             metrics: Metrics::default(),
             stopping: watch::channel(false).0,
         });
-        shared.store_mut().create(&handlers::offsets_partition())?;
+        shared.store_mut().create(&internal::partition())?;
         apply_topic_configs(&shared)?;
-        handlers::replay_offsets(&shared)?;
+        internal::replay(&shared)?;
         rebuild_producers(&shared)?;
         Ok(Broker {
             shared,
@@ -589,6 +590,7 @@ impl Broker {
         drop(listener);
         shared.stopping.send_replace(true);
         lock(&shared.groups).abandon(ErrorCode::NOT_COORDINATOR);
+        internal::persist_groups(&shared);
         // Connections finish the request in hand (long polls answer at once); a client
         // that sends nothing more is closed by its task seeing `stopping`.
         let drain = async { while tasks.join_next().await.is_some() {} };
@@ -622,6 +624,7 @@ async fn tick_groups(shared: Arc<Shared>) {
             () = tokio::time::sleep(Duration::from_millis(50)) => {}
         }
         lock(&shared.groups).tick(std::time::Instant::now());
+        internal::persist_groups(&shared);
     }
 }
 
@@ -723,6 +726,48 @@ pub(crate) fn partition_figures(shared: &Shared) -> Vec<PartitionFigures> {
                 log_end: o.end,
                 size: store.size(&tp).unwrap_or(0),
             })
+        })
+        .collect()
+}
+
+/// Figures of every consumer group (those the coordinator knows and those with only
+/// committed offsets), with each committed partition's lag behind `partitions`' ends.
+pub(crate) fn group_figures(shared: &Shared, partitions: &[PartitionFigures]) -> Vec<GroupFigures> {
+    let coordinator = lock(&shared.groups);
+    let committed = lock(&shared.offsets);
+    let mut names: Vec<String> = coordinator.list().into_iter().map(|(g, _, _)| g).collect();
+    names.extend(committed.groups());
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .map(|group| {
+            let (state, generation, members) = match coordinator.describe(&group) {
+                Some(d) => (d.state, d.generation, d.members.len()),
+                None => ("Empty", 0, 0),
+            };
+            let partitions = committed
+                .group(&group)
+                .map(|((_, topic, partition), c)| {
+                    let end = partitions
+                        .iter()
+                        .find(|p| p.topic == *topic && p.partition == *partition)
+                        .map_or(c.offset, |p| p.log_end);
+                    GroupPartition {
+                        topic: topic.clone(),
+                        partition: *partition,
+                        committed: c.offset,
+                        lag: (end - c.offset).max(0),
+                    }
+                })
+                .collect();
+            GroupFigures {
+                group,
+                state,
+                generation,
+                members,
+                partitions,
+            }
         })
         .collect()
 }

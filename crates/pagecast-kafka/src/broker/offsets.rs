@@ -1,6 +1,12 @@
-//! Committed offsets, kept as Kafka keeps them: records in an internal partition of the
-//! broker's own store (`__consumer_offsets-0`), one per commit, replayed at start-up.
-//! The newest record for a group, topic and partition wins.
+//! Committed offsets and group metadata, kept as Kafka keeps them: records in an
+//! internal partition of the broker's own store (`__consumer_offsets-0`), one per commit
+//! and one per group change, replayed at start-up. The newest record for a key wins; a
+//! record without a value (a tombstone) deletes it.
+//!
+//! ```text
+//! key   i16 1, group, topic, partition    value  i64 offset, i32 leader epoch, metadata
+//! key   i16 2, group                      value  a groups::GroupSnapshot
+//! ```
 
 use std::collections::BTreeMap;
 
@@ -9,8 +15,10 @@ use crate::codec::{Reader, Version, Wire};
 /// The internal topic holding committed offsets.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
-/// Format version of the keys and values written.
-const FORMAT: i16 = 1;
+/// Key format of a committed offset.
+const COMMIT_KEY: i16 = 1;
+/// Key format of a group's metadata.
+const GROUP_KEY: i16 = 2;
 const PLAIN: Version = Version {
     version: 0,
     flexible: false,
@@ -30,36 +38,71 @@ pub struct Committed {
 /// What a commit is about: group, topic, partition.
 pub type Key = (String, String, i32);
 
-/// Encodes a commit as a record key and value.
-pub fn encode(key: &Key, value: &Committed) -> (Vec<u8>, Vec<u8>) {
+/// A record of the internal partition, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Entry {
+    /// A committed offset, or its deletion.
+    Commit(Key, Option<Committed>),
+    /// A group's metadata (its snapshot's bytes), or its deletion.
+    Group(String, Option<Vec<u8>>),
+}
+
+/// A record key and value.
+pub type Record = (Vec<u8>, Option<Vec<u8>>);
+
+/// The record of a commit, or of its deletion (`None`).
+pub fn commit_record(key: &Key, value: Option<&Committed>) -> Record {
     let mut k = Vec::new();
-    FORMAT.encode(&mut k, PLAIN);
+    COMMIT_KEY.encode(&mut k, PLAIN);
     key.0.encode(&mut k, PLAIN);
     key.1.encode(&mut k, PLAIN);
     key.2.encode(&mut k, PLAIN);
-    let mut v = Vec::new();
-    value.offset.encode(&mut v, PLAIN);
-    value.leader_epoch.encode(&mut v, PLAIN);
-    value.metadata.encode(&mut v, PLAIN);
+    let v = value.map(|value| {
+        let mut v = Vec::new();
+        value.offset.encode(&mut v, PLAIN);
+        value.leader_epoch.encode(&mut v, PLAIN);
+        value.metadata.encode(&mut v, PLAIN);
+        v
+    });
     (k, v)
 }
 
-/// Decodes a record written by [`encode`]; `None` for a record of another format.
-pub fn decode(key: &[u8], value: &[u8]) -> Option<(Key, Committed)> {
+/// The record of a group's metadata, or of its deletion (`None`).
+pub fn group_record(group: &str, snapshot: Option<Vec<u8>>) -> Record {
+    let mut k = Vec::new();
+    GROUP_KEY.encode(&mut k, PLAIN);
+    group.to_owned().encode(&mut k, PLAIN);
+    (k, snapshot)
+}
+
+/// Decodes a record written by [`commit_record`] or [`group_record`]; `None` for a
+/// record of another format.
+pub fn decode(key: &[u8], value: Option<&[u8]>) -> Option<Entry> {
     let mut k = Reader::new(key);
-    if i16::decode(&mut k, PLAIN).ok()? != FORMAT {
-        return None;
+    match i16::decode(&mut k, PLAIN).ok()? {
+        COMMIT_KEY => {
+            let group = String::decode(&mut k, PLAIN).ok()?;
+            let topic = String::decode(&mut k, PLAIN).ok()?;
+            let partition = i32::decode(&mut k, PLAIN).ok()?;
+            let committed = match value {
+                None => None,
+                Some(value) => {
+                    let mut v = Reader::new(value);
+                    Some(Committed {
+                        offset: i64::decode(&mut v, PLAIN).ok()?,
+                        leader_epoch: i32::decode(&mut v, PLAIN).ok()?,
+                        metadata: Option::<String>::decode(&mut v, PLAIN).ok()?,
+                    })
+                }
+            };
+            Some(Entry::Commit((group, topic, partition), committed))
+        }
+        GROUP_KEY => {
+            let group = String::decode(&mut k, PLAIN).ok()?;
+            Some(Entry::Group(group, value.map(<[u8]>::to_vec)))
+        }
+        _ => None,
     }
-    let group = String::decode(&mut k, PLAIN).ok()?;
-    let topic = String::decode(&mut k, PLAIN).ok()?;
-    let partition = i32::decode(&mut k, PLAIN).ok()?;
-    let mut v = Reader::new(value);
-    let committed = Committed {
-        offset: i64::decode(&mut v, PLAIN).ok()?,
-        leader_epoch: i32::decode(&mut v, PLAIN).ok()?,
-        metadata: Option::<String>::decode(&mut v, PLAIN).ok()?,
-    };
-    Some(((group, topic, partition), committed))
 }
 
 /// The committed offsets of every group.
@@ -72,6 +115,18 @@ impl CommittedOffsets {
     /// Sets a position.
     pub fn set(&mut self, key: Key, value: Committed) {
         self.map.insert(key, value);
+    }
+
+    /// Every group with a committed position.
+    pub fn groups(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.map.keys().map(|(g, _, _)| g.clone()).collect();
+        out.dedup();
+        out
+    }
+
+    /// Deletes a position.
+    pub fn remove(&mut self, key: &Key) {
+        self.map.remove(key);
     }
 
     /// A position, if committed.
@@ -104,9 +159,19 @@ mod tests {
             leader_epoch: -1,
             metadata: Some("m".into()),
         };
-        let (k, v) = encode(&key, &value);
-        assert_eq!(decode(&k, &v), Some((key, value)));
-        assert_eq!(decode(&k[..3], &v), None);
+        let (k, v) = commit_record(&key, Some(&value));
+        assert_eq!(
+            decode(&k, v.as_deref()),
+            Some(Entry::Commit(key.clone(), Some(value)))
+        );
+        assert_eq!(decode(&k[..3], v.as_deref()), None);
+        let (k, v) = commit_record(&key, None);
+        assert_eq!(decode(&k, v.as_deref()), Some(Entry::Commit(key, None)));
+        let (k, v) = group_record("g", Some(vec![1, 2]));
+        assert_eq!(
+            decode(&k, v.as_deref()),
+            Some(Entry::Group("g".into(), Some(vec![1, 2])))
+        );
     }
 
     #[test]
