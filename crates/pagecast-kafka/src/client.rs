@@ -3,8 +3,8 @@
 //! fetch can splice its record data straight from the socket into a file, so a
 //! consumer can take data without copying it.
 //!
-//! It speaks non-flexible versions (Produce v8, Fetch v11, Metadata v8, ListOffsets v5,
-//! CreateTopics v4), whose responses have the plain v0 header.
+//! The load generator speaks non-flexible versions (Produce v8, Fetch v11, Metadata v8,
+//! ListOffsets v5, CreateTopics v4); any version can be called.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -106,10 +106,17 @@ impl Client {
         Ok((id, frame))
     }
 
-    /// Reads the next response and decodes it at `version` (a non-flexible one).
+    /// Reads the next response and decodes it at `version`; flexible versions have
+    /// response header v1 (a tagged-field section after the correlation ID).
     pub fn receive<M: Message>(&mut self, version: i16) -> io::Result<(i32, M)> {
         let (id, body) = self.receive_raw()?;
-        let m = decode_body(&body, version).map_err(invalid)?;
+        let mut body = &body[..];
+        if M::version(version).flexible {
+            let mut r = crate::codec::Reader::new(body);
+            r.tagged_fields(|_, _| Ok(false)).map_err(invalid)?;
+            body = &body[r.position()..];
+        }
+        let m = decode_body(body, version).map_err(invalid)?;
         Ok((id, m))
     }
 

@@ -9,12 +9,14 @@
 //!   whose fetches send record data with sendfile or from the commit log's mapping.
 //! - [`records`]: records inside a batch, for the broker's own reads.
 //! - [`client`]: a small blocking client, for the load generator and tests.
+//! - [`inspect`]: what `pagecast groups` asks and prints.
 
 pub mod broker;
 pub mod client;
 pub mod codec;
 mod error;
 pub mod frame;
+pub mod inspect;
 pub mod messages;
 pub mod records;
 

@@ -30,6 +30,9 @@ enum Command {
     /// Run a Kafka-protocol broker: unmodified Kafka clients produce and consume, and
     /// fetches send record data with sendfile or from the commit log's mapping.
     Broker(BrokerArgs),
+    /// List a broker's consumer groups, or describe one as kafka-consumer-groups does:
+    /// committed offset, log end offset, lag and owner per partition.
+    Groups(GroupsArgs),
     /// Inspect a pagecast log on disk.
     Log {
         #[command(subcommand)]
@@ -279,6 +282,16 @@ struct BrokerArgs {
     metrics_addr: Option<std::net::SocketAddr>,
 }
 
+#[derive(Args)]
+struct GroupsArgs {
+    /// The broker.
+    #[arg(long, env = "PAGECAST_BOOTSTRAP", default_value = "127.0.0.1:9092")]
+    bootstrap: std::net::SocketAddr,
+    /// Describe this group instead of listing them all.
+    #[arg(long, value_name = "GROUP")]
+    describe: Option<String>,
+}
+
 fn parse_host_port(s: &str) -> Result<(String, u16), String> {
     let (host, port) = s
         .rsplit_once(':')
@@ -314,6 +327,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve(args),
         Command::Get(args) => get(args),
         Command::Broker(args) => broker(args),
+        Command::Groups(args) => groups(args),
         Command::Log {
             command: LogCommand::Dump { path },
         } => log_dump(&path),
@@ -457,6 +471,28 @@ fn broker(args: BrokerArgs) -> anyhow::Result<()> {
         eprintln!("pagecast broker: stopped; the store was closed cleanly");
         Ok(())
     })
+}
+
+fn groups(args: GroupsArgs) -> anyhow::Result<()> {
+    use pagecast_kafka::inspect;
+    match args.describe {
+        Some(group) => {
+            let d = inspect::describe_group(args.bootstrap, &group)
+                .with_context(|| format!("describe group {group} at {}", args.bootstrap))?;
+            if d.state == "Dead" && d.rows.is_empty() {
+                bail!("consumer group '{group}' does not exist at {}", args.bootstrap);
+            }
+            print!("{}", inspect::text(&d));
+        }
+        None => {
+            let groups = inspect::list_groups(args.bootstrap)
+                .with_context(|| format!("list groups at {}", args.bootstrap))?;
+            for g in groups {
+                println!("{}", g.group);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Completes on the first SIGTERM or SIGINT (Ctrl-C).
