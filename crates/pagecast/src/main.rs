@@ -480,7 +480,10 @@ fn groups(args: GroupsArgs) -> anyhow::Result<()> {
             let d = inspect::describe_group(args.bootstrap, &group)
                 .with_context(|| format!("describe group {group} at {}", args.bootstrap))?;
             if d.state == "Dead" && d.rows.is_empty() {
-                bail!("consumer group '{group}' does not exist at {}", args.bootstrap);
+                bail!(
+                    "consumer group '{group}' does not exist at {}",
+                    args.bootstrap
+                );
             }
             print!("{}", inspect::text(&d));
         }

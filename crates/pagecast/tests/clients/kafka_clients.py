@@ -13,8 +13,10 @@ raises, so the test shows the traceback.
     python3 kafka_clients.py topic-id BOOTSTRAP TOPIC
     python3 kafka_clients.py produce-acked BOOTSTRAP TOPIC OUT_FILE
     python3 kafka_clients.py consume-all BOOTSTRAP TOPIC COUNT
-    python3 kafka_clients.py produce-values BOOTSTRAP TOPIC COUNT
+    python3 kafka_clients.py produce-values BOOTSTRAP TOPIC COUNT [PARTITIONS]
     python3 kafka_clients.py consume-group BOOTSTRAP TOPIC COUNT
+    python3 kafka_clients.py group-member BOOTSTRAP TOPIC GROUP STRATEGY [INSTANCE]
+    python3 kafka_clients.py kafka-python-group BOOTSTRAP TOPIC COUNT
 """
 
 import sys
@@ -349,14 +351,127 @@ def consume_group(bootstrap, topic, count):
     print(f"all {count} records, {duplicates} seen twice", flush=True)
 
 
-def produce_values(bootstrap, topic, count):
+def produce_values(bootstrap, topic, count, partitions="1"):
+    """Produces COUNT records "v0", "v1", ... round-robin over PARTITIONS partitions."""
     from confluent_kafka import Producer
 
     p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
     for i in range(int(count)):
-        p.produce(topic, f"v{i}".encode(), partition=0)
+        p.produce(topic, f"v{i}".encode(), partition=i % int(partitions))
     if p.flush(TIMEOUT) != 0:
         fail("records left unacknowledged")
+
+
+def group_member(bootstrap, topic, group, strategy, instance=""):
+    """One member of a consumer group, until SIGTERM. Prints, flushed, one line per
+    event: "assigned T:P,..." after each rebalance (the whole assignment),
+    "processed P O" for each record and "committed P O" once its offset is committed
+    (synchronously, record by record). STRATEGY is an assignor (range,
+    cooperative-sticky) or "consumer" for the KIP-848 protocol."""
+    import signal
+
+    from confluent_kafka import Consumer
+
+    conf = {"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest",
+            "enable.auto.commit": False, "reconnect.backoff.max.ms": 500}
+    if strategy == "consumer":
+        conf["group.protocol"] = "consumer"
+    else:
+        conf.update({"partition.assignment.strategy": strategy, "session.timeout.ms": 6000,
+                     "heartbeat.interval.ms": 500})
+    if instance:
+        conf["group.instance.id"] = instance
+    c = Consumer(conf)
+    owned = set()
+
+    def show():
+        print("assigned " + ",".join(f"{t}:{p}" for t, p in sorted(owned)), flush=True)
+
+    def on_assign(consumer, partitions):
+        if strategy == "cooperative-sticky" or strategy == "consumer":
+            owned.update((p.topic, p.partition) for p in partitions)
+        else:
+            owned.clear()
+            owned.update((p.topic, p.partition) for p in partitions)
+        show()
+
+    def on_revoke(consumer, partitions):
+        owned.difference_update((p.topic, p.partition) for p in partitions)
+        show()
+
+    c.subscribe([topic], on_assign=on_assign, on_revoke=on_revoke, on_lost=on_revoke)
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    while not stop:
+        m = c.poll(0.2)
+        if m is None or m.error():
+            continue
+        print(f"processed {m.partition()} {m.offset()}", flush=True)
+        try:
+            c.commit(message=m, asynchronous=False)
+            print(f"committed {m.partition()} {m.offset()}", flush=True)
+        except Exception as e:  # a rebalance took the partition away: not committed
+            print(f"commit-failed {m.partition()} {m.offset()} {e}", flush=True)
+    c.close()
+    print("closed", flush=True)
+
+
+def kafka_python_group(bootstrap, topic, count):
+    """Two kafka-python consumers in one group, each on its own thread, share a topic;
+    when one leaves, the other takes its partitions and every record is consumed."""
+    import threading
+
+    from kafka import KafkaConsumer, KafkaProducer
+    from kafka.errors import CommitFailedError, RebalanceInProgressError
+
+    count = int(count)
+    p = KafkaProducer(bootstrap_servers=bootstrap)
+    for i in range(count):
+        p.send(topic, f"v{i}".encode(), partition=i % 4)
+    p.flush()
+    p.close()
+    seen, lock = set(), threading.Lock()
+    leave = threading.Event()
+    assignments = {}
+
+    def member(name, stop):
+        c = KafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"{topic}-g",
+                          auto_offset_reset="earliest", enable_auto_commit=False,
+                          session_timeout_ms=10000, heartbeat_interval_ms=500)
+        while not stop():
+            for records in c.poll(timeout_ms=200).values():
+                with lock:
+                    seen.update((r.partition, r.offset) for r in records)
+            try:
+                c.commit()
+            except (CommitFailedError, RebalanceInProgressError):
+                pass  # a rebalance is under way, as with Kafka: the next commit covers it
+            assignments[name] = len(c.assignment())
+        c.close()
+
+    deadline = time.time() + 60
+    done = threading.Event()
+    first = threading.Thread(target=member, args=("first", done.is_set))
+    second = threading.Thread(target=member, args=("second", leave.is_set))
+    first.start()
+    second.start()
+    while time.time() < deadline and not (assignments.get("first") == 2 and assignments.get("second") == 2):
+        time.sleep(0.1)
+    if not (assignments.get("first") == 2 and assignments.get("second") == 2):
+        done.set()
+        leave.set()
+        fail(f"the two members never split 4 partitions: {assignments}")
+    leave.set()
+    second.join()
+    while time.time() < deadline and (assignments.get("first") != 4 or len(seen) < count):
+        time.sleep(0.1)
+    done.set()
+    first.join()
+    if assignments.get("first") != 4:
+        fail(f"after one left, the other holds {assignments.get('first')} partitions")
+    if len(seen) != count:
+        fail(f"consumed {len(seen)} of {count} records")
+    print(f"kafka-python: two members split 4 partitions, one left, the other took all and consumed {count} records")
 
 
 def consume_all(bootstrap, topic, count):
@@ -377,6 +492,8 @@ COMMANDS = {
     "produce-acked": produce_acked,
     "consume-all": consume_all,
     "consume-group": consume_group,
+    "group-member": group_member,
+    "kafka-python-group": kafka_python_group,
     "produce-values": produce_values,
 }
 

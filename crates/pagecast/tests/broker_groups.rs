@@ -1,0 +1,513 @@
+//! Consumer groups on `pagecast broker` with real clients: confluent-kafka members that
+//! share a topic and survive a member's crash (eager and cooperative-sticky
+//! assignors), static membership, a broker restart under a running group, kcat's
+//! balanced consumer, kafka-python's group, and misbehaving members driven with the
+//! built-in client. `pagecast groups` describes what the broker holds.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use pagecast_kafka::ErrorCode;
+use pagecast_kafka::client::Client;
+use pagecast_kafka::codec::Bytes;
+use pagecast_kafka::messages::describe_groups::{DescribeGroupsRequest, DescribeGroupsResponse};
+use pagecast_kafka::messages::heartbeat::{HeartbeatRequest, HeartbeatResponse};
+use pagecast_kafka::messages::join_group::{
+    JoinGroupRequest, JoinGroupRequestProtocol, JoinGroupResponse,
+};
+use pagecast_kafka::messages::offset_commit::{
+    OffsetCommitRequest, OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+    OffsetCommitResponse,
+};
+use pagecast_kafka::messages::sync_group::{SyncGroupRequest, SyncGroupResponse};
+use support::broker::{Broker, clients, kcat, run_ok};
+
+/// A confluent-kafka group member in its own process, and every line it printed.
+struct Member {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Member {
+    fn start(bootstrap: &str, topic: &str, group: &str, strategy: &str, instance: &str) -> Member {
+        let mut child = clients(
+            "group-member",
+            &[bootstrap, topic, group, strategy, instance],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let into = Arc::clone(&lines);
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for l in BufReader::new(stdout).lines() {
+                let Ok(l) = l else { return };
+                into.lock().unwrap().push(l);
+            }
+        });
+        Member { child, lines }
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// The partitions it holds now (its last "assigned" line).
+    fn assigned(&self) -> BTreeSet<i32> {
+        self.lines()
+            .iter()
+            .rev()
+            .find_map(|l| l.strip_prefix("assigned "))
+            .map(|list| {
+                list.split(',')
+                    .filter_map(|tp| tp.rsplit(':').next()?.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// How many times it printed an assignment.
+    fn assignments(&self) -> usize {
+        self.lines()
+            .iter()
+            .filter(|l| l.starts_with("assigned"))
+            .count()
+    }
+
+    /// (partition, offset) of each record, for lines starting with `what`.
+    fn records(&self, what: &str) -> Vec<(i32, i64)> {
+        self.lines()
+            .iter()
+            .filter_map(|l| {
+                let mut f = l.strip_prefix(what)?.split_whitespace();
+                Some((f.next()?.parse().ok()?, f.next()?.parse().ok()?))
+            })
+            .collect()
+    }
+
+    fn terminate(mut self) {
+        let pid = rustix::process::Pid::from_child(&self.child);
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+        let _ = self.child.wait();
+    }
+
+    fn kill(mut self) -> Member {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "not within {limit:?}: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    start.elapsed()
+}
+
+fn distinct(members: &[&Member]) -> BTreeSet<(i32, i64)> {
+    members
+        .iter()
+        .flat_map(|m| m.records("processed "))
+        .collect()
+}
+
+/// The generation and member count the broker holds for `group`.
+fn described(addr: std::net::SocketAddr, group: &str) -> (String, usize) {
+    let mut c = Client::connect(addr, "test").unwrap();
+    let d: DescribeGroupsResponse = c
+        .call(
+            4,
+            &DescribeGroupsRequest {
+                groups: vec![group.into()],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    (d.groups[0].group_state.clone(), d.groups[0].members.len())
+}
+
+/// Three members over six partitions; one crashes; the other two take its partitions
+/// within the session timeout; nothing is lost, and nothing committed is processed
+/// twice.
+fn three_members(strategy: &str) {
+    let data = tempfile::tempdir().unwrap();
+    let b = Broker::start(data.path(), "segment", &["--default-partitions", "6"]);
+    let bootstrap = b.bootstrap();
+    run_ok(&mut clients(
+        "produce-values",
+        &[&bootstrap, "shared", "600", "6"],
+    ));
+    let group = format!("three-{strategy}");
+    let members: Vec<Member> = (0..3)
+        .map(|_| Member::start(&bootstrap, "shared", &group, strategy, ""))
+        .collect();
+    wait_until(
+        "three members hold two partitions each, and all 600 records are read",
+        Duration::from_secs(60),
+        || {
+            members.iter().all(|m| m.assigned().len() == 2)
+                && distinct(&members.iter().collect::<Vec<_>>()).len() == 600
+        },
+    );
+    let all: BTreeSet<i32> = members.iter().flat_map(|m| m.assigned()).collect();
+    assert_eq!(all, (0..6).collect(), "every partition has one owner");
+
+    let mut members = members;
+    let crashed = members.pop().unwrap().kill();
+    let moved = wait_until(
+        "the survivors own all six partitions",
+        Duration::from_secs(30),
+        || {
+            members
+                .iter()
+                .map(|m| m.assigned())
+                .fold(BTreeSet::new(), |mut a, s| {
+                    a.extend(s);
+                    a
+                })
+                == (0..6).collect()
+                && members.iter().map(|m| m.assigned().len()).sum::<usize>() == 6
+        },
+    );
+    eprintln!("{strategy}: partitions moved {moved:?} after the crash");
+    run_ok(&mut clients(
+        "produce-values",
+        &[&bootstrap, "shared", "600", "6"],
+    ));
+    let everyone = [&members[0], &members[1], &crashed];
+    wait_until("all 1200 records are read", Duration::from_secs(60), || {
+        distinct(&everyone).len() == 1200
+    });
+
+    // Nothing lost: every offset of every partition was processed.
+    let got = distinct(&everyone);
+    for p in 0..6 {
+        for o in 0..200 {
+            assert!(
+                got.contains(&(p, o)),
+                "{strategy}: record {o} of partition {p} was never processed"
+            );
+        }
+    }
+    // Nothing committed processed twice: a record processed more than once was
+    // committed at most once.
+    let mut processed: BTreeMap<(i32, i64), usize> = BTreeMap::new();
+    let mut committed: BTreeMap<(i32, i64), usize> = BTreeMap::new();
+    for m in everyone {
+        for r in m.records("processed ") {
+            *processed.entry(r).or_default() += 1;
+        }
+        for r in m.records("committed ") {
+            *committed.entry(r).or_default() += 1;
+        }
+    }
+    for (r, n) in &processed {
+        if *n > 1 {
+            assert!(
+                committed.get(r).copied().unwrap_or(0) <= 1,
+                "{strategy}: {r:?} was committed and processed again"
+            );
+        }
+    }
+    for m in members {
+        m.terminate();
+    }
+    b.stop();
+}
+
+#[test]
+fn three_members_share_a_topic_and_survive_a_crash_eager() {
+    three_members("range");
+}
+
+#[test]
+fn three_members_share_a_topic_and_survive_a_crash_cooperative_sticky() {
+    three_members("cooperative-sticky");
+}
+
+/// A static member that restarts within its session timeout gets its partitions back
+/// without a rebalance: the other member is never reassigned.
+#[test]
+fn a_static_member_restarts_without_a_rebalance() {
+    let data = tempfile::tempdir().unwrap();
+    let b = Broker::start(data.path(), "segment", &["--default-partitions", "4"]);
+    let bootstrap = b.bootstrap();
+    run_ok(&mut clients(
+        "produce-values",
+        &[&bootstrap, "static", "40", "4"],
+    ));
+    let a = Member::start(&bootstrap, "static", "statics", "range", "instance-a");
+    let first_b = Member::start(&bootstrap, "static", "statics", "range", "instance-b");
+    wait_until(
+        "both static members hold two partitions",
+        Duration::from_secs(60),
+        || a.assigned().len() == 2 && first_b.assigned().len() == 2,
+    );
+    let a_assignments = a.assignments();
+    let b_partitions = first_b.assigned();
+    let _ = first_b.kill();
+    let second_b = Member::start(&bootstrap, "static", "statics", "range", "instance-b");
+    wait_until(
+        "the restarted static member holds its partitions",
+        Duration::from_secs(30),
+        || second_b.assigned() == b_partitions,
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        a.assignments(),
+        a_assignments,
+        "the other member saw no rebalance: {:?}",
+        a.lines()
+    );
+    assert_eq!(described(b.addr, "statics"), ("Stable".into(), 2));
+    a.terminate();
+    second_b.terminate();
+    b.stop();
+}
+
+/// A broker restart under a running group: the group comes back from its kept
+/// metadata, members carry on from their committed offsets, nothing is skipped.
+#[test]
+fn a_group_carries_on_across_a_broker_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let args = ["--addr", addr.as_str(), "--default-partitions", "2"];
+    let b = Broker::start(data.path(), "segment", &args);
+    run_ok(&mut clients("produce-values", &[&addr, "kept", "200", "2"]));
+    let m1 = Member::start(&addr, "kept", "survivors", "range", "");
+    let m2 = Member::start(&addr, "kept", "survivors", "range", "");
+    wait_until(
+        "both members read everything",
+        Duration::from_secs(60),
+        || distinct(&[&m1, &m2]).len() == 200,
+    );
+    b.stop();
+    let b = Broker::start(data.path(), "segment", &args);
+    assert_eq!(
+        described(b.addr, "survivors"),
+        ("Stable".into(), 2),
+        "the group came back from its metadata"
+    );
+    run_ok(&mut clients("produce-values", &[&addr, "kept", "200", "2"]));
+    wait_until(
+        "both members read the new records",
+        Duration::from_secs(60),
+        || distinct(&[&m1, &m2]).len() == 400,
+    );
+    let got = distinct(&[&m1, &m2]);
+    for p in 0..2 {
+        for o in 0..200 {
+            assert!(got.contains(&(p, o)), "record {o} of partition {p} skipped");
+        }
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_pagecast"))
+        .args(["groups", "--bootstrap", &addr, "--describe", "survivors"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("is Stable with 2 member(s)"), "{text}");
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.starts_with("survivors kept"))
+            .count(),
+        2,
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .all(|l| !l.starts_with("survivors") || l.contains(" 200 ")),
+        "{text}"
+    );
+    m1.terminate();
+    m2.terminate();
+    b.stop();
+}
+
+#[test]
+fn kcat_balanced_consumer_and_kafka_python_group() {
+    let data = tempfile::tempdir().unwrap();
+    let b = Broker::start(data.path(), "segment", &["--default-partitions", "4"]);
+    let bootstrap = b.bootstrap();
+    run_ok(&mut clients(
+        "produce-values",
+        &[&bootstrap, "balanced", "100", "4"],
+    ));
+    // A new group starts at the end by default (auto.offset.reset=latest), as with Kafka.
+    let out = run_ok(kcat(&bootstrap).args([
+        "-G",
+        "kcat-group",
+        "balanced",
+        "-o",
+        "beginning",
+        "-e",
+        "-q",
+        "-f",
+        "%p %o\n",
+    ]));
+    let got: BTreeSet<&str> = out.lines().collect();
+    assert_eq!(got.len(), 100, "{out}");
+    let listed = run_ok(Command::new(env!("CARGO_BIN_EXE_pagecast")).args([
+        "groups",
+        "--bootstrap",
+        &bootstrap,
+    ]));
+    assert!(listed.lines().any(|l| l == "kcat-group"), "{listed}");
+    run_ok(&mut clients(
+        "kafka-python-group",
+        &[&bootstrap, "kpg", "400"],
+    ));
+    b.stop();
+}
+
+fn join(c: &mut Client, group: &str, member: &str) -> JoinGroupResponse {
+    c.call(
+        5,
+        &JoinGroupRequest {
+            group_id: group.into(),
+            session_timeout_ms: 6000,
+            rebalance_timeout_ms: 10_000,
+            member_id: member.into(),
+            protocol_type: "consumer".into(),
+            protocols: vec![JoinGroupRequestProtocol {
+                name: "range".into(),
+                metadata: Bytes(vec![0, 0, 0, 0, 0, 0]),
+            }],
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+fn heartbeat(c: &mut Client, group: &str, generation: i32, member: &str) -> i16 {
+    let r: HeartbeatResponse = c
+        .call(
+            3,
+            &HeartbeatRequest {
+                group_id: group.into(),
+                generation_id: generation,
+                member_id: member.into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    r.error_code
+}
+
+/// Joins `group` as its only member and syncs: (member ID, generation).
+fn lone_member(c: &mut Client, group: &str) -> (String, i32) {
+    let id = join(c, group, "").member_id; // MEMBER_ID_REQUIRED
+    let joined = join(c, group, &id);
+    assert_eq!(joined.error_code, 0);
+    let synced: SyncGroupResponse = c
+        .call(
+            3,
+            &SyncGroupRequest {
+                group_id: group.into(),
+                generation_id: joined.generation_id,
+                member_id: id.clone(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(synced.error_code, 0);
+    (id, joined.generation_id)
+}
+
+#[test]
+fn misbehaving_members_are_handled_without_hurting_others() {
+    let data = tempfile::tempdir().unwrap();
+    let b = Broker::start(data.path(), "segment", &[]);
+    let mut c = Client::connect(b.addr, "misbehaving").unwrap();
+
+    // A stale generation's commit is refused.
+    let (old, generation) = lone_member(&mut c, "stale");
+    let mut other = Client::connect(b.addr, "other").unwrap();
+    let newcomer = join(&mut other, "stale", "").member_id;
+    let rejoin = std::thread::spawn(move || join(&mut other, "stale", &newcomer));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        heartbeat(&mut c, "stale", generation, &old),
+        ErrorCode::REBALANCE_IN_PROGRESS.0
+    );
+    let _ = join(&mut c, "stale", &old);
+    let next = rejoin.join().unwrap();
+    assert_eq!(next.generation_id, generation + 1);
+    let commit: OffsetCommitResponse = c
+        .call(
+            7,
+            &OffsetCommitRequest {
+                group_id: "stale".into(),
+                generation_id_or_member_epoch: generation,
+                member_id: old.clone(),
+                topics: vec![OffsetCommitRequestTopic {
+                    name: "t".into(),
+                    partitions: vec![OffsetCommitRequestPartition {
+                        partition_index: 0,
+                        committed_offset: 5,
+                        ..Default::default()
+                    }],
+                }],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        commit.topics[0].partitions[0].error_code,
+        ErrorCode::ILLEGAL_GENERATION.0
+    );
+
+    // A storm of JoinGroups on one group while a member of another keeps heartbeating:
+    // its heartbeats are answered and it stays in its group.
+    let mut steady = Client::connect(b.addr, "steady").unwrap();
+    let (member, generation) = lone_member(&mut steady, "steady");
+    let storm: Vec<_> = (0..100)
+        .map(|i| {
+            let addr = b.addr;
+            std::thread::spawn(move || {
+                let mut c = Client::connect(addr, &format!("storm-{i}")).unwrap();
+                let id = join(&mut c, "stormy", "").member_id;
+                let _ = join(&mut c, "stormy", &id);
+            })
+        })
+        .collect();
+    for _ in 0..20 {
+        assert_eq!(heartbeat(&mut steady, "steady", generation, &member), 0);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(described(b.addr, "steady"), ("Stable".into(), 1));
+
+    // A member that stops heartbeating is removed after its session timeout.
+    let (_silent, _) = lone_member(&mut c, "silent");
+    wait_until(
+        "the silent member is removed",
+        Duration::from_secs(20),
+        || described(b.addr, "silent").1 == 0,
+    );
+    for h in storm {
+        h.join().unwrap();
+    }
+    b.stop();
+}
