@@ -33,7 +33,7 @@ use pagecast_kafka::messages::produce::{
 use pagecast_log::batch::{self, Builder};
 
 use crate::receiver::ReceiverKind;
-use crate::{Error, format_size, round_order, transfer};
+use crate::{Error, broker_group, format_size, round_order, transfer};
 
 /// The topic the load goes to.
 const TOPIC: &str = "bench";
@@ -73,6 +73,8 @@ pub struct Config {
     pub dir: Option<PathBuf>,
     /// Whether to repeat the load with confluent-kafka when it is installed.
     pub confluent: bool,
+    /// Members of a consumer group that also read the volume, and then lose one.
+    pub group: Option<usize>,
 }
 
 impl Config {
@@ -92,6 +94,7 @@ impl Config {
             runs: 3,
             dir: None,
             confluent: true,
+            group: None,
         }
     }
 }
@@ -147,6 +150,8 @@ pub struct Run {
     pub decoding: Phase,
     /// Reading it back, splicing record bytes into /dev/null.
     pub zero_copy: Phase,
+    /// Reading it back in a consumer group, then losing a member (with `--group`).
+    pub group: Option<broker_group::GroupPhase>,
 }
 
 /// Every run of one engine with one client.
@@ -473,7 +478,8 @@ fn wait_for_end(addr: SocketAddr, partitions: i32, expected: &[i64]) -> Result<(
     }
 }
 
-fn fetch_request(wanted: &[(i32, i64)]) -> FetchRequest {
+/// A Fetch (v11) of `topic`'s partitions from the given offsets.
+pub(crate) fn fetch_request(topic: &str, wanted: &[(i32, i64)]) -> FetchRequest {
     FetchRequest {
         replica_id: -1,
         max_wait_ms: 500,
@@ -483,7 +489,7 @@ fn fetch_request(wanted: &[(i32, i64)]) -> FetchRequest {
         session_id: 0,
         session_epoch: -1,
         topics: vec![FetchTopic {
-            topic: TOPIC.into(),
+            topic: topic.into(),
             partitions: wanted
                 .iter()
                 .map(|&(partition, fetch_offset)| FetchPartition {
@@ -550,7 +556,7 @@ fn consume_one(
             .filter(|(_, at, end)| at < end)
             .map(|&(p, at, _)| (p, at))
             .collect();
-        let req = fetch_request(&wanted);
+        let req = fetch_request(TOPIC, &wanted);
         if zero_copy {
             for got in c
                 .fetch_splice(&req, &pipe, &null)
@@ -669,11 +675,25 @@ fn run_once(
             produce.records, decoding.records, zero_copy.records
         )));
     }
+    let group = match config.group {
+        Some(members) => {
+            let g = broker_group::run(broker.addr, TOPIC, &per_partition, members, geometry)?;
+            if g.records != produce.records {
+                return Err(Error::Receiver(format!(
+                    "produced {} records, the group read {}",
+                    produce.records, g.records
+                )));
+            }
+            Some(g)
+        }
+        None => None,
+    };
     broker.stop();
     Ok(Run {
         produce,
         decoding,
         zero_copy,
+        group,
     })
 }
 
@@ -741,6 +761,7 @@ fn run_confluent(config: &Config, dir: &Path, engine: StorageKind) -> Result<Run
         produce,
         decoding,
         zero_copy: Phase::default(),
+        group: None,
     })
 }
 
@@ -925,6 +946,22 @@ pub fn text(report: &Report) -> String {
             ratio
         );
     }
+    if let Some(members) = c.group {
+        for r in report.rows.iter().filter(|r| r.client == "pagecast") {
+            let _ = writeln!(
+                out,
+                "{}: a group of {members} members (classic protocol, range) read {:.2} GB/s; after one left, the others owned every partition in {:.0} ms",
+                r.engine.name(),
+                r.median(|x| x.group.as_ref().map_or(f64::NAN, |g| g.bytes as f64
+                    / 1e9
+                    / g.elapsed.as_secs_f64().max(1e-9))),
+                r.median(|x| x
+                    .group
+                    .as_ref()
+                    .map_or(f64::NAN, |g| g.reassigned.as_secs_f64() * 1e3)),
+            );
+        }
+    }
     if let Some(why) = &report.confluent_skipped {
         let _ = writeln!(out, "confluent-kafka not measured: {why}");
     }
@@ -961,6 +998,13 @@ pub fn json(report: &Report) -> serde_json::Value {
                 "produce": phase(&x.produce),
                 "consume_decoding": phase(&x.decoding),
                 "consume_zero_copy": phase(&x.zero_copy),
+                "group": x.group.as_ref().map(|g| json!({
+                    "members": report.config.group,
+                    "seconds": g.elapsed.as_secs_f64(),
+                    "bytes": g.bytes,
+                    "records": g.records,
+                    "reassigned_ms": g.reassigned.as_secs_f64() * 1e3,
+                })),
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "confluent_skipped": report.confluent_skipped,

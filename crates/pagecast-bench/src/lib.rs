@@ -7,6 +7,7 @@
 //! switches and page faults.
 
 pub mod broker;
+pub mod broker_group;
 pub mod http;
 pub mod log;
 mod raw;

@@ -125,6 +125,10 @@ struct BrokerBenchArgs {
     /// Do not repeat the load with confluent-kafka.
     #[arg(long)]
     no_confluent: bool,
+    /// Also read the volume with a consumer group of N members (classic protocol), and
+    /// time how long the others take to own every partition after one leaves.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(2..=1000))]
+    group: Option<u32>,
     /// Print JSON on standard output instead of the table.
     #[arg(long)]
     json: bool,
@@ -585,6 +589,12 @@ fn bench_broker(args: BrokerBenchArgs) -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)?;
     config.runs = args.runs as usize;
     config.confluent = !args.no_confluent;
+    config.group = args.group.map(|n| n as usize);
+    if let Some(n) = config.group
+        && n > config.partitions as usize
+    {
+        bail!("--group {n} needs at least {n} partitions (--partitions)");
+    }
     config.dir = args.dir;
     let report = broker::run(&config, |line| eprintln!("{line}"))?;
     if args.json {

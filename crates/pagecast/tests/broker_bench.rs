@@ -20,6 +20,8 @@ fn bench_broker_measures_both_engines_and_both_clients() {
             "1",
             "--partitions",
             "3",
+            "--group",
+            "2",
             "--json",
             "--dir",
         ])
@@ -70,6 +72,10 @@ fn bench_broker_measures_both_engines_and_both_clients() {
                 run["consume_zero_copy"]["bytes"], run["produce"]["bytes"],
                 "{r}"
             );
+            let group = &run["group"];
+            assert_eq!(group["members"], 2, "{r}");
+            assert_eq!(group["records"], run["produce"]["records"], "{r}");
+            assert!(group["reassigned_ms"].as_f64().unwrap() >= 0.0, "{r}");
             let latency = &run["produce"]["latency_ms"];
             assert!(
                 latency["p50"].as_f64().unwrap() <= latency["p99.9"].as_f64().unwrap(),
@@ -86,6 +92,10 @@ fn bench_broker_refuses_bad_arguments() {
         (&["--acks", "2"][..], "expected 0, 1 or all"),
         (&["--record-size", "0"][..], "--record-size"),
         (&["--storage", "tape"][..], "segment or commitlog"),
+        (
+            &["--group", "5", "--partitions", "4"][..],
+            "at least 5 partitions",
+        ),
     ] {
         let out = pagecast()
             .args(["bench", "broker"])

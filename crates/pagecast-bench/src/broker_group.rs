@@ -1,0 +1,379 @@
+//! `pagecast bench broker --group N`: N members of one consumer group, each on its own
+//! connection and thread, speaking the classic group protocol with the built-in
+//! client. The leader assigns partitions by range, as Kafka's range assignor does. The
+//! members read the topic to its end by splicing record bytes into /dev/null; then one
+//! member leaves, and the time until the others own all partitions again is measured.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::net::SocketAddr;
+use std::sync::{Arc, Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+use pagecast_kafka::ErrorCode;
+use pagecast_kafka::client::{Client, SplicePipe};
+use pagecast_kafka::codec::{Bytes, Version, Wire};
+use pagecast_kafka::inspect::assigned_partitions;
+use pagecast_kafka::messages::heartbeat::{HeartbeatRequest, HeartbeatResponse};
+use pagecast_kafka::messages::join_group::{
+    JoinGroupRequest, JoinGroupRequestProtocol, JoinGroupResponse,
+};
+use pagecast_kafka::messages::leave_group::{LeaveGroupRequest, LeaveGroupResponse};
+use pagecast_kafka::messages::sync_group::{
+    SyncGroupRequest, SyncGroupRequestAssignment, SyncGroupResponse,
+};
+
+use crate::Error;
+
+const GROUP: &str = "pagecast-bench";
+const HEARTBEAT_EVERY: Duration = Duration::from_millis(100);
+const PLAIN: Version = Version {
+    version: 0,
+    flexible: false,
+};
+
+/// What the group phase measured.
+#[derive(Debug, Clone, Default)]
+pub struct GroupPhase {
+    /// Wall time for the members to read the topic.
+    pub elapsed: Duration,
+    /// Record batch bytes read.
+    pub bytes: u64,
+    /// Records read.
+    pub records: u64,
+    /// From a member's LeaveGroup to the others owning every partition.
+    pub reassigned: Duration,
+}
+
+fn io(what: &'static str) -> impl Fn(std::io::Error) -> Error {
+    move |e| Error::Receiver(format!("group member: {what}: {e}"))
+}
+
+fn kafka(what: &str, code: i16) -> Error {
+    Error::Receiver(format!("group member: {what}: {}", ErrorCode(code).name()))
+}
+
+/// The consumer protocol's subscription: version 0, the topics, no user data.
+fn subscription(topic: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    0i16.encode(&mut out, PLAIN);
+    vec![topic.to_owned()].encode(&mut out, PLAIN);
+    (-1i32).encode(&mut out, PLAIN);
+    out
+}
+
+/// The consumer protocol's assignment of `partitions` of `topic`.
+fn assignment(topic: &str, partitions: &[i32]) -> Vec<u8> {
+    let mut out = Vec::new();
+    0i16.encode(&mut out, PLAIN);
+    1i32.encode(&mut out, PLAIN);
+    topic.to_owned().encode(&mut out, PLAIN);
+    partitions.to_vec().encode(&mut out, PLAIN);
+    (-1i32).encode(&mut out, PLAIN);
+    out
+}
+
+/// Range assignment: members sorted by ID, each a contiguous run of partitions.
+fn range(members: &[String], partitions: i32) -> Vec<(String, Vec<i32>)> {
+    let mut ids = members.to_vec();
+    ids.sort();
+    let n = ids.len().max(1) as i32;
+    let (base, extra) = (partitions / n, partitions % n);
+    let mut next = 0;
+    ids.into_iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let count = base + i32::from((i as i32) < extra);
+            let mine = (next..next + count).collect();
+            next += count;
+            (id, mine)
+        })
+        .collect()
+}
+
+struct Member {
+    client: Client,
+    topic: String,
+    partitions: i32,
+    id: String,
+    generation: i32,
+    owned: Vec<i32>,
+}
+
+impl Member {
+    fn connect(addr: SocketAddr, topic: &str, partitions: i32) -> Result<Member, Error> {
+        Ok(Member {
+            client: Client::connect(addr, "pagecast-bench-member").map_err(io("connect"))?,
+            topic: topic.to_owned(),
+            partitions,
+            id: String::new(),
+            generation: -1,
+            owned: Vec::new(),
+        })
+    }
+
+    /// Joins (or rejoins) and syncs until it holds an assignment of this generation.
+    fn join(&mut self) -> Result<(), Error> {
+        loop {
+            let joined: JoinGroupResponse = self
+                .client
+                .call(
+                    5,
+                    &JoinGroupRequest {
+                        group_id: GROUP.into(),
+                        session_timeout_ms: 10_000,
+                        rebalance_timeout_ms: 30_000,
+                        member_id: self.id.clone(),
+                        protocol_type: "consumer".into(),
+                        protocols: vec![JoinGroupRequestProtocol {
+                            name: "range".into(),
+                            metadata: Bytes(subscription(&self.topic)),
+                        }],
+                        ..Default::default()
+                    },
+                )
+                .map_err(io("join"))?;
+            self.id = joined.member_id.clone();
+            match ErrorCode(joined.error_code) {
+                ErrorCode::NONE => {}
+                ErrorCode::MEMBER_ID_REQUIRED | ErrorCode::REBALANCE_IN_PROGRESS => continue,
+                _ => return Err(kafka("join", joined.error_code)),
+            }
+            self.generation = joined.generation_id;
+            let assignments = if joined.leader == self.id {
+                let ids: Vec<String> = joined.members.iter().map(|m| m.member_id.clone()).collect();
+                range(&ids, self.partitions)
+                    .into_iter()
+                    .map(|(member_id, mine)| SyncGroupRequestAssignment {
+                        member_id,
+                        assignment: Bytes(assignment(&self.topic, &mine)),
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let synced: SyncGroupResponse = self
+                .client
+                .call(
+                    3,
+                    &SyncGroupRequest {
+                        group_id: GROUP.into(),
+                        generation_id: self.generation,
+                        member_id: self.id.clone(),
+                        assignments,
+                        ..Default::default()
+                    },
+                )
+                .map_err(io("sync"))?;
+            match ErrorCode(synced.error_code) {
+                ErrorCode::NONE => {
+                    self.owned = assigned_partitions(&synced.assignment.0)
+                        .into_iter()
+                        .map(|(_, p)| p)
+                        .collect();
+                    return Ok(());
+                }
+                ErrorCode::REBALANCE_IN_PROGRESS => continue,
+                _ => return Err(kafka("sync", synced.error_code)),
+            }
+        }
+    }
+
+    /// Sends a heartbeat; `true` if the group is rebalancing and the member must rejoin.
+    fn heartbeat(&mut self) -> Result<bool, Error> {
+        let r: HeartbeatResponse = self
+            .client
+            .call(
+                3,
+                &HeartbeatRequest {
+                    group_id: GROUP.into(),
+                    generation_id: self.generation,
+                    member_id: self.id.clone(),
+                    ..Default::default()
+                },
+            )
+            .map_err(io("heartbeat"))?;
+        match ErrorCode(r.error_code) {
+            ErrorCode::NONE => Ok(false),
+            ErrorCode::REBALANCE_IN_PROGRESS | ErrorCode::ILLEGAL_GENERATION => Ok(true),
+            _ => Err(kafka("heartbeat", r.error_code)),
+        }
+    }
+
+    fn leave(&mut self) -> Result<(), Error> {
+        let r: LeaveGroupResponse = self
+            .client
+            .call(
+                1,
+                &LeaveGroupRequest {
+                    group_id: GROUP.into(),
+                    member_id: self.id.clone(),
+                    ..Default::default()
+                },
+            )
+            .map_err(io("leave"))?;
+        match r.error_code {
+            0 => Ok(()),
+            code => Err(kafka("leave", code)),
+        }
+    }
+}
+
+/// Runs the group phase: `members` members read `topic` (whose partitions end at
+/// `ends`) to its end, then one leaves. `geometry` is the batch size and records per
+/// batch, from which the zero-copy members derive offsets.
+pub fn run(
+    addr: SocketAddr,
+    topic: &str,
+    ends: &[i64],
+    members: usize,
+    geometry: (u64, u64),
+) -> Result<GroupPhase, Error> {
+    let partitions = ends.len() as i32;
+    let members = members.max(2);
+    let joined = Arc::new(Barrier::new(members + 1));
+    let done = Arc::new(Barrier::new(members + 1));
+    let owners: Arc<Mutex<Vec<BTreeSet<i32>>>> =
+        Arc::new(Mutex::new(vec![BTreeSet::new(); members]));
+    let left_at: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
+    let whole_at: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
+    let ends = Arc::new(ends.to_vec());
+    let handles: Vec<_> = (0..members)
+        .map(|i| {
+            let (joined, done, owners, left_at, whole_at, ends) = (
+                Arc::clone(&joined),
+                Arc::clone(&done),
+                Arc::clone(&owners),
+                Arc::clone(&left_at),
+                Arc::clone(&whole_at),
+                Arc::clone(&ends),
+            );
+            let topic = topic.to_owned();
+            std::thread::spawn(move || -> Result<(u64, u64), Error> {
+                let mut m = Member::connect(addr, &topic, partitions)?;
+                m.join()?;
+                joined.wait();
+                let read = read_owned(&mut m, &ends, geometry)?;
+                done.wait();
+                // The last member leaves; the others rejoin when told by a heartbeat.
+                if i == members - 1 {
+                    *left_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+                    m.leave()?;
+                    return Ok(read);
+                }
+                let deadline = Instant::now() + Duration::from_secs(60);
+                loop {
+                    if m.heartbeat()? {
+                        m.join()?;
+                        let mut owners = owners.lock().unwrap_or_else(|e| e.into_inner());
+                        owners[i] = m.owned.iter().copied().collect();
+                        let held: usize = owners.iter().map(BTreeSet::len).sum();
+                        if held == partitions as usize {
+                            whole_at
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .get_or_insert_with(Instant::now);
+                        }
+                    }
+                    if whole_at.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+                        || Instant::now() > deadline
+                    {
+                        return Ok(read);
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            })
+        })
+        .collect();
+    joined.wait();
+    let start = Instant::now();
+    done.wait();
+    let elapsed = start.elapsed();
+    let (mut bytes, mut records) = (0, 0);
+    for h in handles {
+        let (b, r) = h
+            .join()
+            .map_err(|_| Error::Receiver("a group member panicked".into()))??;
+        bytes += b;
+        records += r;
+    }
+    let (Some(left), Some(whole)) = (
+        *left_at.lock().unwrap_or_else(|e| e.into_inner()),
+        *whole_at.lock().unwrap_or_else(|e| e.into_inner()),
+    ) else {
+        let owners = owners.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        return Err(Error::Receiver(format!(
+            "after a member left, the others own {owners:?} of {partitions} partitions"
+        )));
+    };
+    Ok(GroupPhase {
+        elapsed,
+        bytes,
+        records,
+        reassigned: whole.saturating_duration_since(left),
+    })
+}
+
+/// Reads a member's partitions to their ends by splicing, heartbeating as it goes.
+fn read_owned(
+    m: &mut Member,
+    ends: &[i64],
+    (batch_size, per_batch): (u64, u64),
+) -> Result<(u64, u64), Error> {
+    let pipe = SplicePipe::new().map_err(io("pipe"))?;
+    let null = File::options()
+        .write(true)
+        .open("/dev/null")
+        .map_err(io("/dev/null"))?;
+    let mut next: Vec<(i32, i64)> = m.owned.iter().map(|&p| (p, 0)).collect();
+    let (mut bytes, mut records) = (0u64, 0u64);
+    let mut beat = Instant::now();
+    while next.iter().any(|&(p, at)| at < ends[p as usize]) {
+        let wanted: Vec<(i32, i64)> = next
+            .iter()
+            .copied()
+            .filter(|&(p, at)| at < ends[p as usize])
+            .collect();
+        let req = crate::broker::fetch_request(&m.topic, &wanted);
+        for got in m
+            .client
+            .fetch_splice(&req, &pipe, &null)
+            .map_err(io("fetch"))?
+        {
+            if got.error != 0 {
+                return Err(kafka("fetch", got.error));
+            }
+            let n = got.bytes / batch_size * per_batch;
+            if let Some(slot) = next.iter_mut().find(|(p, _)| *p == got.partition) {
+                slot.1 += n as i64;
+            }
+            bytes += got.bytes;
+            records += n;
+        }
+        if beat.elapsed() > HEARTBEAT_EVERY {
+            beat = Instant::now();
+            if m.heartbeat()? {
+                return Err(Error::Receiver(
+                    "the group rebalanced while its members read".into(),
+                ));
+            }
+        }
+    }
+    Ok((bytes, records))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_gives_each_member_a_contiguous_share() {
+        let members = vec!["b".to_owned(), "a".to_owned(), "c".to_owned()];
+        let got = range(&members, 7);
+        assert_eq!(got[0], ("a".into(), vec![0, 1, 2]));
+        assert_eq!(got[1], ("b".into(), vec![3, 4]));
+        assert_eq!(got[2], ("c".into(), vec![5, 6]));
+        let parsed = assigned_partitions(&assignment("t", &[3, 4]));
+        assert_eq!(parsed, [("t".to_owned(), 3), ("t".to_owned(), 4)]);
+    }
+}
