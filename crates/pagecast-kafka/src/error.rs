@@ -67,6 +67,9 @@ codes! {
     UNKNOWN_TOPIC_ID = 100, "No topic has this ID.";
     PRODUCER_FENCED = 90, "A newer producer with the same ID exists.";
     MEMBER_ID_REQUIRED = 79, "Join again with the member ID given.";
+    FENCED_MEMBER_EPOCH = 110, "The member epoch is not the member's: rejoin with epoch 0.";
+    UNSUPPORTED_ASSIGNOR = 112, "The assignor is not one the broker offers.";
+    STALE_MEMBER_EPOCH = 113, "The member epoch is older than the member's.";
     FENCED_INSTANCE_ID = 82, "Another member now holds this static instance ID.";
     NON_EMPTY_GROUP = 68, "The group has members.";
     GROUP_ID_NOT_FOUND = 69, "The group does not exist.";

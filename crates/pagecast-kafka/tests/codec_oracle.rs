@@ -691,3 +691,161 @@ fn group_membership() {
         let _: kp::LeaveGroupResponse = response(&resp, v);
     }
 }
+
+#[test]
+fn group_administration_and_the_consumer_protocol() {
+    use ours::{
+        consumer_group_describe as cgd, consumer_group_heartbeat as cgh, delete_groups as dg,
+        describe_groups as dgs, list_groups as lg, offset_delete as od,
+    };
+    for v in versions::<lg::ListGroupsRequest>(0, 5) {
+        let mut req = kp::ListGroupsRequest::default();
+        if v >= 4 {
+            req = req.with_states_filter(vec![s("Stable")]);
+        }
+        let _: lg::ListGroupsRequest = request(&req, v);
+        let resp = lg::ListGroupsResponse {
+            groups: vec![lg::ListedGroup {
+                group_id: "g".into(),
+                protocol_type: "consumer".into(),
+                group_state: if v >= 4 {
+                    "Stable".into()
+                } else {
+                    String::new()
+                },
+            }],
+            ..Default::default()
+        };
+        let _: kp::ListGroupsResponse = response(&resp, v);
+    }
+    for v in versions::<dgs::DescribeGroupsRequest>(0, 6) {
+        let req = kp::DescribeGroupsRequest::default().with_groups(vec![kp::GroupId(s("g"))]);
+        let _: dgs::DescribeGroupsRequest = request(&req, v);
+        let resp = dgs::DescribeGroupsResponse {
+            groups: vec![dgs::DescribedGroup {
+                group_id: "g".into(),
+                group_state: "Stable".into(),
+                protocol_type: "consumer".into(),
+                protocol_data: "range".into(),
+                members: vec![dgs::DescribedGroupMember {
+                    member_id: "m".into(),
+                    client_id: "c".into(),
+                    client_host: "/127.0.0.1".into(),
+                    member_assignment: codec::Bytes(vec![0, 0]),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let _: kp::DescribeGroupsResponse = response(&resp, v);
+    }
+    for v in versions::<dg::DeleteGroupsRequest>(0, 2) {
+        let req = kp::DeleteGroupsRequest::default().with_groups_names(vec![kp::GroupId(s("g"))]);
+        let _: dg::DeleteGroupsRequest = request(&req, v);
+        let resp = dg::DeleteGroupsResponse {
+            results: vec![dg::DeletableGroupResult {
+                group_id: "g".into(),
+                error_code: 68,
+            }],
+            ..Default::default()
+        };
+        let _: kp::DeleteGroupsResponse = response(&resp, v);
+    }
+    for v in versions::<od::OffsetDeleteRequest>(0, 0) {
+        let req = kp::OffsetDeleteRequest::default()
+            .with_group_id(kp::GroupId(s("g")))
+            .with_topics(vec![
+                kp::offset_delete_request::OffsetDeleteRequestTopic::default()
+                    .with_name(topic("t"))
+                    .with_partitions(vec![
+                        kp::offset_delete_request::OffsetDeleteRequestPartition::default()
+                            .with_partition_index(2),
+                    ]),
+            ]);
+        let got: od::OffsetDeleteRequest = request(&req, v);
+        assert_eq!(got.topics[0].partitions[0].partition_index, 2);
+        let resp = od::OffsetDeleteResponse {
+            topics: vec![od::OffsetDeleteResponseTopic {
+                name: "t".into(),
+                partitions: vec![od::OffsetDeleteResponsePartition {
+                    partition_index: 2,
+                    error_code: 86,
+                }],
+            }],
+            ..Default::default()
+        };
+        let _: kp::OffsetDeleteResponse = response(&resp, v);
+    }
+    for v in versions::<cgh::ConsumerGroupHeartbeatRequest>(0, 1) {
+        let req = kp::ConsumerGroupHeartbeatRequest::default()
+            .with_group_id(kp::GroupId(s("g")))
+            .with_member_id(s("m"))
+            .with_subscribed_topic_names(Some(vec![topic("t")]))
+            .with_topic_partitions(Some(vec![
+                kp::consumer_group_heartbeat_request::TopicPartitions::default()
+                    .with_topic_id(uuid::Uuid::from_bytes([4; 16]))
+                    .with_partitions(vec![0, 1]),
+            ]));
+        let got: cgh::ConsumerGroupHeartbeatRequest = request(&req, v);
+        assert_eq!(got.topic_partitions.unwrap()[0].partitions, [0, 1]);
+        let resp = cgh::ConsumerGroupHeartbeatResponse {
+            member_id: Some("m".into()),
+            member_epoch: 3,
+            heartbeat_interval_ms: 5000,
+            assignment: Some(cgh::Assignment {
+                topic_partitions: vec![cgh::TopicPartitions {
+                    topic_id: Uuid([4; 16]),
+                    partitions: vec![2],
+                }],
+            }),
+            ..Default::default()
+        };
+        let theirs: kp::ConsumerGroupHeartbeatResponse = response(&resp, v);
+        assert_eq!(
+            theirs.assignment.unwrap().topic_partitions[0].partitions,
+            [2]
+        );
+        let none = cgh::ConsumerGroupHeartbeatResponse {
+            member_epoch: 3,
+            ..Default::default()
+        };
+        let theirs: kp::ConsumerGroupHeartbeatResponse = response(&none, v);
+        assert!(theirs.assignment.is_none(), "a null struct");
+    }
+    for v in versions::<cgd::ConsumerGroupDescribeRequest>(0, 1) {
+        let req =
+            kp::ConsumerGroupDescribeRequest::default().with_group_ids(vec![kp::GroupId(s("g"))]);
+        let _: cgd::ConsumerGroupDescribeRequest = request(&req, v);
+        let assignment = cgd::DescribedAssignment {
+            topic_partitions: vec![cgd::DescribedTopicPartitions {
+                topic_id: Uuid([4; 16]),
+                topic_name: "t".into(),
+                partitions: vec![0],
+            }],
+        };
+        let resp = cgd::ConsumerGroupDescribeResponse {
+            groups: vec![cgd::DescribedConsumerGroup {
+                group_id: "g".into(),
+                group_state: "Stable".into(),
+                group_epoch: 2,
+                assignment_epoch: 2,
+                assignor_name: "uniform".into(),
+                members: vec![cgd::DescribedMember {
+                    member_id: "m".into(),
+                    member_epoch: 2,
+                    client_id: "c".into(),
+                    client_host: "/h".into(),
+                    subscribed_topic_names: vec!["t".into()],
+                    assignment: assignment.clone(),
+                    target_assignment: assignment,
+                    member_type: if v >= 1 { 1 } else { -1 },
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let _: kp::ConsumerGroupDescribeResponse = response(&resp, v);
+    }
+}

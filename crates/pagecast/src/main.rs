@@ -284,6 +284,23 @@ struct BrokerArgs {
     /// Address to serve Prometheus metrics on (GET /metrics).
     #[arg(long, env = "PAGECAST_METRICS_ADDR")]
     metrics_addr: Option<std::net::SocketAddr>,
+    /// How long a classic group's first rebalance waits for more members
+    /// (group.initial.rebalance.delay.ms).
+    #[arg(
+        long,
+        env = "PAGECAST_GROUP_INITIAL_REBALANCE_DELAY_MS",
+        default_value_t = 3000,
+        value_name = "MS"
+    )]
+    group_initial_rebalance_delay_ms: u64,
+    /// Session timeout of consumer-protocol (KIP-848) members
+    /// (group.consumer.session.timeout.ms).
+    #[arg(long, env = "PAGECAST_GROUP_CONSUMER_SESSION_TIMEOUT_MS", default_value_t = 45_000, value_name = "MS", value_parser = clap::value_parser!(u64).range(1000..))]
+    group_consumer_session_timeout_ms: u64,
+    /// Heartbeat interval given to consumer-protocol members
+    /// (group.consumer.heartbeat.interval.ms).
+    #[arg(long, env = "PAGECAST_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS", default_value_t = 5000, value_name = "MS", value_parser = clap::value_parser!(u64).range(100..))]
+    group_consumer_heartbeat_interval_ms: u64,
 }
 
 #[derive(Args)]
@@ -451,6 +468,17 @@ fn broker(args: BrokerArgs) -> anyhow::Result<()> {
     config.auto_create_topics = args.auto_create_topics;
     config.default_partitions = args.default_partitions;
     config.metrics_addr = args.metrics_addr;
+    config.groups.initial_rebalance_delay =
+        std::time::Duration::from_millis(args.group_initial_rebalance_delay_ms);
+    config.groups.consumer.session_timeout =
+        std::time::Duration::from_millis(args.group_consumer_session_timeout_ms);
+    config.groups.consumer.heartbeat_interval =
+        std::time::Duration::from_millis(args.group_consumer_heartbeat_interval_ms);
+    if config.groups.consumer.heartbeat_interval >= config.groups.consumer.session_timeout {
+        bail!(
+            "--group-consumer-heartbeat-interval-ms must be below --group-consumer-session-timeout-ms"
+        );
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -4,11 +4,20 @@
 
 use std::time::{Duration, Instant};
 
+use super::consumer_groups::{Beat, Tp};
 use super::groups::{Join, Joined, Pending, Synced};
 use super::offsets::{self, Key};
 use super::{Shared, internal, lock};
 use crate::codec::Bytes;
+use crate::codec::Wire;
 use crate::error::{ErrorCode, storage_error_code};
+use crate::messages::consumer_group_describe::{
+    ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, DescribedAssignment,
+    DescribedConsumerGroup, DescribedMember as CgMember, DescribedTopicPartitions,
+};
+use crate::messages::consumer_group_heartbeat::{
+    Assignment, ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, TopicPartitions,
+};
 use crate::messages::delete_groups::{
     DeletableGroupResult, DeleteGroupsRequest, DeleteGroupsResponse,
 };
@@ -230,6 +239,12 @@ pub(crate) fn describe_groups(
         .groups
         .into_iter()
         .map(|group_id| match coordinator.describe(&group_id) {
+            _ if coordinator.consumer.has_members(&group_id) => {
+                match coordinator.consumer.describe(&group_id) {
+                    Some(d) => classic_view(shared, &d, group_id),
+                    None => DescribedGroup::default(),
+                }
+            }
             Some(d) => DescribedGroup {
                 group_id,
                 group_state: d.state.into(),
@@ -398,4 +413,192 @@ pub(crate) fn offset_delete(
         },
         code,
     )
+}
+
+/// A consumer-protocol assignment by topic ID, as the wire carries it.
+fn by_topic(set: &std::collections::BTreeSet<Tp>) -> Vec<TopicPartitions> {
+    let mut out: Vec<TopicPartitions> = Vec::new();
+    for (id, p) in set {
+        match out.last_mut() {
+            Some(t) if t.topic_id == *id => t.partitions.push(*p),
+            _ => out.push(TopicPartitions {
+                topic_id: *id,
+                partitions: vec![*p],
+            }),
+        }
+    }
+    out
+}
+
+pub(crate) fn consumer_group_heartbeat(
+    shared: &Shared,
+    req: ConsumerGroupHeartbeatRequest,
+    client_id: &str,
+    client_host: &str,
+) -> (ConsumerGroupHeartbeatResponse, ErrorCode) {
+    // librdkafka sends an empty expression alongside topic names.
+    if req
+        .subscribed_topic_regex
+        .as_deref()
+        .is_some_and(|r| !r.is_empty())
+    {
+        let code = ErrorCode::INVALID_REQUEST;
+        return (
+            ConsumerGroupHeartbeatResponse {
+                error_code: code.0,
+                error_message: Some(
+                    "subscriptions by regular expression are not offered; subscribe by topic name"
+                        .into(),
+                ),
+                ..Default::default()
+            },
+            code,
+        );
+    }
+    let beat = Beat {
+        group: req.group_id,
+        member_id: req.member_id,
+        epoch: req.member_epoch,
+        instance_id: req.instance_id,
+        rack_id: req.rack_id,
+        client_id: client_id.to_owned(),
+        client_host: client_host.to_owned(),
+        rebalance_timeout: (req.rebalance_timeout_ms >= 0)
+            .then(|| millis(req.rebalance_timeout_ms)),
+        subscribed: req.subscribed_topic_names,
+        assignor: req.server_assignor,
+        owned: req.topic_partitions.map(|tps| {
+            tps.into_iter()
+                .flat_map(|t| t.partitions.into_iter().map(move |p| (t.topic_id, p)))
+                .collect()
+        }),
+    };
+    let topics = shared.topic_map();
+    let answer = lock(&shared.groups).consumer_heartbeat(beat, &topics, Instant::now());
+    let code = answer.error.unwrap_or(ErrorCode::NONE);
+    (
+        ConsumerGroupHeartbeatResponse {
+            error_code: code.0,
+            member_id: Some(answer.member_id),
+            member_epoch: answer.epoch,
+            heartbeat_interval_ms: answer.heartbeat_interval.as_millis() as i32,
+            assignment: answer.assignment.map(|set| Assignment {
+                topic_partitions: by_topic(&set),
+            }),
+            ..Default::default()
+        },
+        code,
+    )
+}
+
+pub(crate) fn consumer_group_describe(
+    shared: &Shared,
+    req: ConsumerGroupDescribeRequest,
+) -> (ConsumerGroupDescribeResponse, ErrorCode) {
+    let groups = lock(&shared.groups);
+    let named = |set: &std::collections::BTreeSet<Tp>| DescribedAssignment {
+        topic_partitions: by_topic(set)
+            .into_iter()
+            .map(|t| DescribedTopicPartitions {
+                topic_name: shared
+                    .topic_by_id(t.topic_id)
+                    .map(|(n, _)| n)
+                    .unwrap_or_default(),
+                topic_id: t.topic_id,
+                partitions: t.partitions,
+            })
+            .collect(),
+    };
+    let described: Vec<DescribedConsumerGroup> = req
+        .group_ids
+        .into_iter()
+        .map(|group_id| match groups.consumer.describe(&group_id) {
+            Some(d) => DescribedConsumerGroup {
+                group_id,
+                group_state: d.state.into(),
+                group_epoch: d.epoch,
+                assignment_epoch: d.assignment_epoch,
+                assignor_name: d.assignor,
+                members: d
+                    .members
+                    .iter()
+                    .map(|m| CgMember {
+                        member_id: m.member_id.clone(),
+                        instance_id: m.instance_id.clone(),
+                        rack_id: m.rack_id.clone(),
+                        member_epoch: m.epoch,
+                        client_id: m.client_id.clone(),
+                        client_host: m.client_host.clone(),
+                        subscribed_topic_names: m.subscribed.clone(),
+                        subscribed_topic_regex: None,
+                        assignment: named(&m.assigned),
+                        target_assignment: named(&m.target),
+                        member_type: 1,
+                    })
+                    .collect(),
+                ..Default::default()
+            },
+            None => DescribedConsumerGroup {
+                error_code: ErrorCode::GROUP_ID_NOT_FOUND.0,
+                error_message: Some(format!("no consumer-protocol group {group_id}")),
+                group_id,
+                ..Default::default()
+            },
+        })
+        .collect();
+    let code = ErrorCode::first(described.iter().map(|g| g.error_code));
+    (
+        ConsumerGroupDescribeResponse {
+            groups: described,
+            ..Default::default()
+        },
+        code,
+    )
+}
+
+/// A consumer-protocol group described in DescribeGroups' terms, its assignments in
+/// the consumer protocol's encoding (topic names), so classic tools can show it.
+fn classic_view(
+    shared: &Shared,
+    d: &super::consumer_groups::Described,
+    group_id: String,
+) -> DescribedGroup {
+    let plain = crate::codec::Version {
+        version: 0,
+        flexible: false,
+    };
+    DescribedGroup {
+        group_id,
+        group_state: d.state.into(),
+        protocol_type: "consumer".into(),
+        protocol_data: d.assignor.clone(),
+        members: d
+            .members
+            .iter()
+            .map(|m| {
+                let mut assignment = Vec::new();
+                0i16.encode(&mut assignment, plain);
+                let topics = by_topic(&m.assigned);
+                (topics.len() as i32).encode(&mut assignment, plain);
+                for t in topics {
+                    shared
+                        .topic_by_id(t.topic_id)
+                        .map(|(n, _)| n)
+                        .unwrap_or_default()
+                        .encode(&mut assignment, plain);
+                    t.partitions.encode(&mut assignment, plain);
+                }
+                (-1i32).encode(&mut assignment, plain);
+                DescribedGroupMember {
+                    member_id: m.member_id.clone(),
+                    group_instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    member_metadata: Bytes(Vec::new()),
+                    member_assignment: Bytes(assignment),
+                }
+            })
+            .collect(),
+        ..Default::default()
+    }
 }

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+use super::consumer_groups::{Beat, BeatAnswer, ConsumerGroups, TopicMap};
 use crate::codec::{Bytes, Reader, Version, Wire};
 use crate::error::ErrorCode;
 use crate::wire_struct;
@@ -141,6 +142,8 @@ pub struct GroupConfig {
     pub max_session: Duration,
     /// Extra wait of a group's first rebalance (`group.initial.rebalance.delay.ms`).
     pub initial_rebalance_delay: Duration,
+    /// Consumer-protocol (KIP-848) groups.
+    pub consumer: super::consumer_groups::ConsumerGroupConfig,
 }
 
 impl Default for GroupConfig {
@@ -149,6 +152,7 @@ impl Default for GroupConfig {
             min_session: Duration::from_secs(6),
             max_session: Duration::from_secs(1800),
             initial_rebalance_delay: Duration::from_secs(3),
+            consumer: Default::default(),
         }
     }
 }
@@ -485,12 +489,15 @@ impl Group {
     }
 }
 
-/// Every group's membership.
+/// Every group's membership: classic groups here, consumer-protocol groups in
+/// [`Coordinator::consumer`]. A group ID with members belongs to one protocol at a time.
 #[derive(Debug, Default)]
 pub struct Coordinator {
     config: GroupConfig,
     groups: HashMap<String, Group>,
     next_member: u64,
+    /// Consumer-protocol (KIP-848) groups.
+    pub consumer: ConsumerGroups,
 }
 
 /// Whether `member` (with its static `instance` ID, if any) is a member of `g`: a
@@ -524,7 +531,27 @@ impl Coordinator {
             config,
             groups: HashMap::new(),
             next_member: 0,
+            consumer: ConsumerGroups::new(config.consumer),
         }
+    }
+
+    /// Handles a ConsumerGroupHeartbeat (KIP-848). A group with classic members
+    /// refuses it.
+    pub fn consumer_heartbeat(&mut self, b: Beat, topics: &TopicMap, now: Instant) -> BeatAnswer {
+        if self
+            .groups
+            .get(&b.group)
+            .is_some_and(|g| !g.members.is_empty())
+        {
+            return BeatAnswer {
+                error: Some(ErrorCode::INCONSISTENT_GROUP_PROTOCOL),
+                member_id: b.member_id,
+                epoch: b.epoch,
+                ..Default::default()
+            };
+        }
+        let id = self.new_member_id(&b.client_id);
+        self.consumer.heartbeat(b, topics, || id, now)
     }
 
     fn new_member_id(&mut self, client_id: &str) -> String {
@@ -558,7 +585,10 @@ impl Coordinator {
         {
             return ready_join(ErrorCode::INVALID_SESSION_TIMEOUT, &j.member_id);
         }
-        if j.protocol_type.is_empty() || j.protocols.is_empty() {
+        if j.protocol_type.is_empty()
+            || j.protocols.is_empty()
+            || self.consumer.has_members(&j.group)
+        {
             return ready_join(ErrorCode::INCONSISTENT_GROUP_PROTOCOL, &j.member_id);
         }
         let new_id = j
@@ -825,6 +855,11 @@ impl Coordinator {
         (member, instance): (&str, Option<&str>),
         now: Instant,
     ) -> Result<(), ErrorCode> {
+        if let Some(answer) = self.consumer.check_commit(group, member, generation)
+            && (self.consumer.has_members(group) || !self.groups.contains_key(group))
+        {
+            return answer;
+        }
         let Some(g) = self.groups.get_mut(group) else {
             return if generation < 0 {
                 Ok(())
@@ -854,7 +889,8 @@ impl Coordinator {
 
     /// Expires silent members and lapsed member IDs, and completes rebalances whose
     /// time has come.
-    pub fn tick(&mut self, now: Instant) {
+    pub fn tick(&mut self, topics: &TopicMap, now: Instant) {
+        self.consumer.tick(topics, now);
         for g in self.groups.values_mut() {
             g.pending.retain(|_, lapses| *lapses > now);
             let expired: Vec<String> = g
@@ -949,6 +985,9 @@ impl Coordinator {
     /// Forgets a group without members (DeleteGroups). Unknown groups are
     /// GROUP_ID_NOT_FOUND, ones with members NON_EMPTY_GROUP.
     pub fn delete(&mut self, group: &str) -> Result<(), ErrorCode> {
+        if let Some(answer) = self.consumer.delete(group) {
+            return answer;
+        }
         match self.groups.get(group) {
             None => Err(ErrorCode::GROUP_ID_NOT_FOUND),
             Some(g) if !g.members.is_empty() => Err(ErrorCode::NON_EMPTY_GROUP),
@@ -1118,9 +1157,9 @@ mod tests {
         let mut wa = waiting(c.join(join(&a.member_id, &["range", "roundrobin"]), t0));
         let mut wb = waiting(c.join(join(&b.member_id, &["roundrobin"]), t0));
         // Every member has joined, but the first rebalance waits out the initial delay.
-        c.tick(t0 + Duration::from_millis(50));
+        c.tick(&TopicMap::new(), t0 + Duration::from_millis(50));
         assert!(wa.try_recv().is_err());
-        c.tick(t0 + Duration::from_millis(150));
+        c.tick(&TopicMap::new(), t0 + Duration::from_millis(150));
         let ja = wa.try_recv().unwrap();
         let jb = wb.try_recv().unwrap();
         assert_eq!((ja.generation, jb.generation), (1, 1));
@@ -1232,7 +1271,7 @@ mod tests {
             c.heartbeat("g", 2, (&x.member_id, None), t2 + Duration::from_secs(9)),
             ErrorCode::NONE
         );
-        c.tick(t4);
+        c.tick(&TopicMap::new(), t4);
         assert_eq!(c.members("g").len(), 2, "the silent member is gone");
         assert_eq!(c.state("g").unwrap().0, State::PreparingRebalance);
         assert_eq!(
@@ -1248,14 +1287,14 @@ mod tests {
         let mut j = join("", &["range"]);
         j.member_id_required = false;
         let mut w1 = waiting(c.join(j.clone(), t0));
-        c.tick(t0 + Duration::from_millis(200));
+        c.tick(&TopicMap::new(), t0 + Duration::from_millis(200));
         let m1 = w1.try_recv().unwrap();
         let _ = c.sync("g", 1, (&m1.member_id, None), (None, None), vec![], t0);
         // A second member joins; the first never rejoins.
         let mut w2 = waiting(c.join(j, t0 + Duration::from_secs(1)));
-        c.tick(t0 + Duration::from_secs(2));
+        c.tick(&TopicMap::new(), t0 + Duration::from_secs(2));
         assert!(w2.try_recv().is_err());
-        c.tick(t0 + Duration::from_secs(22));
+        c.tick(&TopicMap::new(), t0 + Duration::from_secs(22));
         let m2 = w2.try_recv().unwrap();
         assert_eq!(m2.generation, 2);
         assert_eq!(m2.leader, m2.member_id, "the silent leader was dropped");
@@ -1305,7 +1344,7 @@ mod tests {
         let t0 = Instant::now();
         let mut wa = waiting(c.join(static_join("", "a"), t0));
         let mut wb = waiting(c.join(static_join("", "b"), t0));
-        c.tick(t0 + Duration::from_millis(200));
+        c.tick(&TopicMap::new(), t0 + Duration::from_millis(200));
         let (ja, jb) = (wa.try_recv().unwrap(), wb.try_recv().unwrap());
         let leader = if ja.leader == ja.member_id { &ja } else { &jb };
         let assignments = vec![
@@ -1371,7 +1410,7 @@ mod tests {
         let mut j = join("", &["range"]);
         j.member_id_required = false;
         let mut w = waiting(c.join(j, t0));
-        c.tick(t0 + Duration::from_millis(200));
+        c.tick(&TopicMap::new(), t0 + Duration::from_millis(200));
         let m = w.try_recv().unwrap();
         let _ = c.sync(
             "g",
@@ -1404,7 +1443,7 @@ mod tests {
             restarted.leave("g", (&m.member_id, None), t0),
             ErrorCode::NONE
         );
-        restarted.tick(t0);
+        restarted.tick(&TopicMap::new(), t0);
         assert_eq!(restarted.state("g"), Some((State::Empty, 2)));
         assert_eq!(restarted.delete("g"), Ok(()));
         assert_eq!(restarted.delete("g"), Err(ErrorCode::GROUP_ID_NOT_FOUND));

@@ -14,6 +14,8 @@ use crate::codec::{DecodeError, Message, Reader, decode_body};
 use crate::error::{ErrorCode, storage_error_code};
 use crate::frame::{RequestHeader, finish_response, start_response};
 use crate::messages::api_versions::{ApiVersion, ApiVersionsRequest, ApiVersionsResponse};
+use crate::messages::consumer_group_describe::ConsumerGroupDescribeRequest;
+use crate::messages::consumer_group_heartbeat::ConsumerGroupHeartbeatRequest;
 use crate::messages::create_partitions::CreatePartitionsRequest;
 use crate::messages::create_topics::CreateTopicsRequest;
 use crate::messages::delete_groups::DeleteGroupsRequest;
@@ -105,6 +107,8 @@ pub const APIS: &[Api] = &[
     api::<DescribeGroupsRequest>("DescribeGroups"),
     api::<DeleteGroupsRequest>("DeleteGroups"),
     api::<OffsetDeleteRequest>("OffsetDelete"),
+    api::<ConsumerGroupHeartbeatRequest>("ConsumerGroupHeartbeat"),
+    api::<ConsumerGroupDescribeRequest>("ConsumerGroupDescribe"),
 ];
 
 /// Largest committed-offset metadata kept (Kafka's `offset.metadata.max.bytes`).
@@ -361,6 +365,14 @@ pub(crate) async fn handle(
                 shared, req, version
             ))
         }
+        k if k == ConsumerGroupHeartbeatRequest::KEY => {
+            call!(ConsumerGroupHeartbeatRequest, |req| {
+                group_api::consumer_group_heartbeat(shared, req, &client_id, &client_host)
+            })
+        }
+        k if k == ConsumerGroupDescribeRequest::KEY => call!(ConsumerGroupDescribeRequest, |req| {
+            group_api::consumer_group_describe(shared, req)
+        }),
         k if k == ListGroupsRequest::KEY => {
             call!(ListGroupsRequest, |req| group_api::list_groups(shared, req))
         }

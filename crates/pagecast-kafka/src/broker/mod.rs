@@ -10,6 +10,7 @@
 
 mod admin;
 mod conn;
+pub mod consumer_groups;
 mod fetch;
 mod group_api;
 pub mod groups;
@@ -201,6 +202,16 @@ impl Shared {
             return None;
         }
         self.topics().get(name).cloned()
+    }
+
+    /// Every topic's ID and partition count, as the consumer-protocol assignors see
+    /// them.
+    fn topic_map(&self) -> consumer_groups::TopicMap {
+        self.topics()
+            .iter()
+            .filter(|(name, _)| *name != OFFSETS_TOPIC)
+            .map(|(name, t)| (name.clone(), (t.id, t.partitions)))
+            .collect()
     }
 
     fn topic_by_id(&self, id: Uuid) -> Option<(String, Topic)> {
@@ -623,7 +634,8 @@ async fn tick_groups(shared: Arc<Shared>) {
             _ = stopping.changed() => return,
             () = tokio::time::sleep(Duration::from_millis(50)) => {}
         }
-        lock(&shared.groups).tick(std::time::Instant::now());
+        let topics = shared.topic_map();
+        lock(&shared.groups).tick(&topics, std::time::Instant::now());
         internal::persist_groups(&shared);
     }
 }

@@ -366,6 +366,16 @@ pub trait Nullable: Wire {
 
     /// Size of the null marker.
     fn null_size(v: Version) -> usize;
+
+    /// Appends a present value (structs write a marker before it).
+    fn encode_present(&self, out: &mut Vec<u8>, v: Version) {
+        self.encode(out, v);
+    }
+
+    /// Size of a present value.
+    fn present_size(&self, v: Version) -> usize {
+        self.size(v)
+    }
 }
 
 impl<T: Nullable> Wire for Option<T> {
@@ -377,14 +387,14 @@ impl<T: Nullable> Wire for Option<T> {
 
     fn encode(&self, out: &mut Vec<u8>, v: Version) {
         match self {
-            Some(x) => x.encode(out, v),
+            Some(x) => x.encode_present(out, v),
             None => T::encode_null(out, v),
         }
     }
 
     fn size(&self, v: Version) -> usize {
         match self {
-            Some(x) => x.size(v),
+            Some(x) => x.present_size(v),
             None => T::null_size(v),
         }
     }
@@ -583,6 +593,37 @@ macro_rules! wire_struct {
                     n += $crate::codec::unsigned_varint_size(tagged);
                 }
                 n
+            }
+        }
+
+        // A nullable struct field: an i8 marker, -1 for null, 1 before the struct.
+        impl $crate::codec::Nullable for $name {
+            fn decode_nullable(
+                r: &mut $crate::codec::Reader<'_>,
+                v: $crate::codec::Version,
+            ) -> $crate::codec::Result<Option<Self>> {
+                let [marker] = r.array::<1>()?;
+                if marker as i8 == -1 {
+                    return Ok(None);
+                }
+                $crate::codec::Wire::decode(r, v).map(Some)
+            }
+
+            fn encode_null(out: &mut ::std::vec::Vec<u8>, _: $crate::codec::Version) {
+                out.push(0xff);
+            }
+
+            fn null_size(_: $crate::codec::Version) -> usize {
+                1
+            }
+
+            fn encode_present(&self, out: &mut ::std::vec::Vec<u8>, v: $crate::codec::Version) {
+                out.push(1);
+                $crate::codec::Wire::encode(self, out, v);
+            }
+
+            fn present_size(&self, v: $crate::codec::Version) -> usize {
+                1 + $crate::codec::Wire::size(self, v)
             }
         }
     };

@@ -31,7 +31,8 @@ wire_struct! {
     pub struct OffsetCommitRequest {
         /// Group ID.
         group_id: String => 0..;
-        /// Generation, or -1 for a commit outside group membership.
+        /// Generation (a consumer-protocol member's epoch from v9), or -1 for a commit
+        /// outside group membership.
         generation_id_or_member_epoch: i32 => 1.., default -1;
         /// Member ID.
         member_id: String => 1..;
@@ -74,4 +75,4 @@ wire_struct! {
     }
 }
 
-crate::wire_api!(OffsetCommitRequest, OffsetCommitResponse, key 8, versions 2..=8, flexible 8);
+crate::wire_api!(OffsetCommitRequest, OffsetCommitResponse, key 8, versions 2..=9, flexible 8);

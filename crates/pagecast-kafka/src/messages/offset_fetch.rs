@@ -27,6 +27,10 @@ wire_struct! {
     pub struct OffsetFetchRequestGroup {
         /// Group ID.
         group_id: String => 8..;
+        /// Member ID of a consumer-protocol member (v9+), or null.
+        member_id: Option<String> => 9..;
+        /// Its member epoch (v9+), or -1.
+        member_epoch: i32 => 9.., default -1;
         /// Topics, or null for all.
         topics: Option<Vec<OffsetFetchRequestTopics>> => 8..;
     }
@@ -124,4 +128,4 @@ wire_struct! {
     }
 }
 
-crate::wire_api!(OffsetFetchRequest, OffsetFetchResponse, key 9, versions 1..=8, flexible 6);
+crate::wire_api!(OffsetFetchRequest, OffsetFetchResponse, key 9, versions 1..=9, flexible 6);
