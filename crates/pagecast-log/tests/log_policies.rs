@@ -90,9 +90,10 @@ fn commit_log_files_expire_by_their_last_write() {
         .unwrap()
         .as_millis() as i64;
     store.maintain(now).unwrap();
-    assert_eq!(
-        files(dir.path()),
-        before,
+    // The spare file is made ahead on another thread, so it may appear between the two
+    // counts; nothing may disappear.
+    assert!(
+        files(dir.path()) >= before,
         "files written just now were deleted"
     );
     store.maintain(now + 2 * DAY.as_millis() as i64).unwrap();
