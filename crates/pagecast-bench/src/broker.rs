@@ -150,8 +150,9 @@ pub struct Run {
     pub decoding: Phase,
     /// Reading it back, splicing record bytes into /dev/null.
     pub zero_copy: Phase,
-    /// Reading it back in a consumer group, then losing a member (with `--group`).
-    pub group: Option<broker_group::GroupPhase>,
+    /// Reading it back in a consumer group, then losing a member (with `--group`), in
+    /// the classic protocol and in the consumer protocol.
+    pub group: Vec<(broker_group::Protocol, broker_group::GroupPhase)>,
 }
 
 /// Every run of one engine with one client.
@@ -675,19 +676,28 @@ fn run_once(
             produce.records, decoding.records, zero_copy.records
         )));
     }
-    let group = match config.group {
-        Some(members) => {
-            let g = broker_group::run(broker.addr, TOPIC, &per_partition, members, geometry)?;
+    let mut group = Vec::new();
+    if let Some(members) = config.group {
+        for protocol in broker_group::Protocol::BOTH {
+            let g = broker_group::run(
+                broker.addr,
+                TOPIC,
+                &per_partition,
+                members,
+                protocol,
+                geometry,
+            )?;
             if g.records != produce.records {
                 return Err(Error::Receiver(format!(
-                    "produced {} records, the group read {}",
-                    produce.records, g.records
+                    "produced {} records, the {} group read {}",
+                    produce.records,
+                    protocol.name(),
+                    g.records
                 )));
             }
-            Some(g)
+            group.push((protocol, g));
         }
-        None => None,
-    };
+    }
     broker.stop();
     Ok(Run {
         produce,
@@ -761,7 +771,7 @@ fn run_confluent(config: &Config, dir: &Path, engine: StorageKind) -> Result<Run
         produce,
         decoding,
         zero_copy: Phase::default(),
-        group: None,
+        group: Vec::new(),
     })
 }
 
@@ -948,18 +958,24 @@ pub fn text(report: &Report) -> String {
     }
     if let Some(members) = c.group {
         for r in report.rows.iter().filter(|r| r.client == "pagecast") {
-            let _ = writeln!(
-                out,
-                "{}: a group of {members} members (classic protocol, range) read {:.2} GB/s; after one left, the others owned every partition in {:.0} ms",
-                r.engine.name(),
-                r.median(|x| x.group.as_ref().map_or(f64::NAN, |g| g.bytes as f64
-                    / 1e9
-                    / g.elapsed.as_secs_f64().max(1e-9))),
-                r.median(|x| x
-                    .group
-                    .as_ref()
-                    .map_or(f64::NAN, |g| g.reassigned.as_secs_f64() * 1e3)),
-            );
+            for protocol in broker_group::Protocol::BOTH {
+                let of = |x: &Run| {
+                    x.group
+                        .iter()
+                        .find(|(p, _)| *p == protocol)
+                        .map(|(_, g)| g.clone())
+                };
+                let _ = writeln!(
+                    out,
+                    "{}: a group of {members} members ({} protocol) read {:.2} GB/s; after one left, the others owned every partition in {:.1} ms",
+                    r.engine.name(),
+                    protocol.name(),
+                    r.median(|x| of(x).map_or(f64::NAN, |g| g.bytes as f64
+                        / 1e9
+                        / g.elapsed.as_secs_f64().max(1e-9))),
+                    r.median(|x| of(x).map_or(f64::NAN, |g| g.reassigned.as_secs_f64() * 1e3)),
+                );
+            }
         }
     }
     if let Some(why) = &report.confluent_skipped {
@@ -998,13 +1014,14 @@ pub fn json(report: &Report) -> serde_json::Value {
                 "produce": phase(&x.produce),
                 "consume_decoding": phase(&x.decoding),
                 "consume_zero_copy": phase(&x.zero_copy),
-                "group": x.group.as_ref().map(|g| json!({
+                "group": x.group.iter().map(|(protocol, g)| json!({
+                    "protocol": protocol.name(),
                     "members": report.config.group,
                     "seconds": g.elapsed.as_secs_f64(),
                     "bytes": g.bytes,
                     "records": g.records,
                     "reassigned_ms": g.reassigned.as_secs_f64() * 1e3,
-                })),
+                })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "confluent_skipped": report.confluent_skipped,

@@ -1,6 +1,7 @@
 //! `pagecast bench broker --group N`: N members of one consumer group, each on its own
-//! connection and thread, speaking the classic group protocol with the built-in
-//! client. The leader assigns partitions by range, as Kafka's range assignor does. The
+//! connection and thread, with the built-in client, in each protocol: the classic one
+//! (the leader assigns by range, as Kafka's range assignor does) and KIP-848's (the
+//! broker assigns). The
 //! members read the topic to its end by splicing record bytes into /dev/null; then one
 //! member leaves, and the time until the others own all partitions again is measured.
 
@@ -12,20 +13,26 @@ use std::time::{Duration, Instant};
 
 use pagecast_kafka::ErrorCode;
 use pagecast_kafka::client::{Client, SplicePipe};
-use pagecast_kafka::codec::{Bytes, Version, Wire};
+use pagecast_kafka::codec::{Bytes, Uuid, Version, Wire};
 use pagecast_kafka::inspect::assigned_partitions;
+use pagecast_kafka::messages::consumer_group_heartbeat::{
+    ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, TopicPartitions,
+};
 use pagecast_kafka::messages::heartbeat::{HeartbeatRequest, HeartbeatResponse};
 use pagecast_kafka::messages::join_group::{
     JoinGroupRequest, JoinGroupRequestProtocol, JoinGroupResponse,
 };
 use pagecast_kafka::messages::leave_group::{LeaveGroupRequest, LeaveGroupResponse};
+use pagecast_kafka::messages::metadata::{MetadataRequest, MetadataRequestTopic, MetadataResponse};
 use pagecast_kafka::messages::sync_group::{
     SyncGroupRequest, SyncGroupRequestAssignment, SyncGroupResponse,
 };
 
 use crate::Error;
 
-const GROUP: &str = "pagecast-bench";
+/// The group of the classic phase; the consumer protocol's is another.
+const GROUP: &str = "pagecast-bench-classic";
+const CONSUMER_GROUP: &str = "pagecast-bench-consumer";
 const HEARTBEAT_EVERY: Duration = Duration::from_millis(100);
 const PLAIN: Version = Version {
     version: 0,
@@ -91,7 +98,7 @@ fn range(members: &[String], partitions: i32) -> Vec<(String, Vec<i32>)> {
         .collect()
 }
 
-struct Member {
+struct Classic {
     client: Client,
     topic: String,
     partitions: i32,
@@ -100,9 +107,9 @@ struct Member {
     owned: Vec<i32>,
 }
 
-impl Member {
-    fn connect(addr: SocketAddr, topic: &str, partitions: i32) -> Result<Member, Error> {
-        Ok(Member {
+impl Classic {
+    fn connect(addr: SocketAddr, topic: &str, partitions: i32) -> Result<Classic, Error> {
+        Ok(Classic {
             client: Client::connect(addr, "pagecast-bench-member").map_err(io("connect"))?,
             topic: topic.to_owned(),
             partitions,
@@ -219,6 +226,213 @@ impl Member {
     }
 }
 
+/// A member speaking the KIP-848 consumer protocol: the broker assigns, the member
+/// reports what it owns with every heartbeat.
+struct Consumer {
+    client: Client,
+    topic: String,
+    topic_id: Uuid,
+    id: String,
+    epoch: i32,
+    owned: Vec<i32>,
+}
+
+impl Consumer {
+    fn connect(addr: SocketAddr, topic: &str) -> Result<Consumer, Error> {
+        let mut client = Client::connect(addr, "pagecast-bench-member").map_err(io("connect"))?;
+        let meta: MetadataResponse = client
+            .call(
+                12,
+                &MetadataRequest {
+                    topics: Some(vec![MetadataRequestTopic {
+                        name: Some(topic.to_owned()),
+                        ..Default::default()
+                    }]),
+                    ..Default::default()
+                },
+            )
+            .map_err(io("metadata"))?;
+        let topic_id = meta.topics.first().map(|t| t.topic_id).unwrap_or_default();
+        Ok(Consumer {
+            client,
+            topic: topic.to_owned(),
+            topic_id,
+            id: String::new(),
+            epoch: 0,
+            owned: Vec::new(),
+        })
+    }
+
+    /// One heartbeat (epoch 0 joins, -1 leaves); takes the assignment if it changed.
+    fn beat(&mut self, epoch: i32) -> Result<(), Error> {
+        let r: ConsumerGroupHeartbeatResponse = self
+            .client
+            .call(
+                0,
+                &ConsumerGroupHeartbeatRequest {
+                    group_id: CONSUMER_GROUP.into(),
+                    member_id: self.id.clone(),
+                    member_epoch: epoch,
+                    rebalance_timeout_ms: if epoch == 0 { 30_000 } else { -1 },
+                    subscribed_topic_names: (epoch == 0).then(|| vec![self.topic.clone()]),
+                    topic_partitions: Some(vec![TopicPartitions {
+                        topic_id: self.topic_id,
+                        partitions: self.owned.clone(),
+                    }]),
+                    ..Default::default()
+                },
+            )
+            .map_err(io("consumer group heartbeat"))?;
+        if r.error_code != 0 {
+            return Err(kafka("consumer group heartbeat", r.error_code));
+        }
+        self.id = r.member_id.unwrap_or_default();
+        self.epoch = r.member_epoch;
+        if let Some(a) = r.assignment {
+            self.owned = a
+                .topic_partitions
+                .into_iter()
+                .filter(|t| t.topic_id == self.topic_id)
+                .flat_map(|t| t.partitions)
+                .collect();
+        }
+        Ok(())
+    }
+}
+
+/// A member of either protocol.
+enum Member {
+    Classic(Classic),
+    Consumer(Consumer),
+}
+
+impl Member {
+    fn client(&mut self) -> &mut Client {
+        match self {
+            Member::Classic(m) => &mut m.client,
+            Member::Consumer(m) => &mut m.client,
+        }
+    }
+
+    fn topic(&self) -> &str {
+        match self {
+            Member::Classic(m) => &m.topic,
+            Member::Consumer(m) => &m.topic,
+        }
+    }
+
+    fn owned(&self) -> &[i32] {
+        match self {
+            Member::Classic(m) => &m.owned,
+            Member::Consumer(m) => &m.owned,
+        }
+    }
+
+    /// Joins. A classic member waits for its generation's assignment; a consumer
+    /// member makes its first heartbeat.
+    fn join(&mut self) -> Result<(), Error> {
+        match self {
+            Member::Classic(m) => m.join(),
+            Member::Consumer(m) => m.beat(0),
+        }
+    }
+
+    /// Keeps membership up to date: a heartbeat, and a rejoin when a classic group
+    /// rebalances. Returns whether the assignment may have changed.
+    fn keep_up(&mut self) -> Result<bool, Error> {
+        match self {
+            Member::Classic(m) => {
+                if m.heartbeat()? {
+                    m.join()?;
+                    return Ok(true);
+                }
+                Ok(false)
+            }
+            Member::Consumer(m) => {
+                let before = m.owned.clone();
+                let epoch = m.epoch;
+                m.beat(epoch)?;
+                Ok(m.owned != before)
+            }
+        }
+    }
+
+    fn leave(&mut self) -> Result<(), Error> {
+        match self {
+            Member::Classic(m) => m.leave(),
+            Member::Consumer(m) => m.beat(-1),
+        }
+    }
+}
+
+/// The group protocol a phase uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// JoinGroup and SyncGroup; the leader assigns by range.
+    Classic,
+    /// KIP-848: the broker assigns (uniform).
+    Consumer,
+}
+
+impl Protocol {
+    /// Both, in report order.
+    pub const BOTH: [Protocol; 2] = [Protocol::Classic, Protocol::Consumer];
+
+    /// How reports name it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Classic => "classic",
+            Protocol::Consumer => "consumer",
+        }
+    }
+}
+
+/// Records each member's partitions; once they add up to every partition exactly,
+/// notes the time (once).
+struct Owners {
+    partitions: i32,
+    by_member: Mutex<Vec<BTreeSet<i32>>>,
+    complete_at: Mutex<Option<Instant>>,
+}
+
+impl Owners {
+    fn set(&self, i: usize, owned: &[i32]) {
+        let mut by = self.by_member.lock().unwrap_or_else(|e| e.into_inner());
+        by[i] = owned.iter().copied().collect();
+        let all: BTreeSet<i32> = by.iter().flatten().copied().collect();
+        let held: usize = by.iter().map(BTreeSet::len).sum();
+        if all.len() == self.partitions as usize && held == all.len() {
+            self.complete_at
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_or_insert_with(Instant::now);
+        }
+    }
+
+    fn complete(&self) -> Option<Instant> {
+        *self.complete_at.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Complete, and every member owns something: the group has settled (a consumer
+    /// protocol group is complete for a moment while its first member still holds
+    /// every partition).
+    fn settled(&self) -> bool {
+        self.complete().is_some()
+            && self
+                .by_member
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .all(|owned| !owned.is_empty())
+    }
+
+    /// Starts waiting for a new complete assignment, `gone` holding nothing.
+    fn reset(&self, gone: usize) {
+        self.by_member.lock().unwrap_or_else(|e| e.into_inner())[gone].clear();
+        *self.complete_at.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+}
+
 /// Runs the group phase: `members` members read `topic` (whose partitions end at
 /// `ends`) to its end, then one leaves. `geometry` is the batch size and records per
 /// batch, from which the zero-copy members derive offsets.
@@ -227,61 +441,73 @@ pub fn run(
     topic: &str,
     ends: &[i64],
     members: usize,
+    protocol: Protocol,
     geometry: (u64, u64),
 ) -> Result<GroupPhase, Error> {
     let partitions = ends.len() as i32;
     let members = members.max(2);
     let joined = Arc::new(Barrier::new(members + 1));
     let done = Arc::new(Barrier::new(members + 1));
-    let owners: Arc<Mutex<Vec<BTreeSet<i32>>>> =
-        Arc::new(Mutex::new(vec![BTreeSet::new(); members]));
+    let reset = Arc::new(Barrier::new(members));
+    let owners = Arc::new(Owners {
+        partitions,
+        by_member: Mutex::new(vec![BTreeSet::new(); members]),
+        complete_at: Mutex::new(None),
+    });
     let left_at: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
-    let whole_at: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
     let ends = Arc::new(ends.to_vec());
     let handles: Vec<_> = (0..members)
         .map(|i| {
-            let (joined, done, owners, left_at, whole_at, ends) = (
+            let (joined, done, reset, owners, left_at, ends) = (
                 Arc::clone(&joined),
                 Arc::clone(&done),
+                Arc::clone(&reset),
                 Arc::clone(&owners),
                 Arc::clone(&left_at),
-                Arc::clone(&whole_at),
                 Arc::clone(&ends),
             );
             let topic = topic.to_owned();
             std::thread::spawn(move || -> Result<(u64, u64), Error> {
-                let mut m = Member::connect(addr, &topic, partitions)?;
+                let mut m = match protocol {
+                    Protocol::Classic => {
+                        Member::Classic(Classic::connect(addr, &topic, partitions)?)
+                    }
+                    Protocol::Consumer => Member::Consumer(Consumer::connect(addr, &topic)?),
+                };
                 m.join()?;
+                owners.set(i, m.owned());
+                // Until every partition has exactly one owner and every member some.
+                let deadline = Instant::now() + Duration::from_secs(60);
+                while !owners.settled() {
+                    if Instant::now() > deadline {
+                        return Err(Error::Receiver(
+                            "the group never assigned every partition".into(),
+                        ));
+                    }
+                    m.keep_up()?;
+                    owners.set(i, m.owned());
+                    std::thread::sleep(Duration::from_millis(5));
+                }
                 joined.wait();
                 let read = read_owned(&mut m, &ends, geometry)?;
                 done.wait();
-                // The last member leaves; the others rejoin when told by a heartbeat.
                 if i == members - 1 {
+                    owners.reset(i);
+                    reset.wait();
                     *left_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
                     m.leave()?;
                     return Ok(read);
                 }
+                reset.wait();
+                // The others keep heartbeating until they own every partition again.
                 let deadline = Instant::now() + Duration::from_secs(60);
-                loop {
-                    if m.heartbeat()? {
-                        m.join()?;
-                        let mut owners = owners.lock().unwrap_or_else(|e| e.into_inner());
-                        owners[i] = m.owned.iter().copied().collect();
-                        let held: usize = owners.iter().map(BTreeSet::len).sum();
-                        if held == partitions as usize {
-                            whole_at
-                                .lock()
-                                .unwrap_or_else(|e| e.into_inner())
-                                .get_or_insert_with(Instant::now);
-                        }
-                    }
-                    if whole_at.lock().unwrap_or_else(|e| e.into_inner()).is_some()
-                        || Instant::now() > deadline
-                    {
-                        return Ok(read);
-                    }
+                while owners.complete().is_none() && Instant::now() < deadline {
+                    m.keep_up()?;
+                    owners.set(i, m.owned());
                     std::thread::sleep(Duration::from_millis(5));
                 }
+                m.leave()?;
+                Ok(read)
             })
         })
         .collect();
@@ -297,13 +523,15 @@ pub fn run(
         bytes += b;
         records += r;
     }
-    let (Some(left), Some(whole)) = (
-        *left_at.lock().unwrap_or_else(|e| e.into_inner()),
-        *whole_at.lock().unwrap_or_else(|e| e.into_inner()),
-    ) else {
-        let owners = owners.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let left = *left_at.lock().unwrap_or_else(|e| e.into_inner());
+    let (Some(left), Some(whole)) = (left, owners.complete()) else {
+        let by = owners
+            .by_member
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         return Err(Error::Receiver(format!(
-            "after a member left, the others own {owners:?} of {partitions} partitions"
+            "after a member left, the others own {by:?} of {partitions} partitions"
         )));
     };
     Ok(GroupPhase {
@@ -325,18 +553,19 @@ fn read_owned(
         .write(true)
         .open("/dev/null")
         .map_err(io("/dev/null"))?;
-    let mut next: Vec<(i32, i64)> = m.owned.iter().map(|&p| (p, 0)).collect();
+    let mut next: Vec<(i32, i64)> = m.owned().iter().map(|&p| (p, 0)).collect();
     let (mut bytes, mut records) = (0u64, 0u64);
     let mut beat = Instant::now();
+    let topic = m.topic().to_owned();
     while next.iter().any(|&(p, at)| at < ends[p as usize]) {
         let wanted: Vec<(i32, i64)> = next
             .iter()
             .copied()
             .filter(|&(p, at)| at < ends[p as usize])
             .collect();
-        let req = crate::broker::fetch_request(&m.topic, &wanted);
+        let req = crate::broker::fetch_request(&topic, &wanted);
         for got in m
-            .client
+            .client()
             .fetch_splice(&req, &pipe, &null)
             .map_err(io("fetch"))?
         {
@@ -352,9 +581,9 @@ fn read_owned(
         }
         if beat.elapsed() > HEARTBEAT_EVERY {
             beat = Instant::now();
-            if m.heartbeat()? {
+            if m.keep_up()? {
                 return Err(Error::Receiver(
-                    "the group rebalanced while its members read".into(),
+                    "the group's assignment changed while its members read".into(),
                 ));
             }
         }

@@ -125,8 +125,9 @@ struct BrokerBenchArgs {
     /// Do not repeat the load with confluent-kafka.
     #[arg(long)]
     no_confluent: bool,
-    /// Also read the volume with a consumer group of N members (classic protocol), and
-    /// time how long the others take to own every partition after one leaves.
+    /// Also read the volume with a consumer group of N members, in the classic and the
+    /// KIP-848 consumer protocol, and time how long the others take to own every
+    /// partition after one leaves.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(2..=1000))]
     group: Option<u32>,
     /// Print JSON on standard output instead of the table.

@@ -72,10 +72,17 @@ fn bench_broker_measures_both_engines_and_both_clients() {
                 run["consume_zero_copy"]["bytes"], run["produce"]["bytes"],
                 "{r}"
             );
-            let group = &run["group"];
-            assert_eq!(group["members"], 2, "{r}");
-            assert_eq!(group["records"], run["produce"]["records"], "{r}");
-            assert!(group["reassigned_ms"].as_f64().unwrap() >= 0.0, "{r}");
+            let groups = run["group"].as_array().unwrap();
+            let protocols: Vec<&str> = groups
+                .iter()
+                .map(|g| g["protocol"].as_str().unwrap())
+                .collect();
+            assert_eq!(protocols, ["classic", "consumer"], "{r}");
+            for group in groups {
+                assert_eq!(group["members"], 2, "{r}");
+                assert_eq!(group["records"], run["produce"]["records"], "{r}");
+                assert!(group["reassigned_ms"].as_f64().unwrap() >= 0.0, "{r}");
+            }
             let latency = &run["produce"]["latency_ms"];
             assert!(
                 latency["p50"].as_f64().unwrap() <= latency["p99.9"].as_f64().unwrap(),
