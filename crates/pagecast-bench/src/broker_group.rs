@@ -8,6 +8,7 @@
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
@@ -446,7 +447,13 @@ pub fn run(
 ) -> Result<GroupPhase, Error> {
     let partitions = ends.len() as i32;
     let members = members.max(2);
-    let joined = Arc::new(Barrier::new(members + 1));
+    // Members heartbeat until the main thread sees the group settled and freezes them;
+    // once all have stopped it checks again, and either lets them read what they own
+    // or unfreezes them to settle further.
+    let freeze = Arc::new(AtomicBool::new(false));
+    let stopped = Arc::new(Barrier::new(members + 1));
+    let go = Arc::new(Barrier::new(members + 1));
+    let verdict = Arc::new(AtomicBool::new(false));
     let done = Arc::new(Barrier::new(members + 1));
     let reset = Arc::new(Barrier::new(members));
     let owners = Arc::new(Owners {
@@ -458,8 +465,13 @@ pub fn run(
     let ends = Arc::new(ends.to_vec());
     let handles: Vec<_> = (0..members)
         .map(|i| {
-            let (joined, done, reset, owners, left_at, ends) = (
-                Arc::clone(&joined),
+            let (freeze, stopped, go, verdict) = (
+                Arc::clone(&freeze),
+                Arc::clone(&stopped),
+                Arc::clone(&go),
+                Arc::clone(&verdict),
+            );
+            let (done, reset, owners, left_at, ends) = (
                 Arc::clone(&done),
                 Arc::clone(&reset),
                 Arc::clone(&owners),
@@ -476,19 +488,18 @@ pub fn run(
                 };
                 m.join()?;
                 owners.set(i, m.owned());
-                // Until every partition has exactly one owner and every member some.
-                let deadline = Instant::now() + Duration::from_secs(60);
-                while !owners.settled() {
-                    if Instant::now() > deadline {
-                        return Err(Error::Receiver(
-                            "the group never assigned every partition".into(),
-                        ));
+                loop {
+                    while !freeze.load(Ordering::Acquire) {
+                        m.keep_up()?;
+                        owners.set(i, m.owned());
+                        std::thread::sleep(Duration::from_millis(5));
                     }
-                    m.keep_up()?;
-                    owners.set(i, m.owned());
-                    std::thread::sleep(Duration::from_millis(5));
+                    stopped.wait();
+                    go.wait();
+                    if verdict.load(Ordering::Acquire) {
+                        break;
+                    }
                 }
-                joined.wait();
                 let read = read_owned(&mut m, &ends, geometry)?;
                 done.wait();
                 if i == members - 1 {
@@ -511,7 +522,31 @@ pub fn run(
             })
         })
         .collect();
-    joined.wait();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        while !owners.settled() {
+            if Instant::now() > deadline {
+                let by = owners
+                    .by_member
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone();
+                return Err(Error::Receiver(format!("the group never settled: {by:?}")));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        freeze.store(true, Ordering::Release);
+        stopped.wait();
+        let settled = owners.settled();
+        verdict.store(settled, Ordering::Release);
+        if !settled {
+            freeze.store(false, Ordering::Release);
+        }
+        go.wait();
+        if settled {
+            break;
+        }
+    }
     let start = Instant::now();
     done.wait();
     let elapsed = start.elapsed();
@@ -579,13 +614,11 @@ fn read_owned(
             bytes += got.bytes;
             records += n;
         }
+        // Heartbeats keep the member in its group while it reads; the frozen
+        // assignment it reads by was checked complete before the reads began.
         if beat.elapsed() > HEARTBEAT_EVERY {
             beat = Instant::now();
-            if m.keep_up()? {
-                return Err(Error::Receiver(
-                    "the group's assignment changed while its members read".into(),
-                ));
-            }
+            m.keep_up()?;
         }
     }
     Ok((bytes, records))
