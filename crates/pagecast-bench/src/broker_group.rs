@@ -414,17 +414,16 @@ impl Owners {
         *self.complete_at.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Complete, and every member owns something: the group has settled (a consumer
-    /// protocol group is complete for a moment while its first member still holds
-    /// every partition).
+    /// Whether, right now, every partition has exactly one owner and every member owns
+    /// something: the group has settled (a consumer-protocol group is complete for a
+    /// moment while its first member still holds every partition).
     fn settled(&self) -> bool {
-        self.complete().is_some()
-            && self
-                .by_member
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .iter()
-                .all(|owned| !owned.is_empty())
+        let by = self.by_member.lock().unwrap_or_else(|e| e.into_inner());
+        let all: BTreeSet<i32> = by.iter().flatten().copied().collect();
+        let held: usize = by.iter().map(BTreeSet::len).sum();
+        all.len() == self.partitions as usize
+            && held == all.len()
+            && by.iter().all(|owned| !owned.is_empty())
     }
 
     /// Starts waiting for a new complete assignment, `gone` holding nothing.
