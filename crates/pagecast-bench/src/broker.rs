@@ -287,6 +287,36 @@ impl Drop for Broker {
     }
 }
 
+/// The threads of process `pid`.
+fn threads(pid: u32) -> Vec<rustix::process::Pid> {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|dir| {
+            dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+                .filter_map(rustix::process::Pid::from_raw)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Pins every thread of process `pid` to `cpu`; returns the affinity they had.
+fn pin_process(pid: u32, cpu: usize) -> Option<rustix::thread::CpuSet> {
+    let tids = threads(pid);
+    let previous = rustix::thread::sched_getaffinity(tids.first().copied()).ok()?;
+    let mut one = rustix::thread::CpuSet::new();
+    one.set(cpu);
+    for tid in tids {
+        let _ = rustix::thread::sched_setaffinity(Some(tid), &one);
+    }
+    Some(previous)
+}
+
+/// Gives every thread of process `pid` the affinity `previous` back.
+fn unpin_process(pid: u32, previous: &rustix::thread::CpuSet) {
+    for tid in threads(pid) {
+        let _ = rustix::thread::sched_setaffinity(Some(tid), previous);
+    }
+}
+
 /// User + system CPU of process `pid`, from /proc/PID/stat.
 fn process_cpu(pid: u32) -> Option<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -521,7 +551,11 @@ fn consume(
                 .into_iter()
                 .map(|p| (p, ends[p as usize]))
                 .collect();
-            std::thread::spawn(move || consume_one(addr, &mine, zero_copy, geometry))
+            let cpu = crate::transfer::two_cpus().map(|c| c.1);
+            std::thread::spawn(move || {
+                let _pinned = cpu.and_then(crate::transfer::pin_current);
+                consume_one(addr, &mine, zero_copy, geometry)
+            })
         })
         .collect();
     let (mut bytes, mut records) = (0, 0);
@@ -668,8 +702,16 @@ fn run_once(
             latencies: Vec::new(),
         })
     };
+    // As in the bare loop it is compared with (`pagecast bench --raw`), the sender (the
+    // broker, every thread of it) runs on one CPU and the consumers on the other while
+    // the volume is read back, so the CPU per GB of both is measured alike.
+    let cpus = crate::transfer::two_cpus();
+    let pinned = cpus.map(|(broker_cpu, _)| pin_process(broker.child.id(), broker_cpu));
     let zero_copy = phase(true)?;
     let decoding = phase(false)?;
+    if let Some(previous) = pinned.flatten() {
+        unpin_process(broker.child.id(), &previous);
+    }
     if decoding.records != produce.records || zero_copy.records != produce.records {
         return Err(Error::Receiver(format!(
             "produced {} records, the consumers read {} and {}",
