@@ -60,9 +60,33 @@ async function main () {
   for (const p of committed[0].partitions) {
     if (p.offset !== String(COUNT / 2)) fail(`the group committed ${p.offset} for partition ${p.partition}`)
   }
+  // Two members share the topic; when one leaves, the other takes its partition.
+  const groupId = `${topic}-pair`
+  const assigned = [[], []]
+  const pair = [0, 1].map(i => {
+    const c = kafka.consumer({ groupId, sessionTimeout: 10000, rebalanceTimeout: 10000 })
+    c.on(c.events.GROUP_JOIN, e => { assigned[i] = e.payload.memberAssignment[topic] || [] })
+    return c
+  })
+  for (const c of pair) {
+    await c.connect()
+    await c.subscribe({ topic, fromBeginning: true })
+    await c.run({ eachMessage: async () => {} })
+  }
+  const until = async (what, check) => {
+    const deadline = Date.now() + 30000
+    while (!check()) {
+      if (Date.now() > deadline) fail(`${what}: assignments ${JSON.stringify(assigned)}`)
+      await new Promise(resolve => setTimeout(resolve, 100))
+    }
+  }
+  await until('the two members never split the partitions', () => assigned[0].length === 1 && assigned[1].length === 1)
+  await pair[1].disconnect()
+  await until('the remaining member never took both partitions', () => assigned[0].length === 2)
+  await pair[0].disconnect()
   await producer.disconnect()
   await admin.disconnect()
-  console.log(`kafkajs: ${COUNT} records produced idempotently and consumed in a group, offsets committed`)
+  console.log(`kafkajs: ${COUNT} records produced idempotently and consumed in a group, offsets committed; a member left and the other took its partition`)
 }
 
 main().catch(e => fail(e.stack || e))
