@@ -302,8 +302,7 @@ fn a_static_member_restarts_without_a_rebalance() {
 
 /// A broker restart under a running group: the group comes back from its kept
 /// metadata, members carry on from their committed offsets, nothing is skipped.
-#[test]
-fn a_group_carries_on_across_a_broker_restart() {
+fn carry_on(strategy: &str) {
     let data = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -311,15 +310,26 @@ fn a_group_carries_on_across_a_broker_restart() {
         .unwrap()
         .port();
     let addr = format!("127.0.0.1:{port}");
-    let args = ["--addr", addr.as_str(), "--default-partitions", "2"];
+    let args = [
+        "--addr",
+        addr.as_str(),
+        "--default-partitions",
+        "2",
+        "--group-consumer-heartbeat-interval-ms",
+        "500",
+    ];
     let b = Broker::start(data.path(), "segment", &args);
     run_ok(&mut clients("produce-values", &[&addr, "kept", "200", "2"]));
-    let m1 = Member::start(&addr, "kept", "survivors", "range", "");
-    let m2 = Member::start(&addr, "kept", "survivors", "range", "");
+    let m1 = Member::start(&addr, "kept", "survivors", strategy, "");
+    let m2 = Member::start(&addr, "kept", "survivors", strategy, "");
     wait_until(
-        "both members read everything",
+        "both members hold a partition and read everything",
         Duration::from_secs(60),
-        || distinct(&[&m1, &m2]).len() == 200,
+        || {
+            m1.assigned().len() == 1
+                && m2.assigned().len() == 1
+                && distinct(&[&m1, &m2]).len() == 200
+        },
     );
     b.stop();
     let b = Broker::start(data.path(), "segment", &args);
@@ -362,6 +372,16 @@ fn a_group_carries_on_across_a_broker_restart() {
     m1.terminate();
     m2.terminate();
     b.stop();
+}
+
+#[test]
+fn a_group_carries_on_across_a_broker_restart_classic() {
+    carry_on("range");
+}
+
+#[test]
+fn a_group_carries_on_across_a_broker_restart_consumer_protocol() {
+    carry_on("consumer");
 }
 
 #[test]

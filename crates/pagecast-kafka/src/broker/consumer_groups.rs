@@ -16,8 +16,97 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use crate::codec::Uuid;
+use crate::codec::{Reader, Uuid, Version, Wire};
 use crate::error::ErrorCode;
+use crate::wire_struct;
+
+wire_struct! {
+    /// A partition, as kept across restarts.
+    pub struct TpSnapshot {
+        /// Topic ID.
+        topic_id: Uuid => 0..;
+        /// Partition.
+        partition: i32 => 0..;
+    }
+}
+
+wire_struct! {
+    /// A member, as kept across restarts.
+    pub struct MemberSnapshot {
+        /// Member ID.
+        member_id: String => 0..;
+        /// Member epoch.
+        epoch: i32 => 0..;
+        /// Static instance ID.
+        instance_id: Option<String> => 0..;
+        /// Rack.
+        rack_id: Option<String> => 0..;
+        /// Client ID.
+        client_id: String => 0..;
+        /// Client host.
+        client_host: String => 0..;
+        /// Subscribed topics.
+        subscribed: Vec<String> => 0..;
+        /// Rebalance timeout, ms.
+        rebalance_timeout_ms: i64 => 0..;
+        /// What it was told it owns.
+        assigned: Vec<TpSnapshot> => 0..;
+        /// What it is giving up.
+        revoking: Vec<TpSnapshot> => 0..;
+        /// Its target.
+        target: Vec<TpSnapshot> => 0..;
+    }
+}
+
+wire_struct! {
+    /// A consumer-protocol group, as kept across restarts in the internal partition.
+    pub struct GroupSnapshot {
+        /// Format version.
+        format: i16 => 0.., default 1;
+        /// Group epoch.
+        epoch: i32 => 0..;
+        /// Target assignment epoch.
+        assignment_epoch: i32 => 0..;
+        /// Assignor.
+        assignor: String => 0..;
+        /// Members.
+        members: Vec<MemberSnapshot> => 0..;
+    }
+}
+
+const PLAIN: Version = Version {
+    version: 0,
+    flexible: false,
+};
+
+impl GroupSnapshot {
+    /// The bytes kept.
+    pub fn encode_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.size(PLAIN));
+        self.encode(&mut out, PLAIN);
+        out
+    }
+
+    /// Reads bytes written by [`GroupSnapshot::encode_bytes`]; `None` if they are not.
+    pub fn decode_bytes(bytes: &[u8]) -> Option<GroupSnapshot> {
+        GroupSnapshot::decode(&mut Reader::new(bytes), PLAIN)
+            .ok()
+            .filter(|s| s.format == 1)
+    }
+}
+
+fn snap_set(set: &BTreeSet<Tp>) -> Vec<TpSnapshot> {
+    set.iter()
+        .map(|(topic_id, partition)| TpSnapshot {
+            topic_id: *topic_id,
+            partition: *partition,
+        })
+        .collect()
+}
+
+fn from_snap(v: Vec<TpSnapshot>) -> BTreeSet<Tp> {
+    v.into_iter().map(|t| (t.topic_id, t.partition)).collect()
+}
 
 /// A partition, by topic ID.
 pub type Tp = (Uuid, i32);
@@ -117,6 +206,8 @@ pub struct Group {
     target: BTreeMap<String, BTreeSet<Tp>>,
     /// The subscribed topics' IDs and partition counts the target was computed from.
     basis: Vec<(Uuid, i32)>,
+    /// Whether the state kept across restarts changed since it was last kept.
+    dirty: bool,
 }
 
 /// A member as ConsumerGroupDescribe shows it.
@@ -185,6 +276,7 @@ impl Group {
 
     /// Bumps the epoch and computes the target assignment for it.
     fn rebalance(&mut self, topics: &TopicMap) {
+        self.dirty = true;
         self.epoch += 1;
         self.basis = self.basis(topics);
         self.target = assign(&self.assignor, &self.members, &self.target, topics);
@@ -227,6 +319,9 @@ impl Group {
         if !add.is_empty() {
             m.assigned.extend(add);
             m.changed = true;
+        }
+        if m.changed {
+            self.dirty = true;
         }
     }
 
@@ -542,6 +637,73 @@ impl ConsumerGroups {
         })
     }
 
+    /// The groups whose kept state changed since the last call, with that state.
+    pub fn take_snapshots(&mut self) -> Vec<(String, GroupSnapshot)> {
+        let mut out = Vec::new();
+        for (id, g) in self.groups.iter_mut().filter(|(_, g)| g.dirty) {
+            g.dirty = false;
+            out.push((
+                id.clone(),
+                GroupSnapshot {
+                    format: 1,
+                    epoch: g.epoch,
+                    assignment_epoch: g.assignment_epoch,
+                    assignor: g.assignor.clone(),
+                    members: g
+                        .members
+                        .iter()
+                        .map(|(mid, m)| MemberSnapshot {
+                            member_id: mid.clone(),
+                            epoch: m.epoch,
+                            instance_id: m.instance_id.clone(),
+                            rack_id: m.rack_id.clone(),
+                            client_id: m.client_id.clone(),
+                            client_host: m.client_host.clone(),
+                            subscribed: m.subscribed.clone(),
+                            rebalance_timeout_ms: m.rebalance_timeout.as_millis() as i64,
+                            assigned: snap_set(&m.assigned),
+                            revoking: snap_set(&m.revoking),
+                            target: snap_set(g.target.get(mid).unwrap_or(&BTreeSet::new())),
+                        })
+                        .collect(),
+                },
+            ));
+        }
+        out
+    }
+
+    /// Restores a group kept before a restart; its members' sessions start now.
+    pub fn restore(&mut self, group: &str, snap: GroupSnapshot, topics: &TopicMap, now: Instant) {
+        let mut g = Group {
+            epoch: snap.epoch,
+            assignment_epoch: snap.assignment_epoch,
+            assignor: snap.assignor,
+            ..Default::default()
+        };
+        for m in snap.members {
+            g.target.insert(m.member_id.clone(), from_snap(m.target));
+            g.members.insert(
+                m.member_id,
+                Member {
+                    epoch: m.epoch,
+                    instance_id: m.instance_id,
+                    rack_id: m.rack_id,
+                    client_id: m.client_id,
+                    client_host: m.client_host,
+                    subscribed: m.subscribed,
+                    rebalance_timeout: Duration::from_millis(m.rebalance_timeout_ms.max(0) as u64),
+                    last_heard: now,
+                    assigned: from_snap(m.assigned),
+                    revoking: from_snap(m.revoking),
+                    revoking_since: None,
+                    changed: false,
+                },
+            );
+        }
+        g.basis = g.basis(topics);
+        self.groups.insert(group.to_owned(), g);
+    }
+
     /// Forgets an empty group.
     pub fn delete(&mut self, group: &str) -> Option<Result<(), ErrorCode>> {
         let g = self.groups.get(group)?;
@@ -655,5 +817,31 @@ mod tests {
         let target_a: Vec<i32> = d.members[0].target.iter().map(|(_, p)| *p).collect();
         assert_eq!(target_a, [0, 1, 2]);
         assert_eq!(d.assignor, "range");
+    }
+
+    #[test]
+    fn a_group_comes_back_from_its_snapshot() {
+        let mut c = ConsumerGroups::new(ConsumerGroupConfig::default());
+        let now = Instant::now();
+        let a = c.heartbeat(beat("", 0), &topics(), || "a".into(), now);
+        let snaps = c.take_snapshots();
+        assert_eq!(snaps.len(), 1);
+        assert!(c.take_snapshots().is_empty(), "taken once");
+        let bytes = snaps[0].1.encode_bytes();
+        let mut restarted = ConsumerGroups::new(ConsumerGroupConfig::default());
+        restarted.restore(
+            "g",
+            GroupSnapshot::decode_bytes(&bytes).unwrap(),
+            &topics(),
+            now,
+        );
+        let again = restarted.heartbeat(beat("a", a.epoch), &topics(), || unreachable!(), now);
+        assert_eq!(again.error, None, "the member carries on in its epoch");
+        assert_eq!(again.epoch, a.epoch);
+        assert_eq!(
+            restarted.describe("g").unwrap().members[0].assigned.len(),
+            6
+        );
+        assert!(GroupSnapshot::decode_bytes(b"junk").is_none());
     }
 }

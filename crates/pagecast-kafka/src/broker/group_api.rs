@@ -305,6 +305,7 @@ pub(crate) fn delete_groups(
                     .map(|k| offsets::commit_record(k, None))
                     .collect();
                 records.push(offsets::group_record(&group_id, None));
+                records.push(offsets::consumer_group_record(&group_id, None));
                 if let Err(e) = internal::write(shared, &records) {
                     eprintln!("pagecast broker: deleting group {group_id}: {e}");
                     return DeletableGroupResult {

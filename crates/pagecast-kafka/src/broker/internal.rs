@@ -8,6 +8,7 @@ use std::time::Instant;
 use pagecast_log::TopicPartition;
 use pagecast_log::batch::{self, Builder};
 
+use super::consumer_groups::GroupSnapshot as ConsumerGroupSnapshot;
 use super::groups::GroupSnapshot;
 use super::offsets::{self, Entry, OFFSETS_TOPIC, Record};
 use super::{BrokerError, Shared, lock, now_ms};
@@ -33,14 +34,21 @@ pub(crate) fn write(shared: &Shared, records: &[Record]) -> pagecast_log::Result
 
 /// Writes the metadata of every group that changed since it was last written.
 pub(crate) fn persist_groups(shared: &Shared) {
-    let snapshots = lock(&shared.groups).take_snapshots();
-    if snapshots.is_empty() {
+    let (classic, consumer) = {
+        let mut groups = lock(&shared.groups);
+        (groups.take_snapshots(), groups.consumer.take_snapshots())
+    };
+    if classic.is_empty() && consumer.is_empty() {
         return;
     }
-    let records: Vec<Record> = snapshots
-        .iter()
-        .map(|(group, snap)| offsets::group_record(group, Some(snap.encode_bytes())))
-        .collect();
+    let records: Vec<Record> =
+        classic
+            .iter()
+            .map(|(group, snap)| offsets::group_record(group, Some(snap.encode_bytes())))
+            .chain(consumer.iter().map(|(group, snap)| {
+                offsets::consumer_group_record(group, Some(snap.encode_bytes()))
+            }))
+            .collect();
     if let Err(e) = tokio::task::block_in_place(|| write(shared, &records)) {
         eprintln!("pagecast broker: storing group metadata: {e}");
     }
@@ -52,6 +60,7 @@ pub(crate) fn replay(shared: &Shared) -> Result<(), BrokerError> {
     let tp = partition();
     let mut offset = shared.store().offsets(&tp)?.start;
     let mut groups: BTreeMap<String, Option<Vec<u8>>> = BTreeMap::new();
+    let mut consumer_groups: BTreeMap<String, Option<Vec<u8>>> = BTreeMap::new();
     let mut committed = lock(&shared.offsets);
     loop {
         let chunks = shared.store().read(&tp, offset, 4 << 20)?;
@@ -82,6 +91,9 @@ pub(crate) fn replay(shared: &Shared) -> Result<(), BrokerError> {
                     Some(Entry::Group(group, snapshot)) => {
                         groups.insert(group, snapshot);
                     }
+                    Some(Entry::ConsumerGroup(group, snapshot)) => {
+                        consumer_groups.insert(group, snapshot);
+                    }
                     None => {}
                 }
             }
@@ -93,6 +105,15 @@ pub(crate) fn replay(shared: &Shared) -> Result<(), BrokerError> {
     for (group, snapshot) in groups {
         if let Some(snap) = snapshot.as_deref().and_then(GroupSnapshot::decode_bytes) {
             coordinator.restore(&group, snap, now);
+        }
+    }
+    let topics = shared.topic_map();
+    for (group, snapshot) in consumer_groups {
+        if let Some(snap) = snapshot
+            .as_deref()
+            .and_then(ConsumerGroupSnapshot::decode_bytes)
+        {
+            coordinator.consumer.restore(&group, snap, &topics, now);
         }
     }
     Ok(())

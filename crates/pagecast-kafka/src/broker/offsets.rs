@@ -6,6 +6,7 @@
 //! ```text
 //! key   i16 1, group, topic, partition    value  i64 offset, i32 leader epoch, metadata
 //! key   i16 2, group                      value  a groups::GroupSnapshot
+//! key   i16 3, group                      value  a consumer_groups::GroupSnapshot
 //! ```
 
 use std::collections::BTreeMap;
@@ -17,8 +18,10 @@ pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
 
 /// Key format of a committed offset.
 const COMMIT_KEY: i16 = 1;
-/// Key format of a group's metadata.
+/// Key format of a classic group's metadata.
 const GROUP_KEY: i16 = 2;
+/// Key format of a consumer-protocol (KIP-848) group's metadata.
+const CONSUMER_GROUP_KEY: i16 = 3;
 const PLAIN: Version = Version {
     version: 0,
     flexible: false,
@@ -43,8 +46,10 @@ pub type Key = (String, String, i32);
 pub enum Entry {
     /// A committed offset, or its deletion.
     Commit(Key, Option<Committed>),
-    /// A group's metadata (its snapshot's bytes), or its deletion.
+    /// A classic group's metadata (its snapshot's bytes), or its deletion.
     Group(String, Option<Vec<u8>>),
+    /// A consumer-protocol group's metadata, or its deletion.
+    ConsumerGroup(String, Option<Vec<u8>>),
 }
 
 /// A record key and value.
@@ -67,10 +72,19 @@ pub fn commit_record(key: &Key, value: Option<&Committed>) -> Record {
     (k, v)
 }
 
-/// The record of a group's metadata, or of its deletion (`None`).
+/// The record of a classic group's metadata, or of its deletion (`None`).
 pub fn group_record(group: &str, snapshot: Option<Vec<u8>>) -> Record {
+    keyed_group_record(GROUP_KEY, group, snapshot)
+}
+
+/// The record of a consumer-protocol group's metadata, or of its deletion (`None`).
+pub fn consumer_group_record(group: &str, snapshot: Option<Vec<u8>>) -> Record {
+    keyed_group_record(CONSUMER_GROUP_KEY, group, snapshot)
+}
+
+fn keyed_group_record(format: i16, group: &str, snapshot: Option<Vec<u8>>) -> Record {
     let mut k = Vec::new();
-    GROUP_KEY.encode(&mut k, PLAIN);
+    format.encode(&mut k, PLAIN);
     group.to_owned().encode(&mut k, PLAIN);
     (k, snapshot)
 }
@@ -100,6 +114,10 @@ pub fn decode(key: &[u8], value: Option<&[u8]>) -> Option<Entry> {
         GROUP_KEY => {
             let group = String::decode(&mut k, PLAIN).ok()?;
             Some(Entry::Group(group, value.map(<[u8]>::to_vec)))
+        }
+        CONSUMER_GROUP_KEY => {
+            let group = String::decode(&mut k, PLAIN).ok()?;
+            Some(Entry::ConsumerGroup(group, value.map(<[u8]>::to_vec)))
         }
         _ => None,
     }
