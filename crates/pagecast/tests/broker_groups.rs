@@ -537,6 +537,64 @@ fn misbehaving_members_are_handled_without_hurting_others() {
     }
     assert_eq!(described(b.addr, "steady"), ("Stable".into(), 1));
 
+    // A duplicate static instance: the second incarnation takes the place, without a
+    // rebalance, and the first is fenced.
+    let static_join = |c: &mut Client| -> JoinGroupResponse {
+        c.call(
+            5,
+            &JoinGroupRequest {
+                group_id: "statics".into(),
+                session_timeout_ms: 6000,
+                rebalance_timeout_ms: 10_000,
+                member_id: String::new(),
+                group_instance_id: Some("the-one".into()),
+                protocol_type: "consumer".into(),
+                protocols: vec![JoinGroupRequestProtocol {
+                    name: "range".into(),
+                    metadata: Bytes(vec![0, 0, 0, 0, 0, 0]),
+                }],
+                ..Default::default()
+            },
+        )
+        .unwrap()
+    };
+    let mut first = Client::connect(b.addr, "first").unwrap();
+    let one = static_join(&mut first);
+    assert_eq!(one.error_code, 0, "static members skip MEMBER_ID_REQUIRED");
+    let synced: SyncGroupResponse = first
+        .call(
+            3,
+            &SyncGroupRequest {
+                group_id: "statics".into(),
+                generation_id: one.generation_id,
+                member_id: one.member_id.clone(),
+                group_instance_id: Some("the-one".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(synced.error_code, 0);
+    let mut second = Client::connect(b.addr, "second").unwrap();
+    let two = static_join(&mut second);
+    assert_eq!(
+        (two.error_code, two.generation_id),
+        (0, one.generation_id),
+        "no rebalance"
+    );
+    assert_ne!(two.member_id, one.member_id);
+    let fenced: HeartbeatResponse = first
+        .call(
+            3,
+            &HeartbeatRequest {
+                group_id: "statics".into(),
+                generation_id: one.generation_id,
+                member_id: one.member_id.clone(),
+                group_instance_id: Some("the-one".into()),
+            },
+        )
+        .unwrap();
+    assert_eq!(fenced.error_code, ErrorCode::FENCED_INSTANCE_ID.0);
+
     // A member that stops heartbeating is removed after its session timeout.
     let (_silent, _) = lone_member(&mut c, "silent");
     wait_until(
