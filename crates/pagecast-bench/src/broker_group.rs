@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use pagecast_kafka::ErrorCode;
 use pagecast_kafka::client::{Client, SplicePipe};
-use pagecast_kafka::codec::{Bytes, Uuid, Version, Wire};
+use pagecast_kafka::codec::{Bytes, Uuid, Wire};
 use pagecast_kafka::inspect::assigned_partitions;
 use pagecast_kafka::messages::consumer_group_heartbeat::{
     ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, TopicPartitions,
@@ -35,10 +35,7 @@ use crate::Error;
 const GROUP: &str = "pagecast-bench-classic";
 const CONSUMER_GROUP: &str = "pagecast-bench-consumer";
 const HEARTBEAT_EVERY: Duration = Duration::from_millis(100);
-const PLAIN: Version = Version {
-    version: 0,
-    flexible: false,
-};
+use pagecast_kafka::codec::PLAIN;
 
 /// What the group phase measured.
 #[derive(Debug, Clone, Default)]

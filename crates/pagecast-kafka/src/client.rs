@@ -156,18 +156,18 @@ impl Client {
         if got != id {
             return Err(invalid(format!("response {got} to request {id}")));
         }
-        r.skip(4 + 2 + 4)?; // throttle time, error code, session ID
+        r.pass_over(4 + 2 + 4)?; // throttle time, error code, session ID
         let mut out = Vec::new();
         for _ in 0..r.i32()?.max(0) {
             let name = r.i16()?.max(0) as u64;
-            r.skip(name)?;
+            r.pass_over(name)?;
             for _ in 0..r.i32()?.max(0) {
                 let partition = r.i32()?;
                 let error = r.i16()?;
                 let high_watermark = r.i64()?;
-                r.skip(8 + 8)?; // last stable offset, log start offset
+                r.pass_over(8 + 8)?; // last stable offset, log start offset
                 let aborted = r.i32()?.max(0) as u64;
-                r.skip(aborted * 16 + 4)?; // aborted transactions, preferred read replica
+                r.pass_over(aborted * 16 + 4)?; // aborted transactions, preferred read replica
                 let bytes = r.i32()?.max(0) as u64;
                 if bytes > r.left {
                     return Err(invalid("records longer than the response"));
@@ -222,7 +222,7 @@ impl Fields<'_> {
         self.take().map(i64::from_be_bytes)
     }
 
-    fn skip(&mut self, n: u64) -> io::Result<()> {
+    fn pass_over(&mut self, n: u64) -> io::Result<()> {
         if n > self.left {
             return Err(invalid("a response shorter than its fields"));
         }

@@ -7,7 +7,7 @@ use std::io;
 use std::net::SocketAddr;
 
 use crate::client::{self, Client};
-use crate::codec::{Reader, Version, Wire};
+use crate::codec::{Reader, Wire};
 use crate::messages::describe_groups::{DescribeGroupsRequest, DescribeGroupsResponse};
 use crate::messages::list_groups::{ListGroupsRequest, ListGroupsResponse};
 use crate::messages::list_offsets::{
@@ -90,10 +90,7 @@ pub fn list_groups(addr: SocketAddr) -> io::Result<Vec<ListedGroup>> {
 /// The partitions of a consumer protocol assignment (version, then topics with their
 /// partitions).
 pub fn assigned_partitions(assignment: &[u8]) -> Vec<(String, i32)> {
-    let plain = Version {
-        version: 0,
-        flexible: false,
-    };
+    let plain = crate::codec::PLAIN;
     let mut r = Reader::new(assignment);
     if i16::decode(&mut r, plain).is_err() {
         return Vec::new();

@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use crate::codec::{Reader, Uuid, Version, Wire};
+use crate::codec::Uuid;
 use crate::error::ErrorCode;
 use crate::wire_struct;
 
@@ -74,22 +74,15 @@ wire_struct! {
     }
 }
 
-const PLAIN: Version = Version {
-    version: 0,
-    flexible: false,
-};
-
 impl GroupSnapshot {
     /// The bytes kept.
     pub fn encode_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.size(PLAIN));
-        self.encode(&mut out, PLAIN);
-        out
+        crate::codec::to_plain_bytes(self)
     }
 
     /// Reads bytes written by [`GroupSnapshot::encode_bytes`]; `None` if they are not.
     pub fn decode_bytes(bytes: &[u8]) -> Option<GroupSnapshot> {
-        GroupSnapshot::decode(&mut Reader::new(bytes), PLAIN)
+        crate::codec::from_plain_bytes::<GroupSnapshot>(bytes)
             .ok()
             .filter(|s| s.format == 1)
     }

@@ -564,10 +564,7 @@ fn classic_view(
     d: &super::consumer_groups::Described,
     group_id: String,
 ) -> DescribedGroup {
-    let plain = crate::codec::Version {
-        version: 0,
-        flexible: false,
-    };
+    let plain = crate::codec::PLAIN;
     DescribedGroup {
         group_id,
         group_state: d.state.into(),

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use super::consumer_groups::{Beat, BeatAnswer, ConsumerGroups, TopicMap};
-use crate::codec::{Bytes, Reader, Version, Wire};
+use crate::codec::{Bytes, PLAIN, Reader, Wire};
 use crate::error::ErrorCode;
 use crate::wire_struct;
 
@@ -79,22 +79,15 @@ wire_struct! {
     }
 }
 
-const PLAIN: Version = Version {
-    version: 0,
-    flexible: false,
-};
-
 impl GroupSnapshot {
     /// The bytes kept.
     pub fn encode_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.size(PLAIN));
-        self.encode(&mut out, PLAIN);
-        out
+        crate::codec::to_plain_bytes(self)
     }
 
     /// Reads bytes written by [`GroupSnapshot::encode_bytes`]; `None` if they are not.
     pub fn decode_bytes(bytes: &[u8]) -> Option<GroupSnapshot> {
-        GroupSnapshot::decode(&mut Reader::new(bytes), PLAIN)
+        crate::codec::from_plain_bytes::<GroupSnapshot>(bytes)
             .ok()
             .filter(|s| s.format == 1)
     }

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::codec::{Reader, Version, Wire};
+use crate::codec::{PLAIN, Reader, Wire};
 
 /// The internal topic holding committed offsets.
 pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
@@ -22,10 +22,6 @@ const COMMIT_KEY: i16 = 1;
 const GROUP_KEY: i16 = 2;
 /// Key format of a consumer-protocol (KIP-848) group's metadata.
 const CONSUMER_GROUP_KEY: i16 = 3;
-const PLAIN: Version = Version {
-    version: 0,
-    flexible: false,
-};
 
 /// A committed position.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -669,6 +669,25 @@ macro_rules! wire_api {
     };
 }
 
+/// The version the broker's own records use (committed offsets, group metadata): the
+/// plain, non-flexible forms.
+pub const PLAIN: Version = Version {
+    version: 0,
+    flexible: false,
+};
+
+/// Encodes a value in its [`PLAIN`] form.
+pub fn to_plain_bytes<W: Wire>(w: &W) -> Vec<u8> {
+    let mut out = Vec::with_capacity(w.size(PLAIN));
+    w.encode(&mut out, PLAIN);
+    out
+}
+
+/// Decodes a value written by [`to_plain_bytes`].
+pub fn from_plain_bytes<W: Wire>(bytes: &[u8]) -> Result<W> {
+    W::decode(&mut Reader::new(bytes), PLAIN)
+}
+
 /// Decodes a body at `version`. Bytes after the message are ignored, as Kafka's own
 /// readers ignore them: librdkafka 2.16 sends Metadata v12 for every topic with three
 /// such bytes.
