@@ -270,7 +270,20 @@ pub trait Store: Send + Sync {
     /// Whole batches from the one that holds `offset`, in order, while their total stays
     /// within `max_bytes` (the first batch is returned even if larger, as Kafka does).
     /// Empty at the end of the log; [`Error::OffsetOutOfRange`] outside it.
-    fn read(&self, tp: &TopicPartition, offset: i64, max_bytes: u64) -> Result<Vec<Chunk>>;
+    fn read(&self, tp: &TopicPartition, offset: i64, max_bytes: u64) -> Result<Vec<Chunk>> {
+        self.read_with_end(tp, offset, max_bytes)
+            .map(|(chunks, _)| chunks)
+    }
+
+    /// [`Store::read`], and the offset that follows the last batch returned (`offset`
+    /// when none is), found from the engine's own bookkeeping without reading the
+    /// batches: what a fetch delivered, counted in records.
+    fn read_with_end(
+        &self,
+        tp: &TopicPartition,
+        offset: i64,
+        max_bytes: u64,
+    ) -> Result<(Vec<Chunk>, i64)>;
 
     /// First and next offset of a partition.
     fn offsets(&self, tp: &TopicPartition) -> Result<Offsets>;

@@ -161,3 +161,46 @@ fn the_commit_log_refuses_per_partition_storage_settings() {
         .unwrap_err();
     assert!(err.to_string().contains("whole store"), "{err}");
 }
+
+/// The offset a read reports after its last batch is the one the batches themselves
+/// end at, across segment and file boundaries, for every starting offset and budget.
+#[test]
+fn a_read_reports_the_offset_after_its_last_batch() {
+    for kind in ["segment", "commitlog"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store: Box<dyn Store> = match kind {
+            "segment" => Box::new(
+                segment::SegmentStore::open(
+                    dir.path(),
+                    segment::Config {
+                        segment_bytes: 2000,
+                        ..Default::default()
+                    },
+                )
+                .unwrap(),
+            ),
+            _ => open(kind, dir.path()),
+        };
+        let tp = TopicPartition::new("ends", 0);
+        store.create(&tp).unwrap();
+        for i in 0..20u8 {
+            let mut b = Builder::new(T0);
+            for _ in 0..=i % 3 {
+                b.push(T0, None, Some(&[i; 300]));
+            }
+            store.append(&tp, &mut b.finish(), T0).unwrap();
+        }
+        let end = store.offsets(&tp).unwrap().end;
+        for offset in 0..=end {
+            for budget in [1, 500, 1500, 5000, u64::MAX] {
+                let (chunks, next) = store.read_with_end(&tp, offset, budget).unwrap();
+                let bytes = support::concat(&chunks);
+                let walked = pagecast_log::batch::split(&bytes)
+                    .map(|b| b.unwrap().1.next_offset())
+                    .last()
+                    .unwrap_or(offset);
+                assert_eq!(next, walked, "{kind}: read at {offset} within {budget}");
+            }
+        }
+    }
+}

@@ -17,7 +17,7 @@ use pagecast_log::{Chunk, TopicPartition};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use super::{Shared, for_each_header, is_stopping};
+use super::{Shared, is_stopping};
 use crate::codec::{Message, Uuid, Wire, put_length};
 use crate::error::{ErrorCode, storage_error_code};
 use crate::frame::{finish_response, start_response};
@@ -66,6 +66,8 @@ struct Answer {
     high_watermark: i64,
     log_start: i64,
     chunks: Vec<Chunk>,
+    /// Records from the fetch offset to the end of the last batch sent.
+    records: u64,
 }
 
 fn chunks_len(chunks: &[Chunk]) -> u64 {
@@ -92,6 +94,7 @@ fn read_all(
                         high_watermark: -1,
                         log_start: -1,
                         chunks: Vec::new(),
+                        records: 0,
                     };
                     let tp = match &w.tp {
                         Ok(tp) => tp,
@@ -117,8 +120,8 @@ fn read_all(
                     if w.offset == offsets.end || (any_data && limit <= 0) {
                         return a;
                     }
-                    match store.read(tp, w.offset, limit.max(0) as u64) {
-                        Ok(chunks) => {
+                    match store.read_with_end(tp, w.offset, limit.max(0) as u64) {
+                        Ok((chunks, next)) => {
                             let len = chunks_len(&chunks) as i64;
                             // Only the first batch of the response may exceed the limits
                             // (KIP-74); a read returns a larger batch only as its first.
@@ -129,6 +132,7 @@ fn read_all(
                                 any_data = true;
                                 left -= len;
                                 a.chunks = chunks;
+                                a.records = (next - w.offset).max(0) as u64;
                             }
                         }
                         Err(e) => a.error = storage_error_code(&e),
@@ -282,10 +286,8 @@ fn encode(
             let len = chunks_len(&a.chunks);
             put_length(&mut head, Some(len as usize), flexible, true);
             total += len;
+            records += a.records;
             if !a.chunks.is_empty() {
-                for c in &a.chunks {
-                    let _ = for_each_header(c, |h| records += h.record_count.max(0) as u64);
-                }
                 data.push((head.len(), a.chunks));
             }
             if flexible {
@@ -440,7 +442,8 @@ mod tests {
                 store.append(&tp, &mut batch, 0).unwrap();
                 stored.extend_from_slice(&batch);
             }
-            let chunks = store.read(&tp, 0, 1 << 20).unwrap();
+            let (chunks, next) = store.read_with_end(&tp, 0, 1 << 20).unwrap();
+            assert_eq!(next, 3);
             let id = Uuid([7; 16]);
             for version in 4..=16 {
                 let key = if version >= 13 {
@@ -471,12 +474,14 @@ mod tests {
                         high_watermark: 3,
                         log_start: 0,
                         chunks: chunks.clone(),
+                        records: next as u64,
                     },
                     Answer {
                         error: ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
                         high_watermark: -1,
                         log_start: -1,
                         chunks: vec![],
+                        records: 0,
                     },
                 ]];
                 let resp = encode(&wanted, answers, version, 42, 1);

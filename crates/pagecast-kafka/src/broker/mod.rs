@@ -423,10 +423,7 @@ impl Shared {
 }
 
 /// Calls `each` with the header of every batch in a chunk of whole batches.
-pub(crate) fn for_each_header(
-    chunk: &Chunk,
-    mut each: impl FnMut(&Header),
-) -> pagecast_log::Result<()> {
+fn for_each_header(chunk: &Chunk, mut each: impl FnMut(&Header)) -> pagecast_log::Result<()> {
     let bad = |position: u64, e: batch::BatchError| pagecast_log::Error::InvalidBatch {
         position: position as usize,
         source: e,

@@ -809,7 +809,12 @@ impl Store for CommitLogStore {
         })
     }
 
-    fn read(&self, tp: &TopicPartition, offset: i64, max_bytes: u64) -> Result<Vec<Chunk>> {
+    fn read_with_end(
+        &self,
+        tp: &TopicPartition,
+        offset: i64,
+        max_bytes: u64,
+    ) -> Result<(Vec<Chunk>, i64)> {
         let Offsets { start, end } = self.offsets(tp)?;
         if offset < start || offset > end {
             return Err(Error::OffsetOutOfRange {
@@ -822,9 +827,11 @@ impl Store for CommitLogStore {
         let queue = &self.part(tp)?.queue;
         let mut chunks = Vec::new();
         let Some(from) = queue.search(offset).filter(|_| offset < end) else {
-            return Ok(chunks);
+            return Ok((chunks, offset));
         };
         let mut total = 0u64;
+        // The entry after the last one returned starts at the next offset.
+        let mut after = from;
         for i in from..queue.count() {
             let Some(e) = queue.get(i) else { break };
             if !chunks.is_empty() && total + u64::from(e.size) > max_bytes {
@@ -843,12 +850,18 @@ impl Store for CommitLogStore {
                 start: (e.position - file.start) as usize,
                 len: e.size as usize,
             }));
+            after = i + 1;
             total += u64::from(e.size);
             if total >= max_bytes {
                 break;
             }
         }
-        Ok(chunks)
+        let next = if chunks.is_empty() {
+            offset
+        } else {
+            queue.get(after).map_or(end, |e| e.base_offset)
+        };
+        Ok((chunks, next))
     }
 
     /// Sums the live queue entries: a walk of the partition's consume queue, for

@@ -219,7 +219,12 @@ impl Store for SegmentStore {
             .append(batches, now_ms)
     }
 
-    fn read(&self, tp: &TopicPartition, offset: i64, max_bytes: u64) -> Result<Vec<Chunk>> {
+    fn read_with_end(
+        &self,
+        tp: &TopicPartition,
+        offset: i64,
+        max_bytes: u64,
+    ) -> Result<(Vec<Chunk>, i64)> {
         self.partition(tp)?.read(offset, max_bytes)
     }
 

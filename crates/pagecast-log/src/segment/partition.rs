@@ -270,7 +270,8 @@ impl PartitionLog {
         Ok(())
     }
 
-    pub(crate) fn read(&self, offset: i64, max_bytes: u64) -> Result<Vec<Chunk>> {
+    /// The chunks of a read and the offset after its last batch.
+    pub(crate) fn read(&self, offset: i64, max_bytes: u64) -> Result<(Vec<Chunk>, i64)> {
         let Offsets { start, end } = self.offsets();
         if offset < start || offset > end {
             return Err(Error::OffsetOutOfRange {
@@ -282,7 +283,7 @@ impl PartitionLog {
         }
         let mut chunks = Vec::new();
         if offset == end {
-            return Ok(chunks);
+            return Ok((chunks, offset));
         }
         let mut budget = max_bytes;
         let mut segments = self
@@ -294,22 +295,33 @@ impl PartitionLog {
             .map(|(_, s)| s)
             .expect("offset lies in the log");
         let mut pos = first.find_position(offset)?;
-        for segment in self.segments.range(first.base_offset..).map(|(_, s)| s) {
-            let end = segment.end_within(pos, budget, chunks.is_empty())?;
-            if end > pos {
+        let mut segments = self
+            .segments
+            .range(first.base_offset..)
+            .map(|(_, s)| s)
+            .peekable();
+        while let Some(segment) = segments.next() {
+            let stop = segment.end_within(pos, budget, chunks.is_empty())?;
+            if stop > pos {
                 chunks.push(Chunk::File {
                     file: Arc::clone(&segment.log),
                     position: pos,
-                    len: end - pos,
+                    len: stop - pos,
                 });
-                budget = budget.saturating_sub(end - pos);
+                budget = budget.saturating_sub(stop - pos);
             }
-            if end < segment.size || budget == 0 {
-                break;
+            // The next offset: the batch where the read stopped, the next segment's
+            // base, or the log's end.
+            if stop < segment.size {
+                return Ok((chunks, segment.read_header(stop)?.base_offset));
+            }
+            let next = segments.peek().map_or(end, |s| s.base_offset);
+            if budget == 0 {
+                return Ok((chunks, next));
             }
             pos = 0;
         }
-        Ok(chunks)
+        Ok((chunks, end))
     }
 
     pub(crate) fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<i64>> {
@@ -323,7 +335,6 @@ impl PartitionLog {
         Ok(None)
     }
 
-    /// Flushes, trims the active indexes and writes the clean-shutdown marker.
     /// Replaces the partition's settings (a topic's overrides).
     pub(crate) fn set_config(&mut self, config: Arc<Config>) {
         self.config = config;
@@ -334,6 +345,7 @@ impl PartitionLog {
         self.flushers.reap(true)
     }
 
+    /// Flushes, trims the active indexes and writes the clean-shutdown marker.
     pub(crate) fn close(mut self) -> Result<()> {
         self.flush()?;
         self.active_mut().trim()?;
