@@ -122,6 +122,14 @@ fn fetch(c: &mut Client, req: &FetchRequest) -> FetchResponse {
     c.call(client::FETCH_VERSION, req).unwrap()
 }
 
+/// Record bytes of the first partition of a fetch response.
+fn fetched_len(f: &FetchResponse) -> Option<usize> {
+    f.responses[0].partitions[0]
+        .records
+        .as_ref()
+        .map(|r| r.0.len())
+}
+
 fn code(e: ErrorCode) -> i16 {
     e.0
 }
@@ -280,12 +288,7 @@ fn a_waiting_fetch_is_woken_by_produce_and_honours_min_bytes() {
     );
     let waited = started.elapsed();
     producer.join().unwrap();
-    let got = f.responses[0].partitions[0]
-        .records
-        .as_ref()
-        .unwrap()
-        .0
-        .len();
+    let got = fetched_len(&f).unwrap();
     assert_eq!(
         got,
         2 * size as usize,
@@ -301,13 +304,7 @@ fn a_waiting_fetch_is_woken_by_produce_and_honours_min_bytes() {
     );
     // With nothing to wait for, max_wait_ms bounds the wait and the answer is empty.
     let f = fetch(&mut c, &fetch_request("poll", 2, 200, 1, 1 << 20, 1 << 20));
-    assert_eq!(
-        f.responses[0].partitions[0]
-            .records
-            .as_ref()
-            .map(|r| r.0.len()),
-        Some(0)
-    );
+    assert_eq!(fetched_len(&f), Some(0));
     b.stop();
 }
 
@@ -323,42 +320,18 @@ fn fetch_byte_limits_return_the_first_batch_whole() {
     let size = batch(&[&[2u8; 10_000]]).len();
     // Limits below one batch still return the first batch whole (KIP-74).
     let f = fetch(&mut c, &fetch_request("limits", 0, 0, 1, 100, 100));
-    assert_eq!(
-        f.responses[0].partitions[0]
-            .records
-            .as_ref()
-            .unwrap()
-            .0
-            .len(),
-        size
-    );
+    assert_eq!(fetched_len(&f).unwrap(), size);
     // Two and a half batches' worth returns two.
     let f = fetch(
         &mut c,
         &fetch_request("limits", 0, 0, 1, (size * 5 / 2) as i32, 1 << 20),
     );
-    assert_eq!(
-        f.responses[0].partitions[0]
-            .records
-            .as_ref()
-            .unwrap()
-            .0
-            .len(),
-        2 * size
-    );
+    assert_eq!(fetched_len(&f).unwrap(), 2 * size);
     let f = fetch(
         &mut c,
         &fetch_request("limits", 0, 0, 1, 1 << 20, (size * 5 / 2) as i32),
     );
-    assert_eq!(
-        f.responses[0].partitions[0]
-            .records
-            .as_ref()
-            .unwrap()
-            .0
-            .len(),
-        2 * size
-    );
+    assert_eq!(fetched_len(&f).unwrap(), 2 * size);
     b.stop();
 }
 
