@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use pagecast_http::client::ResponseHead;
+
 use crate::Error;
 
 /// What to measure.
@@ -348,21 +350,26 @@ fn download(addr: SocketAddr, path: &str) -> io::Result<(u64, Duration)> {
     conn.write_all(
         format!("GET {path} HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n").as_bytes(),
     )?;
-    // Read the head byte by byte through a small buffer, keeping what follows it.
+    // Read the head byte by byte, so that the body is left in the socket for splice.
     let mut head = Vec::with_capacity(1024);
     let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        if conn.read(&mut byte)? == 0 || head.len() > 16 * 1024 {
+    loop {
+        if conn.read(&mut byte)? == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 "no response head",
             ));
         }
         head.push(byte[0]);
-    }
-    if !head.starts_with(b"HTTP/1.1 200") {
-        let line = String::from_utf8_lossy(&head[..head.len().min(40)]).into_owned();
-        return Err(io::Error::other(format!("answered {line:?}")));
+        if byte[0] != b'\n' {
+            continue;
+        }
+        if let Some((head, _)) = ResponseHead::parse(&head).map_err(io::Error::other)? {
+            if head.status != 200 {
+                return Err(io::Error::other(format!("answered {}", head.status)));
+            }
+            break;
+        }
     }
     let null = File::options().write(true).open("/dev/null")?;
     let total = crate::receiver::drain_splice(&conn, &null)?;
@@ -423,23 +430,17 @@ async fn connection(
         conn.write_all(request).await?;
         // Read one whole response: the head, then Content-Length bytes.
         let (head_end, length) = loop {
-            if let Some(end) = buf[..filled].windows(4).position(|w| w == b"\r\n\r\n") {
-                let head = std::str::from_utf8(&buf[..end]).map_err(io::Error::other)?;
-                if !head.starts_with("HTTP/1.1 200") {
-                    return Err(io::Error::other(format!(
-                        "answered {:?}",
-                        head.lines().next()
-                    )));
+            if let Some((head, end)) =
+                ResponseHead::parse(&buf[..filled]).map_err(io::Error::other)?
+            {
+                if head.status != 200 {
+                    return Err(io::Error::other(format!("answered {}", head.status)));
                 }
-                let length: usize = head
-                    .lines()
-                    .find_map(|l| {
-                        let (n, v) = l.split_once(':')?;
-                        n.eq_ignore_ascii_case("content-length")
-                            .then(|| v.trim().parse().ok())?
-                    })
+                let length = head
+                    .content_length()
+                    .map_err(io::Error::other)?
                     .ok_or_else(|| io::Error::other("no Content-Length"))?;
-                break (end + 4, length);
+                break (end, usize::try_from(length).map_err(io::Error::other)?);
             }
             if filled == buf.len() {
                 return Err(io::Error::other("response head too large"));

@@ -23,7 +23,7 @@ use tokio::time::Instant;
 
 use crate::date;
 use crate::range::Piece;
-use crate::request::{self, Method, Parsed, Request, Version};
+use crate::request::{HeadParser, Method, Parsed, Request, Version};
 use crate::respond::{Body, Response, reason, respond};
 use crate::server::Shared;
 
@@ -109,8 +109,9 @@ async fn read_head(
         } else {
             config.idle
         };
+    let mut parser = HeadParser::default();
     loop {
-        match request::parse(buf.bytes()) {
+        match parser.parse(buf.bytes()) {
             Ok(Parsed::Complete { request, consumed }) => return Head::Request(request, consumed),
             Ok(Parsed::Incomplete) => {}
             Err(e) => return Head::Refused(e.status()),

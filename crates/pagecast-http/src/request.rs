@@ -103,62 +103,120 @@ pub enum Parsed {
     Complete { request: Request, consumed: usize },
 }
 
-/// Parses a request head from the start of `buf`. Bytes after the head (a pipelined
-/// next request) are left for the next call.
+/// Parses a request head from the start of `buf` in one call. Bytes after the head (a
+/// pipelined next request) are left for the next call.
 pub fn parse(buf: &[u8]) -> Result<Parsed, HeadError> {
-    // RFC 9112 §2.2: ignore empty lines before the request line.
-    let skip = buf
-        .iter()
-        .take_while(|&&b| b == b'\r' || b == b'\n')
-        .count();
-    let rest = &buf[skip..];
-    let Some(line_end) = rest.iter().position(|&b| b == b'\n') else {
-        if rest.len() > MAX_REQUEST_LINE {
-            return Err(HeadError::UriTooLong);
+    HeadParser::default().parse(buf)
+}
+
+/// Parses one request head from bytes that arrive in pieces. Each call goes on where
+/// the last one stopped, so every byte is searched once however the head is split, and
+/// every byte received counts toward the limits, empty lines before the request line
+/// included: a client cannot grow the buffer or the work without bound.
+///
+/// Between calls the caller may only append to the buffer; after `Complete` or an
+/// error the parser starts afresh.
+#[derive(Debug, Default, Clone)]
+pub struct HeadParser {
+    /// CR and LF bytes before the request line (RFC 9112 §2.2 says to ignore them).
+    blank: usize,
+    /// Whether the request line has begun, so `blank` is final.
+    started: bool,
+    /// End of the request line within the bytes after `blank`, once found.
+    line_end: Option<usize>,
+    /// How far past `blank` the end of the head has been searched for.
+    searched: usize,
+}
+
+impl HeadParser {
+    /// Parses what has arrived so far; see [`Parsed`].
+    pub fn parse(&mut self, buf: &[u8]) -> Result<Parsed, HeadError> {
+        let result = self.step(buf);
+        if !matches!(result, Ok(Parsed::Incomplete)) {
+            *self = HeadParser::default();
         }
-        return Ok(Parsed::Incomplete);
-    };
-    if line_end > MAX_REQUEST_LINE {
-        return Err(HeadError::UriTooLong);
+        result
     }
-    let Some(head_len) = find_head_end(rest) else {
-        if rest.len() > MAX_HEAD {
+
+    fn step(&mut self, buf: &[u8]) -> Result<Parsed, HeadError> {
+        if !self.started {
+            let more = buf
+                .get(self.blank..)
+                .unwrap_or_default()
+                .iter()
+                .take_while(|&&b| b == b'\r' || b == b'\n')
+                .count();
+            self.blank += more;
+            if self.blank >= buf.len() {
+                return incomplete(buf);
+            }
+            self.started = true;
+        }
+        let rest = &buf[self.blank..];
+        let line_end = match self.line_end {
+            Some(end) => end,
+            None => {
+                let from = self.searched.min(rest.len());
+                let Some(at) = rest[from..].iter().position(|&b| b == b'\n') else {
+                    self.searched = rest.len();
+                    if rest.len() > MAX_REQUEST_LINE {
+                        return Err(HeadError::UriTooLong);
+                    }
+                    return incomplete(buf);
+                };
+                let end = from + at;
+                if end > MAX_REQUEST_LINE {
+                    return Err(HeadError::UriTooLong);
+                }
+                self.line_end = Some(end);
+                self.searched = end;
+                end
+            }
+        };
+        let Some(head_len) = find_head_end(rest, self.searched) else {
+            // A terminator may begin in the last two bytes and end in the next read.
+            self.searched = rest.len().saturating_sub(2).max(line_end);
+            return incomplete(buf);
+        };
+        let consumed = self.blank + head_len;
+        if consumed > MAX_HEAD {
             return Err(HeadError::HeadersTooLarge);
         }
-        return Ok(Parsed::Incomplete);
-    };
-    if head_len > MAX_HEAD {
+        let head = std::str::from_utf8(&rest[..head_len])
+            .map_err(|_| HeadError::BadRequest("request head is not UTF-8"))?;
+        let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
+        let (method, target, version) = request_line(lines.next().unwrap_or(""))?;
+        let mut headers = Vec::new();
+        for line in lines.take_while(|l| !l.is_empty()) {
+            if headers.len() == MAX_HEADERS {
+                return Err(HeadError::HeadersTooLarge);
+            }
+            headers.push(field(line)?);
+        }
+        let request = Request {
+            method,
+            target,
+            version,
+            headers,
+        };
+        check_semantics(&request)?;
+        Ok(Parsed::Complete { request, consumed })
+    }
+}
+
+/// An incomplete head, unless the bytes received for it already pass [`MAX_HEAD`].
+fn incomplete(received: &[u8]) -> Result<Parsed, HeadError> {
+    if received.len() > MAX_HEAD {
         return Err(HeadError::HeadersTooLarge);
     }
-    let head = std::str::from_utf8(&rest[..head_len])
-        .map_err(|_| HeadError::BadRequest("request head is not UTF-8"))?;
-    let mut lines = head.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
-    let (method, target, version) = request_line(lines.next().unwrap_or(""))?;
-    let mut headers = Vec::new();
-    for line in lines.take_while(|l| !l.is_empty()) {
-        if headers.len() == MAX_HEADERS {
-            return Err(HeadError::HeadersTooLarge);
-        }
-        headers.push(field(line)?);
-    }
-    let request = Request {
-        method,
-        target,
-        version,
-        headers,
-    };
-    check_semantics(&request)?;
-    Ok(Parsed::Complete {
-        request,
-        consumed: skip + head_len,
-    })
+    Ok(Parsed::Incomplete)
 }
 
 /// Length of a message head including its blank line, accepting CRLF or bare LF
-/// endings (the client reads response heads with it too).
-pub(crate) fn find_head_end(buf: &[u8]) -> Option<usize> {
-    let mut i = 0;
-    while let Some(nl) = buf[i..].iter().position(|&b| b == b'\n') {
+/// endings, searching from `from` (which must not be inside a line ending).
+fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    while let Some(nl) = buf.get(i..)?.iter().position(|&b| b == b'\n') {
         let at = i + nl + 1;
         match buf.get(at..) {
             Some([b'\n', ..]) => return Some(at + 1),
@@ -298,6 +356,41 @@ Host: h
 ";
         let (r, n) = complete(buf);
         assert_eq!((r.target.as_str(), n), ("/", buf.len()));
+    }
+
+    #[test]
+    fn blank_lines_count_toward_the_head_limit() {
+        // Regression: empty lines before the request line were skipped before any
+        // limit applied, so a client sending only CRLF grew the buffer without bound.
+        let flood = b"\r\n".repeat(MAX_HEAD / 2 + 1);
+        assert_eq!(parse(&flood), Err(HeadError::HeadersTooLarge));
+        let mut parser = HeadParser::default();
+        let mut buf = Vec::new();
+        let refused = flood.chunks(7).find_map(|piece| {
+            buf.extend_from_slice(piece);
+            parser.parse(&buf).err()
+        });
+        assert_eq!(refused, Some(HeadError::HeadersTooLarge));
+        assert!(buf.len() <= MAX_HEAD + 7);
+        // Blank lines plus a head that fits alone, together over the limit.
+        let mut long = b"\n".repeat(MAX_HEAD - 20);
+        long.extend_from_slice(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!(parse(&long), Err(HeadError::HeadersTooLarge));
+    }
+
+    #[test]
+    fn a_head_split_anywhere_parses_as_it_does_whole() {
+        let whole = b"\r\nGET /x HTTP/1.1\r\nHost: h\n\r\nrest";
+        let expected = parse(whole);
+        for cut in 0..whole.len() {
+            let mut parser = HeadParser::default();
+            let first = parser.parse(&whole[..cut]);
+            if first != Ok(Parsed::Incomplete) {
+                assert_eq!(first, expected, "cut at {cut}");
+                continue;
+            }
+            assert_eq!(parser.parse(whole), expected, "cut at {cut}");
+        }
     }
 
     #[test]

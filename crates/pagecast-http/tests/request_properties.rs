@@ -1,7 +1,7 @@
 //! Whatever bytes a client sends, the head parser and the target decoder never panic,
 //! and no decoded path can name anything outside the served directory.
 
-use pagecast_http::request::{Parsed, parse};
+use pagecast_http::request::{HeadParser, Parsed, parse};
 use pagecast_http::target::segments;
 use proptest::prelude::*;
 
@@ -22,6 +22,26 @@ proptest! {
         if let Ok(Parsed::Complete { consumed, .. }) = parse(head.as_bytes()) {
             prop_assert!(consumed <= head.len());
         }
+    }
+
+    #[test]
+    fn a_head_parsed_in_pieces_parses_as_it_does_whole(
+        blank in "[\r\n]{0,4}", target in "/[a-z]{0,8}", fields in proptest::collection::vec("[A-Za-z]{1,5}: [ -~]{0,10}", 0..4),
+        eol in prop::sample::select(vec!["\r\n", "\n"]), cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..5),
+    ) {
+        let head = format!("{blank}GET {target} HTTP/1.1{eol}Host: h{eol}{}{eol}next", fields.iter().map(|f| format!("{f}{eol}")).collect::<String>());
+        let whole = parse(head.as_bytes());
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c.index(head.len())).collect();
+        cuts.sort_unstable();
+        let mut parser = HeadParser::default();
+        let mut got = None;
+        for cut in cuts.into_iter().chain([head.len()]) {
+            match parser.parse(&head.as_bytes()[..cut]) {
+                Ok(Parsed::Incomplete) => {}
+                other => { got = Some(other); break; }
+            }
+        }
+        prop_assert_eq!(got, Some(whole));
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! `pagecast`: parses arguments and hands over to the libraries.
 
+mod progress;
+
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
@@ -550,10 +552,19 @@ fn get(args: GetArgs) -> anyhow::Result<()> {
     let options = client::GetOptions {
         output: args.output,
         resume: args.resume,
-        progress: !args.quiet,
     };
-    let done = client::get(&args.url, &options)?;
-    if std::io::IsTerminal::is_terminal(&std::io::stderr()) && !args.quiet {
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let mut bar = (terminal && !args.quiet).then(progress::Bar::default);
+    let done = client::get(&args.url, &options, &mut |p| {
+        if let Some(bar) = &mut bar {
+            bar.show(p);
+        }
+    });
+    if let Some(bar) = bar {
+        bar.finish();
+    }
+    let done = done?;
+    if terminal && !args.quiet {
         let what = match done.outcome {
             Outcome::Complete => "saved".to_string(),
             Outcome::Resumed { from } => format!("resumed from byte {from}"),

@@ -163,3 +163,25 @@ fn chunked_bodies_are_decoded() {
         b"hello, world"
     );
 }
+
+#[test]
+fn a_hostile_content_range_is_refused_and_the_partial_file_kept() {
+    // Regression: `bytes 5-18446744073709551615/*` overflowed `last + 1 - first`.
+    for range in [
+        "bytes 5-18446744073709551615/*",
+        "bytes 5-9/9",
+        "bytes 5-+9/*",
+    ] {
+        let url = scripted(
+            format!("HTTP/1.1 206 Partial Content\r\nContent-Range: {range}\r\n\r\nmore")
+                .into_bytes(),
+        );
+        let out = tempfile::tempdir().unwrap();
+        std::fs::write(out.path().join("f"), b"first").unwrap();
+        let run = get(&["-c", "-o", "f", &url], out.path());
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(1), "{range}: {err}");
+        assert!(err.contains("bad Content-Range"), "{range}: {err}");
+        assert_eq!(std::fs::read(out.path().join("f")).unwrap(), b"first");
+    }
+}

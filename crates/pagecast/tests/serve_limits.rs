@@ -155,6 +155,59 @@ fn oversized_heads_are_refused_before_they_are_read_whole() {
     }
 }
 
+/// Resident memory of a process in KiB, from /proc/PID/status.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn a_flood_of_empty_lines_is_refused_within_the_head_limit() {
+    // Regression: CR and LF before a request line were skipped before any limit
+    // applied, and every read re-scanned the buffer from its start, so a client that
+    // sent only CRLF grew the server's memory and kept it busy after it stopped.
+    let (_top, dir) = tree();
+    let s = Served::start(&dir, &["--access-log", "off"]);
+    assert_eq!(raw_get(&s, "/a.txt").status, 200);
+    let before = rss_kib(s.child.id());
+    let mut flood = s.connect();
+    let chunk = b"\r\n".repeat(4096);
+    let mut sent = 0;
+    while sent < 16 << 20 {
+        if flood.write_all(&chunk).is_err() {
+            break;
+        }
+        sent += chunk.len();
+        if sent % (1 << 20) == 0 {
+            // Others are served meanwhile.
+            assert_eq!(raw_get(&s, "/a.txt").status, 200);
+        }
+    }
+    assert!(
+        sent < 16 << 20,
+        "the server took {sent} bytes of empty lines"
+    );
+    let mut out = Vec::new();
+    let _ = flood.read_to_end(&mut out);
+    assert!(
+        out.starts_with(b"HTTP/1.1 431 "),
+        "{:?}",
+        String::from_utf8_lossy(&out)
+    );
+    let grown = rss_kib(s.child.id()).saturating_sub(before);
+    assert!(grown < 4096, "resident memory grew by {grown} KiB");
+    // Nothing keeps working on it once it is refused.
+    let cpu = cpu_seconds(s.child.id());
+    std::thread::sleep(Duration::from_millis(500));
+    let used = cpu_seconds(s.child.id()) - cpu;
+    assert!(used < 0.2, "{used} s of CPU in 0.5 s after the flood");
+    assert_eq!(raw_get(&s, "/a.txt").status, 200);
+}
+
 #[test]
 fn slow_heads_and_idle_connections_are_dropped_while_others_are_served() {
     let (_top, dir) = tree();
