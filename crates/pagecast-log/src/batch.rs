@@ -52,6 +52,16 @@ pub enum BatchError {
         /// CRC of the bytes.
         computed: u32,
     },
+    /// A negative base offset or offset delta, or a last offset past `i64::MAX - 1`.
+    #[error(
+        "base offset {base_offset} with last offset delta {last_offset_delta} is not a valid offset range"
+    )]
+    BadOffsets {
+        /// `baseOffset`.
+        base_offset: i64,
+        /// `lastOffsetDelta`.
+        last_offset_delta: i32,
+    },
     /// Record count or offset delta contradict each other.
     #[error("record count {count} does not fit last offset delta {last_offset_delta}")]
     BadCount {
@@ -122,8 +132,11 @@ pub struct Header {
 }
 
 impl Header {
-    /// Decodes the header at the start of `bytes`, checking the length and magic but not
-    /// the CRC (see [`check`]). `bytes` may hold less than the whole batch.
+    /// Decodes the header at the start of `bytes`, checking the length, the magic and
+    /// the offset range but not the CRC (see [`check`]). `bytes` may hold less than the
+    /// whole batch. The segment walk and the dump read headers before their CRC is
+    /// checked, so nothing derived from one may overflow: the offset range is checked
+    /// here, before [`Header::last_offset`] and [`Header::next_offset`] can be asked.
     pub fn parse(bytes: &[u8]) -> Result<Header, BatchError> {
         let have = bytes.len() as u64;
         let Some(head) = bytes.get(..HEADER_LEN) else {
@@ -140,13 +153,26 @@ impl Header {
         if magic != MAGIC {
             return Err(BatchError::BadMagic(magic));
         }
+        let base_offset = i64_at(head, 0);
+        let last_offset_delta = i32_at(head, 23);
+        if base_offset < 0
+            || last_offset_delta < 0
+            || base_offset
+                .checked_add(i64::from(last_offset_delta) + 1)
+                .is_none()
+        {
+            return Err(BatchError::BadOffsets {
+                base_offset,
+                last_offset_delta,
+            });
+        }
         Ok(Header {
-            base_offset: i64_at(head, 0),
+            base_offset,
             length,
             leader_epoch: i32_at(head, 12),
             crc: u32::from_be_bytes(head[CRC_AT..CRC_AT + 4].try_into().unwrap_or_default()),
             attributes: i16::from_be_bytes([head[21], head[22]]),
-            last_offset_delta: i32_at(head, 23),
+            last_offset_delta,
             base_timestamp: i64_at(head, 27),
             max_timestamp: i64_at(head, 35),
             producer_id: i64_at(head, 43),
@@ -161,14 +187,16 @@ impl Header {
         LOG_OVERHEAD as u64 + self.length as u64
     }
 
-    /// Offset of the last record.
+    /// Offset of the last record. Saturates rather than overflow for a header that
+    /// was not parsed (a parsed one has a range that fits).
     pub fn last_offset(&self) -> i64 {
-        self.base_offset + i64::from(self.last_offset_delta)
+        self.base_offset
+            .saturating_add(i64::from(self.last_offset_delta))
     }
 
-    /// Offset the next batch gets.
+    /// Offset the next batch gets (saturating, as [`Header::last_offset`]).
     pub fn next_offset(&self) -> i64 {
-        self.last_offset() + 1
+        self.last_offset().saturating_add(1)
     }
 
     /// Codec of the records.
@@ -467,6 +495,31 @@ mod tests {
         let mut bad = b;
         bad[MAGIC_AT] = 1;
         assert_eq!(check(&bad), Err(BatchError::BadMagic(1)));
+    }
+
+    #[test]
+    fn a_header_whose_offsets_overflow_is_an_error_not_a_panic() {
+        // Regression: the segment walk and the dump compute last and next offsets from
+        // headers whose CRC is not yet checked; i64::MAX there overflowed.
+        for (base, delta) in [(i64::MAX, 0i32), (i64::MAX - 5, 5), (-1, 0), (0, -1)] {
+            let mut b = batch(1, 4);
+            set_base_offset(&mut b, base);
+            b[23..27].copy_from_slice(&delta.to_be_bytes());
+            assert_eq!(
+                Header::parse(&b),
+                Err(BatchError::BadOffsets {
+                    base_offset: base,
+                    last_offset_delta: delta
+                })
+            );
+            assert!(check(&b).is_err());
+        }
+        let mut b = batch(1, 4);
+        set_base_offset(&mut b, i64::MAX - 1);
+        assert_eq!(Header::parse(&b).unwrap().next_offset(), i64::MAX);
+        let mut unparsed = Header::parse(&batch(1, 4)).unwrap();
+        unparsed.base_offset = i64::MAX;
+        assert_eq!(unparsed.next_offset(), i64::MAX);
     }
 
     #[test]

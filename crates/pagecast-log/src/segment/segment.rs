@@ -551,13 +551,28 @@ pub(crate) fn read_checked(
     Ok(batch::check(buf).map_err(|e| e.to_string()))
 }
 
-/// Whether a valid batch starts anywhere at or after `start` in the log at `path`:
-/// damage followed by valid data is not a torn tail. Tries every position whose magic
-/// byte is right, reading 1 MiB at a time.
+/// Whether a valid batch may start anywhere at or after `start` in the log at `path`:
+/// damage followed by valid data is not a torn tail. Tries every position whose header
+/// parses and fits in the file, reading 1 MiB at a time.
+///
+/// Checking a candidate costs a CRC over its whole length, and damaged bytes can make
+/// every position a candidate that reaches the end of the file. So the CRC work is
+/// bounded by [`SEARCH_BUDGET`] times the bytes searched; past that, the answer is
+/// `true`, as if a valid batch followed: the damage is reported, nothing is truncated.
 pub(crate) fn valid_batch_from(path: &Path, start: u64) -> Result<bool> {
+    Ok(search_valid_batch(path, start)?.0)
+}
+
+/// How many times the bytes searched [`valid_batch_from`] may CRC before giving up.
+pub(crate) const SEARCH_BUDGET: u64 = 2;
+
+/// [`valid_batch_from`], also returning the bytes it checked by CRC.
+fn search_valid_batch(path: &Path, start: u64) -> Result<(bool, u64)> {
     let log = File::open(path).map_err(Error::io("open", path))?;
     let len = log.metadata().map_err(Error::io("stat", path))?.len();
     const WINDOW: u64 = 1 << 20;
+    let budget = SEARCH_BUDGET * len.saturating_sub(start) + WINDOW;
+    let mut checked = 0u64;
     let mut window = Vec::new();
     let mut batch_buf = Vec::new();
     let mut at = start;
@@ -567,13 +582,72 @@ pub(crate) fn valid_batch_from(path: &Path, start: u64) -> Result<bool> {
         log.read_exact_at(&mut window, at)
             .map_err(Error::io("read", path))?;
         for i in 0..=(n - HEADER_LEN) {
-            if window[i + 16] as i8 == batch::MAGIC
-                && read_checked(&log, path, at + i as u64, len, &mut batch_buf)?.is_ok()
-            {
-                return Ok(true);
+            let pos = at + i as u64;
+            let Ok(header) = Header::parse(&window[i..]) else {
+                continue;
+            };
+            if header.size() > len - pos {
+                continue;
+            }
+            checked += header.size();
+            if checked > budget {
+                return Ok((true, checked));
+            }
+            if read_checked(&log, path, pos, len, &mut batch_buf)?.is_ok() {
+                return Ok((true, checked));
             }
         }
         at += (n - HEADER_LEN + 1) as u64;
     }
-    Ok(false)
+    Ok((false, checked))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A header at `pos` of a `len`-byte file claiming a batch up to the file's end.
+    fn header_to_end(file: &mut [u8], pos: usize) {
+        let len = file.len();
+        file[pos..pos + 8].copy_from_slice(&0i64.to_be_bytes());
+        let length = (len - pos - batch::LOG_OVERHEAD) as i32;
+        file[pos + 8..pos + 12].copy_from_slice(&length.to_be_bytes());
+        file[pos + 16] = batch::MAGIC as u8;
+    }
+
+    #[test]
+    fn searching_damage_for_a_valid_batch_does_bounded_work() {
+        // Regression: every position whose magic byte matched was checked by a CRC
+        // over the rest of the file, quadratic in the damage's length.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("damaged.log");
+        let len = 256 << 10;
+        let mut bytes = vec![0u8; len];
+        for pos in (0..len - HEADER_LEN).step_by(64) {
+            header_to_end(&mut bytes, pos);
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        let (found, checked) = search_valid_batch(&path, 0).unwrap();
+        assert!(found, "out of budget answers as if valid data followed");
+        let bound = SEARCH_BUDGET * len as u64 + (1 << 20) + len as u64;
+        assert!(
+            checked <= bound,
+            "{checked} bytes CRC'd for a {len}-byte file"
+        );
+    }
+
+    #[test]
+    fn a_valid_batch_after_garbage_is_found_and_garbage_alone_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("00.log");
+        let mut bytes = vec![0xAAu8; 5000];
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(!valid_batch_from(&path, 0).unwrap());
+        let mut b = batch::Builder::new(1_700_000_000_000);
+        b.push(1_700_000_000_000, None, Some(b"value"));
+        bytes.extend_from_slice(&b.finish());
+        std::fs::write(&path, &bytes).unwrap();
+        assert!(valid_batch_from(&path, 0).unwrap());
+        assert!(!valid_batch_from(&path, 5001).unwrap());
+    }
 }
