@@ -387,6 +387,61 @@ impl CommitLogStore {
         Header::parse(bytes).ok()
     }
 
+    /// The batch that entry `index` of `tp`'s consume queue points at, checked against
+    /// the commit log before it is lent to a reader: the entry header in front of it
+    /// must be intact (its CRC covers the batch's offset and length) and name `tp`, and
+    /// the batch must have the queue entry's size and base offset. A queue is trusted
+    /// after a clean shutdown without being walked, so this is what keeps a damaged one
+    /// from serving the wrong bytes: it is reported instead, naming the entry.
+    fn queued_batch(
+        &self,
+        tp: &TopicPartition,
+        index: u64,
+        e: QueueEntry,
+    ) -> Result<(MappedBytes, Header)> {
+        let damaged = |reason: String| Error::Corrupt {
+            file: self.queue_dir(tp),
+            position: index * QUEUE_ENTRY as u64,
+            reason,
+        };
+        let file = self.file_at(e.position).ok_or_else(|| {
+            damaged(format!(
+                "queue entry points at commit-log position {}, which is not stored",
+                e.position
+            ))
+        })?;
+        let head = entry::header_len(tp);
+        let batch_at = (e.position - file.start) as usize;
+        let length = head + e.size as usize;
+        let found = batch_at
+            .checked_sub(head)
+            .and_then(|entry_at| file.map.committed_bytes(entry_at, length))
+            .map(|bytes| entry::decode(bytes, false));
+        match found {
+            Some(Ok(Found::Entry {
+                tp: owner,
+                batch_at: at,
+                length: len,
+                header,
+            })) if owner == *tp
+                && at == head
+                && len == length
+                && header.base_offset == e.base_offset =>
+            {
+                let bytes = MappedBytes {
+                    map: Arc::clone(&file.map),
+                    start: batch_at,
+                    len: e.size as usize,
+                };
+                Ok((bytes, header))
+            }
+            _ => Err(damaged(format!(
+                "queue entry (offset {}, {} bytes at commit-log position {}) does not point at a batch of {tp}",
+                e.base_offset, e.size, e.position
+            ))),
+        }
+    }
+
     /// Walks the whole commit log, checks batches from the recovery point, cuts a torn
     /// tail and rebuilds every consume queue.
     fn recover(&mut self) -> Result<()> {
@@ -830,37 +885,38 @@ impl Store for CommitLogStore {
             return Ok((chunks, offset));
         };
         let mut total = 0u64;
-        // The entry after the last one returned starts at the next offset.
-        let mut after = from;
+        let mut next = offset;
         for i in from..queue.count() {
             let Some(e) = queue.get(i) else { break };
             if !chunks.is_empty() && total + u64::from(e.size) > max_bytes {
                 break;
             }
-            let file = self.file_at(e.position).ok_or_else(|| Error::Corrupt {
-                file: self.queue_dir(tp),
-                position: i * QUEUE_ENTRY as u64,
-                reason: format!(
-                    "queue entry points at commit-log position {}, which is not stored",
-                    e.position
-                ),
-            })?;
-            chunks.push(Chunk::Mapped(MappedBytes {
-                map: Arc::clone(&file.map),
-                start: (e.position - file.start) as usize,
-                len: e.size as usize,
-            }));
-            after = i + 1;
+            let (bytes, header) = self.queued_batch(tp, i, e)?;
+            // Batches follow each other without gaps, the first holding `offset`.
+            let follows = if chunks.is_empty() {
+                header.base_offset <= offset && offset <= header.last_offset()
+            } else {
+                header.base_offset == next
+            };
+            if !follows {
+                return Err(Error::Corrupt {
+                    file: self.queue_dir(tp),
+                    position: i * QUEUE_ENTRY as u64,
+                    reason: format!(
+                        "queue entry names a batch of offsets {}..={} where offset {} was due",
+                        header.base_offset,
+                        header.last_offset(),
+                        if chunks.is_empty() { offset } else { next }
+                    ),
+                });
+            }
+            next = header.next_offset();
+            chunks.push(Chunk::Mapped(bytes));
             total += u64::from(e.size);
             if total >= max_bytes {
                 break;
             }
         }
-        let next = if chunks.is_empty() {
-            offset
-        } else {
-            queue.get(after).map_or(end, |e| e.base_offset)
-        };
         Ok((chunks, next))
     }
 

@@ -216,23 +216,23 @@ impl OffsetIndex {
         self.entry(self.file.len().checked_sub(1)?)
     }
 
-    /// The last entry whose relative offset is at most `relative`: the batch holding that
-    /// offset starts at or after its position.
-    pub(crate) fn lookup(&self, relative: u32) -> Option<OffsetEntry> {
+    /// The last entry whose relative offset is at most `relative`, with its number: the
+    /// batch holding that offset starts at or after its position.
+    pub(crate) fn lookup(&self, relative: u32) -> Option<(usize, OffsetEntry)> {
         let i = self.file.last_where(|b| {
             b.try_into()
                 .is_ok_and(|b| OffsetEntry::decode(b).relative_offset <= relative)
         })?;
-        self.entry(i)
+        Some((i, self.entry(i)?))
     }
 
-    /// The last entry at or before log position `position`.
-    pub(crate) fn lookup_position(&self, position: u32) -> Option<OffsetEntry> {
+    /// The last entry at or before log position `position`, with its number.
+    pub(crate) fn lookup_position(&self, position: u32) -> Option<(usize, OffsetEntry)> {
         let i = self.file.last_where(|b| {
             b.try_into()
                 .is_ok_and(|b| OffsetEntry::decode(b).position <= position)
         })?;
-        self.entry(i)
+        Some((i, self.entry(i)?))
     }
 
     /// Appends an entry.
@@ -304,9 +304,9 @@ mod tests {
             position: 20000
         }));
         assert_eq!(index.lookup(5), None);
-        assert_eq!(index.lookup(25).unwrap().relative_offset, 20);
-        assert_eq!(index.lookup(40).unwrap().relative_offset, 40);
-        assert_eq!(index.lookup_position(12299).unwrap().position, 8200);
+        assert_eq!(index.lookup(25).unwrap().1.relative_offset, 20);
+        assert_eq!(index.lookup(40).unwrap().1.relative_offset, 40);
+        assert_eq!(index.lookup_position(12299).unwrap().1.position, 8200);
         index.file.trim().unwrap();
         drop(index);
         let reopened = OffsetIndex {

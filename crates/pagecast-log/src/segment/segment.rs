@@ -173,6 +173,16 @@ impl Segment {
             return Ok(Err(format!("{}: {why}", index.file.path().display())));
         }
         let mut segment = Segment::new(base_offset, log_path, log, size, index, time_index, limits);
+        // Both indexes' last entries are checked against the log (the middle ones are
+        // checked as lookups use them): the walk below starts at one, and the largest
+        // timestamp, which retention and time lookups trust, comes from the other.
+        let last_entries = segment.index.file.len().checked_sub(1).map(|i| {
+            let e = segment.index.entry(i).ok_or("unreadable entry")?;
+            segment.indexed((i, e)).map_err(|e| e.to_string())
+        });
+        if let Some(Err(why)) = last_entries {
+            return Ok(Err(why.to_string()));
+        }
         // The time index's last entry holds the largest timestamp up to the last index
         // point; the walk from the last offset index entry covers the batches after it,
         // finds the end offset, and proves the file ends on a batch boundary.
@@ -215,6 +225,19 @@ impl Segment {
                 "{}: {why}",
                 segment.time_index.file.path().display()
             )));
+        }
+        if let Some(i) = segment.time_index.file.len().checked_sub(1) {
+            let checked = match segment.time_index.entry(i) {
+                Some(e) => segment.time_indexed((i, e)).map(|_| ()),
+                None => Err(Error::Corrupt {
+                    file: segment.time_index.file.path().to_owned(),
+                    position: (i * TIME_INDEX_ENTRY) as u64,
+                    reason: "unreadable entry".into(),
+                }),
+            };
+            if let Err(why) = checked {
+                return Ok(Err(why.to_string()));
+            }
         }
         if size > 0 {
             segment.first_timestamp = Some(segment.read_header(0)?.max_timestamp);
@@ -456,12 +479,53 @@ impl Segment {
         Ok(pos)
     }
 
+    /// The position offset index entry `i` names, checked against the log. An index is
+    /// trusted after a clean shutdown without being walked, and an entry that passes
+    /// the index's own check (rising offsets and positions) may still point at the wrong
+    /// batch: the batch at its position must end at its offset. One header read, which
+    /// the scan that follows every lookup makes anyway.
+    fn indexed(&self, (i, e): (usize, OffsetEntry)) -> Result<u64> {
+        let pos = u64::from(e.position);
+        let last = self.base_offset + i64::from(e.relative_offset);
+        match self.read_header(pos) {
+            Ok(h) if h.last_offset() == last && pos + h.size() <= self.size => Ok(pos),
+            _ => Err(Error::Corrupt {
+                file: self.index.file.path().to_owned(),
+                position: (i * OFFSET_INDEX_ENTRY) as u64,
+                reason: format!(
+                    "entry says the batch ending at offset {last} is at byte {pos} of the log, \
+                     which holds no such batch; delete the index to have it rebuilt"
+                ),
+            }),
+        }
+    }
+
+    /// The offset time index entry `i` names, checked against the log as
+    /// [`Segment::indexed`] checks offset index entries: the batch at that offset must
+    /// start there and carry the entry's timestamp as its largest.
+    fn time_indexed(&self, (i, e): (usize, TimeEntry)) -> Result<(i64, u64)> {
+        let offset = self.base_offset + i64::from(e.relative_offset);
+        let pos = self.find_position(offset)?;
+        match self.read_header(pos) {
+            Ok(h) if h.base_offset == offset && h.max_timestamp == e.timestamp => Ok((offset, pos)),
+            _ => Err(Error::Corrupt {
+                file: self.time_index.file.path().to_owned(),
+                position: (i * TIME_INDEX_ENTRY) as u64,
+                reason: format!(
+                    "entry says the batch at offset {offset} has timestamp {}, which the log \
+                     does not hold; delete the index to have it rebuilt",
+                    e.timestamp
+                ),
+            }),
+        }
+    }
+
     /// Position of the batch that holds `offset` (which must lie in this segment).
     pub(crate) fn find_position(&self, offset: i64) -> Result<u64> {
-        let from = self
-            .index
-            .lookup(self.relative(offset))
-            .map_or(0, |e| u64::from(e.position));
+        let from = match self.index.lookup(self.relative(offset)) {
+            Some(found) => self.indexed(found)?,
+            None => 0,
+        };
         self.scan_headers(from, |_, h| {
             if h.last_offset() >= offset {
                 ControlFlow::Break(())
@@ -482,7 +546,7 @@ impl Segment {
             return Ok(self.size);
         }
         let from = match self.index.lookup_position(target as u32) {
-            Some(e) if u64::from(e.position) > pos => u64::from(e.position),
+            Some((i, e)) if u64::from(e.position) > pos => self.indexed((i, e))?,
             _ => pos,
         };
         let end = self.scan_headers(from, |p, h| {
@@ -500,13 +564,10 @@ impl Segment {
 
     /// Base offset of the first batch whose largest timestamp is at least `timestamp`.
     pub(crate) fn find_timestamp(&self, timestamp: i64) -> Result<Option<i64>> {
-        let start = self
-            .time_index
-            .lookup_below(timestamp)
-            .map_or(self.base_offset, |e| {
-                self.base_offset + i64::from(e.relative_offset)
-            });
-        let from = self.find_position(start)?;
+        let from = match self.time_index.lookup_below(timestamp) {
+            Some(found) => self.time_indexed(found)?.1,
+            None => 0,
+        };
         let mut found = None;
         self.scan_headers(from, |_, h| {
             if h.max_timestamp >= timestamp {

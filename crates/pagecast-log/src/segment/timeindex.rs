@@ -69,14 +69,15 @@ impl TimeIndex {
         self.file.push(&entry.encode())
     }
 
-    /// The last entry whose timestamp is below `timestamp`: every batch before its offset
-    /// has smaller timestamps, so a search for `timestamp` may start there.
-    pub(crate) fn lookup_below(&self, timestamp: i64) -> Option<TimeEntry> {
+    /// The last entry whose timestamp is below `timestamp`, with its number: every batch
+    /// before its offset has smaller timestamps, so a search for `timestamp` may start
+    /// there.
+    pub(crate) fn lookup_below(&self, timestamp: i64) -> Option<(usize, TimeEntry)> {
         let i = self.file.last_where(|b| {
             b.try_into()
                 .is_ok_and(|b| TimeEntry::decode(b).timestamp < timestamp)
         })?;
-        self.entry(i)
+        Some((i, self.entry(i)?))
     }
 
     /// Checks that timestamps rise strictly and offsets do not fall, and that offsets lie
@@ -135,7 +136,7 @@ mod tests {
         }
         assert_eq!(index.file.len(), 3);
         assert_eq!(index.lookup_below(100), None);
-        assert_eq!(index.lookup_below(250).unwrap().relative_offset, 7);
+        assert_eq!(index.lookup_below(250).unwrap().1.relative_offset, 7);
         assert_eq!(index.check(10), Ok(()));
         assert!(index.check(9).is_err());
     }
