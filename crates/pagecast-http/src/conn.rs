@@ -120,9 +120,24 @@ async fn read_head(
         if idle && *shutdown.borrow() {
             return Head::Gone;
         }
+        // Between requests, the connection may be closed to make room for a new client.
+        let mut waiting = (idle && !first).then(|| shared.idle.enter());
+        let closing = async {
+            match &mut waiting {
+                Some(entry) => entry.closing().await,
+                None => std::future::pending().await,
+            }
+        };
         let read = tokio::select! {
             r = tokio::time::timeout_at(deadline, read_some(stream, buf)) => r,
             _ = shutdown.wait_for(|s| *s), if idle => return Head::Gone,
+            () = closing => {
+                if request_waiting(stream) {
+                    // The next request arrived as it was chosen: it is not idle.
+                    continue;
+                }
+                return Head::Gone;
+            }
         };
         match read {
             Ok(Ok(0)) | Ok(Err(_)) => return Head::Gone,
@@ -135,6 +150,13 @@ async fn read_head(
             Err(_) => return Head::Refused(408),
         }
     }
+}
+
+/// Whether bytes of a request wait in the socket, unread.
+fn request_waiting(stream: &TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    let flags = rustix::net::RecvFlags::PEEK | rustix::net::RecvFlags::DONTWAIT;
+    matches!(rustix::net::recv(stream, &mut byte, flags), Ok((n, _)) if n > 0)
 }
 
 /// Received bytes not yet parsed. The storage is zeroed once and reused, so a read

@@ -1,6 +1,7 @@
 //! The download server: accepts connections under a cap, serves each on its own task,
 //! backs off when the process runs out of descriptors, and shuts down gracefully.
 
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::future::Future;
 use std::io::{self, Write};
@@ -10,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot, watch};
 
 use crate::fs::Root;
 use crate::request::{Method, Request, Version};
@@ -29,7 +30,9 @@ pub struct Config {
     /// Serve names that start with a dot.
     pub dotfiles: bool,
     pub timeouts: Timeouts,
-    /// Connections served at once; more wait in the listen backlog.
+    /// Connections served at once. At the cap, a new client takes the place of the
+    /// oldest idle keep-alive connection; while every connection is busy, new clients
+    /// wait.
     pub max_connections: usize,
     pub access_log: AccessLog,
 }
@@ -85,6 +88,87 @@ pub(crate) struct Shared {
     pub timeouts: Timeouts,
     pub transfer: pagecast_io::Options,
     pub log: Log,
+    pub idle: Idle,
+}
+
+/// Keep-alive connections waiting for their next request, oldest first. When the
+/// connection cap is reached and a new client arrives, the oldest is closed to make
+/// room, as nginx does: otherwise idle browsers, or one client holding many idle
+/// connections, would lock everyone else out until an idle timeout.
+#[derive(Default)]
+pub(crate) struct Idle {
+    waiting: Mutex<IdleSet>,
+    /// Woken when a connection becomes idle, for an accept waiting to make room.
+    added: Notify,
+}
+
+#[derive(Default)]
+struct IdleSet {
+    next: u64,
+    by_age: BTreeMap<u64, oneshot::Sender<()>>,
+}
+
+/// A connection's place among the idle ones; leaving it (by drop) takes it out.
+pub(crate) struct IdleEntry<'a> {
+    idle: &'a Idle,
+    id: u64,
+    closed: oneshot::Receiver<()>,
+}
+
+impl Idle {
+    /// Enters a connection that waits for its next request.
+    pub fn enter(&self) -> IdleEntry<'_> {
+        let (close, closed) = oneshot::channel();
+        let id = {
+            let mut set = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+            let id = set.next;
+            set.next += 1;
+            set.by_age.insert(id, close);
+            id
+        };
+        self.added.notify_one();
+        IdleEntry {
+            idle: self,
+            id,
+            closed,
+        }
+    }
+
+    /// Asks the oldest idle connection to close; false if there is none.
+    fn close_oldest(&self) -> bool {
+        let oldest = self
+            .waiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .by_age
+            .pop_first();
+        // A connection that has just left sees a closed channel; it is gone either way.
+        oldest.is_some_and(|(_, close)| {
+            let _ = close.send(());
+            true
+        })
+    }
+}
+
+impl IdleEntry<'_> {
+    /// Completes when the server asks this connection to close to make room.
+    pub async fn closing(&mut self) {
+        if (&mut self.closed).await.is_err() {
+            // Never asked: the sender is only dropped with the entry itself.
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+impl Drop for IdleEntry<'_> {
+    fn drop(&mut self) {
+        self.idle
+            .waiting
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .by_age
+            .remove(&self.id);
+    }
 }
 
 /// A bound server, ready to run.
@@ -135,6 +219,7 @@ impl Server {
             timeouts: config.timeouts,
             transfer: pagecast_io::Options::method(config.method),
             log,
+            idle: Idle::default(),
         };
         Ok(Server {
             listener,
@@ -166,13 +251,6 @@ impl Server {
         let mut exhausted = false;
         tokio::pin!(shutdown);
         loop {
-            let permit = tokio::select! {
-                permit = Arc::clone(&slots).acquire_owned() => match permit {
-                    Ok(p) => p,
-                    Err(_) => break,
-                },
-                () = &mut shutdown => break,
-            };
             let accepted = tokio::select! {
                 accepted = listener.accept() => accepted,
                 () = &mut shutdown => break,
@@ -180,6 +258,13 @@ impl Server {
             match accepted {
                 Ok((stream, peer)) => {
                     exhausted = false;
+                    let permit = match Arc::clone(&slots).try_acquire_owned() {
+                        Ok(p) => p,
+                        Err(_) => tokio::select! {
+                            p = make_room(&slots, &shared.idle) => p,
+                            () = &mut shutdown => break,
+                        },
+                    };
                     // Responses end with a packet the client waits for; MSG_MORE and
                     // TCP_CORK still merge headers with bodies.
                     let _ = stream.set_nodelay(true);
@@ -217,6 +302,36 @@ impl Server {
                 "pagecast serve: {open} connection(s) still busy after {} s; closing them",
                 grace.as_secs()
             );
+        }
+    }
+}
+
+/// A place under the connection cap for a client just accepted while the cap is full:
+/// closes the oldest idle keep-alive connection and takes its place, or waits for a
+/// connection to end or to go idle. Connections in the middle of a request or a
+/// response are never closed for it.
+async fn make_room(slots: &Arc<Semaphore>, idle: &Idle) -> OwnedSemaphorePermit {
+    loop {
+        if let Ok(p) = Arc::clone(slots).try_acquire_owned() {
+            return p;
+        }
+        if idle.close_oldest() {
+            // It gives its place back as it ends, at once unless it had just received a
+            // request, in which case it stays and the next idle one is asked.
+            let freed =
+                tokio::time::timeout(Duration::from_millis(50), Arc::clone(slots).acquire_owned());
+            if let Ok(Ok(p)) = freed.await {
+                return p;
+            }
+            continue;
+        }
+        tokio::select! {
+            p = Arc::clone(slots).acquire_owned() => match p {
+                Ok(p) => return p,
+                // The semaphore is never closed.
+                Err(_) => std::future::pending::<()>().await,
+            },
+            () = idle.added.notified() => {}
         }
     }
 }

@@ -284,18 +284,17 @@ fn slow_heads_and_idle_connections_are_dropped_while_others_are_served() {
 }
 
 #[test]
-fn the_connection_cap_holds_new_clients_until_a_slot_frees() {
+fn the_connection_cap_holds_new_clients_while_every_connection_is_busy() {
     let (_top, dir) = tree();
     let s = Served::start(&dir, &["--access-log", "off", "--max-connections", "2"]);
-    let a = s.connect();
-    let b = s.connect();
-    // Make sure both are accepted and being served (idle between requests).
-    for mut c in [&a, &b] {
-        c.write_all(b"GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n")
-            .unwrap();
-        let mut buf = [0u8; 1024];
-        assert!(c.read(&mut buf).unwrap() > 0);
+    // Both places are taken by connections in the middle of a request head: busy,
+    // not idle, so neither may be closed to make room.
+    let mut a = s.connect();
+    let mut b = s.connect();
+    for c in [&mut a, &mut b] {
+        c.write_all(b"GET /a.txt HTTP/1.1\r\nHost: t\r\n").unwrap();
     }
+    std::thread::sleep(Duration::from_millis(200));
     let mut third = s.connect();
     third
         .set_read_timeout(Some(Duration::from_millis(700)))
@@ -306,6 +305,12 @@ fn the_connection_cap_holds_new_clients_until_a_slot_frees() {
     let mut buf = [0u8; 1024];
     let early = third.read(&mut buf);
     assert!(early.is_err(), "served past the cap: {early:?}");
+    // The busy ones finish their requests: they are answered, not cut off.
+    for c in [&mut a, &mut b] {
+        c.write_all(b"\r\n").unwrap();
+        let n = c.read(&mut buf).unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200 "));
+    }
     drop(a);
     third
         .set_read_timeout(Some(Duration::from_secs(10)))
@@ -317,6 +322,59 @@ fn the_connection_cap_holds_new_clients_until_a_slot_frees() {
         "{:?}",
         String::from_utf8_lossy(&out)
     );
+}
+
+#[test]
+fn at_the_cap_idle_keep_alive_connections_make_room_oldest_first() {
+    // Regression: with the cap full of idle keep-alive connections, a new client got
+    // nothing until an idle timeout (60 s by default) freed a place.
+    let (_top, dir) = tree();
+    let s = Served::start(&dir, &["--access-log", "off", "--max-connections", "3"]);
+    let mut idle = Vec::new();
+    for _ in 0..3 {
+        let mut c = s.connect();
+        c.write_all(b"GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        let mut buf = [0u8; 1024];
+        assert!(c.read(&mut buf).unwrap() > 0);
+        idle.push(c);
+        // Distinct ages.
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut new = s.connect();
+    new.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    new.write_all(b"GET /a.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut out = Vec::new();
+    new.read_to_end(&mut out)
+        .expect("the new client is answered within a second");
+    assert!(
+        out.starts_with(b"HTTP/1.1 200 "),
+        "{:?}",
+        String::from_utf8_lossy(&out)
+    );
+    // The oldest was closed for it; the others still serve their clients.
+    idle[0]
+        .set_read_timeout(Some(Duration::from_secs(1)))
+        .unwrap();
+    let mut rest = Vec::new();
+    assert_eq!(
+        idle[0].read_to_end(&mut rest).unwrap(),
+        0,
+        "the oldest idle connection was closed"
+    );
+    for c in &mut idle[1..] {
+        c.write_all(b"GET /a.txt HTTP/1.1\r\nHost: t\r\n\r\n")
+            .unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 1024];
+        let n = c.read(&mut buf).unwrap();
+        assert!(
+            buf[..n].starts_with(b"HTTP/1.1 200 "),
+            "{:?}",
+            String::from_utf8_lossy(&buf[..n])
+        );
+    }
 }
 
 /// CPU seconds (user + system) the process has used, from /proc/PID/stat.
