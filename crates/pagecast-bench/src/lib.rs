@@ -79,6 +79,21 @@ pub fn format_size(bytes: u64) -> String {
     format!("{bytes} B")
 }
 
+/// The smallest volume a benchmark measures: below it, setup and timer resolution
+/// outweigh the transfer, and ratios between methods mean nothing.
+pub const MIN_SIZE: u64 = 1 << 20;
+
+/// A benchmark's volume from the command line: [`parse_size`], at least [`MIN_SIZE`].
+pub fn parse_bench_size(s: &str) -> Result<u64, String> {
+    let n = parse_size(s)?;
+    if n < MIN_SIZE {
+        return Err(format!(
+            "{n} bytes is too small to measure: the minimum is 1M ({MIN_SIZE} bytes)"
+        ));
+    }
+    Ok(n)
+}
+
 /// A size from the command line: a number with an optional binary suffix
 /// (K, M, G, T; KiB, MiB, … and KB, MB, … mean the same powers of 1024).
 pub fn parse_size(s: &str) -> Result<u64, String> {

@@ -209,7 +209,9 @@ impl Server {
                 "the connection cap must be at least 1",
             ));
         }
-        let listener = TcpListener::bind(addr).await?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| io::Error::new(e.kind(), format!("listen on {addr}: {e}")))?;
         let shared = Shared {
             site: Arc::new(Site {
                 root,

@@ -28,6 +28,8 @@ pub struct Summary {
 /// Dumps `path`: a segment `.log`, `.index` or `.timeindex`; a commit-log file; a
 /// partition directory; a commit-log store; or a store directory holding partitions.
 pub fn dump(path: &Path, out: &mut dyn Write) -> Result<Summary> {
+    // A mistyped path is an error, not an empty log.
+    std::fs::metadata(path).map_err(Error::io("open", path))?;
     let mut summary = Summary::default();
     dump_into(path, out, &mut summary)?;
     Ok(summary)

@@ -53,8 +53,9 @@ enum Command {
 struct BenchArgs {
     #[command(subcommand)]
     workload: Option<BenchWorkload>,
-    /// Size of the test file: bytes, or with a suffix K, M, G, T (powers of 1024).
-    #[arg(long, default_value = "1G", value_parser = pagecast_bench::parse_size)]
+    /// Size of the test file: bytes, or with a suffix K, M, G, T (powers of 1024); at
+    /// least 1M.
+    #[arg(long, default_value = "1G", value_parser = pagecast_bench::parse_bench_size)]
     size: u64,
     /// Methods to measure, comma-separated: read+write, direct, mmap+write, sendfile,
     /// splice, io_uring; or all.
@@ -98,7 +99,7 @@ enum BenchWorkload {
 #[derive(Args)]
 struct BrokerBenchArgs {
     /// Record batch bytes produced per run.
-    #[arg(long, default_value = "1G", value_parser = pagecast_bench::parse_size)]
+    #[arg(long, default_value = "1G", value_parser = pagecast_bench::parse_bench_size)]
     size: u64,
     /// Value bytes of each record.
     #[arg(long, default_value = "100", value_parser = pagecast_bench::parse_size)]
@@ -152,7 +153,7 @@ fn parse_acks(s: &str) -> Result<i16, String> {
 #[derive(Args)]
 struct LogBenchArgs {
     /// Bytes appended per run.
-    #[arg(long, default_value = "1G", value_parser = pagecast_bench::parse_size)]
+    #[arg(long, default_value = "1G", value_parser = pagecast_bench::parse_bench_size)]
     size: u64,
     /// Size of each appended batch.
     #[arg(long, default_value = "1M", value_parser = pagecast_bench::parse_size)]
@@ -184,7 +185,7 @@ enum LogCommand {
 #[derive(Args)]
 struct HttpBenchArgs {
     /// Size of the large file.
-    #[arg(long, default_value = "1G", value_parser = pagecast_bench::parse_size)]
+    #[arg(long, default_value = "1G", value_parser = pagecast_bench::parse_bench_size)]
     size: u64,
     /// Size of each small file.
     #[arg(long, default_value = "4K", value_parser = pagecast_bench::parse_size)]
@@ -217,8 +218,8 @@ struct ServeArgs {
     /// Directory to serve.
     #[arg(default_value = ".")]
     dir: PathBuf,
-    /// Address to listen on (port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    /// Address to listen on, HOST:PORT (a name is resolved; port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080", value_parser = parse_listen_addr)]
     addr: std::net::SocketAddr,
     /// How bodies are sent: auto (sendfile, with fallbacks), read+write, direct,
     /// mmap+write, sendfile, splice or io_uring.
@@ -263,8 +264,8 @@ struct BrokerArgs {
         value_name = "DIR"
     )]
     data: PathBuf,
-    /// Address to listen on (port 0 picks a free port).
-    #[arg(long, env = "PAGECAST_ADDR", default_value = "127.0.0.1:9092")]
+    /// Address to listen on, HOST:PORT (a name is resolved; port 0 picks a free port).
+    #[arg(long, env = "PAGECAST_ADDR", default_value = "127.0.0.1:9092", value_parser = parse_listen_addr)]
     addr: std::net::SocketAddr,
     /// HOST:PORT given to clients in metadata (default: the address listened on).
     #[arg(long, env = "PAGECAST_ADVERTISED_ADDR", value_name = "HOST:PORT", value_parser = parse_host_port)]
@@ -285,7 +286,7 @@ struct BrokerArgs {
     #[arg(long, env = "PAGECAST_DEFAULT_PARTITIONS", default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=100_000))]
     default_partitions: i32,
     /// Address to serve Prometheus metrics on (GET /metrics).
-    #[arg(long, env = "PAGECAST_METRICS_ADDR")]
+    #[arg(long, env = "PAGECAST_METRICS_ADDR", value_parser = parse_listen_addr)]
     metrics_addr: Option<std::net::SocketAddr>,
     /// How long a classic group's first rebalance waits for more members
     /// (group.initial.rebalance.delay.ms).
@@ -358,6 +359,25 @@ fn main() -> anyhow::Result<()> {
         Command::Receiver { kind } => {
             receiver::run(kind, std::io::stdout()).context("benchmark receiver")
         }
+    }
+}
+
+/// An address to listen on: an IP address and port, or a host name and port, resolved
+/// to its first address (as `localhost:8080` is by nginx).
+fn parse_listen_addr(s: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(addr) = s.parse() {
+        return Ok(addr);
+    }
+    let expected = "expected HOST:PORT, as 127.0.0.1:8080, [::1]:8080 or localhost:8080";
+    if !s.contains(':') {
+        return Err(format!("{s:?} has no port: {expected}"));
+    }
+    match s.to_socket_addrs() {
+        Ok(mut addrs) => addrs
+            .next()
+            .ok_or_else(|| format!("{s:?} resolves to no address")),
+        Err(e) => Err(format!("cannot resolve {s:?}: {e} ({expected})")),
     }
 }
 
@@ -447,9 +467,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .build()
         .context("start the tokio runtime")?;
     runtime.block_on(async {
-        let server = pagecast_http::Server::bind(args.addr, config)
-            .await
-            .with_context(|| format!("listen on {}", args.addr))?;
+        let server = pagecast_http::Server::bind(args.addr, config).await?;
         let addr = server.local_addr()?;
         eprintln!(
             "pagecast serve: serving {} on http://{addr}/",
@@ -682,6 +700,13 @@ fn log_dump(path: &std::path::Path) -> anyhow::Result<()> {
     let summary = pagecast_log::dump::dump(path, &mut out)?;
     use std::io::Write;
     out.flush()?;
+    if summary.files == 0 {
+        bail!(
+            "{}: no file of a pagecast log here (a segment .log, .index or .timeindex, a \
+             commit-log file, a partition directory or a store directory)",
+            path.display()
+        );
+    }
     if let Some((file, position, reason)) = summary.damage {
         bail!("{}: damaged at byte {position}: {reason}", file.display());
     }

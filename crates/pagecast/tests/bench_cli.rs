@@ -200,6 +200,13 @@ fn bad_arguments_are_refused_with_a_message() {
         (&["bench", "--method", "sendfile2"][..], "unknown method"),
         (&["bench", "--method", "auto"][..], "not measured"),
         (&["bench", "--size", "12Q"][..], "unknown size suffix"),
+        (
+            &["bench", "--size", "0"][..],
+            "too small to measure: the minimum is 1M",
+        ),
+        (&["bench", "http", "--size", "4K"][..], "the minimum is 1M"),
+        (&["bench", "log", "--size", "1"][..], "the minimum is 1M"),
+        (&["bench", "broker", "--size", "0"][..], "the minimum is 1M"),
         (&["bench", "--receiver", "fast"][..], "unknown receiver"),
         (&["bench", "--runs", "0"][..], "--runs"),
         (

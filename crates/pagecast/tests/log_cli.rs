@@ -203,6 +203,26 @@ fn bench_log_measures_both_engines_and_warm_up_takes_the_faults_off_the_append_p
 }
 
 #[test]
+fn a_path_that_is_not_a_log_is_an_error_not_an_empty_dump() {
+    // Regression: a mistyped path printed "0 files, 0 valid batches" and exited 0.
+    let empty = tempfile::tempdir().unwrap();
+    let stray = empty.path().join("notes.txt");
+    for (path, needle) in [
+        (Path::new("/nonexistent"), "open /nonexistent"),
+        (empty.path(), "no file of a pagecast log"),
+    ] {
+        let out = dump(path);
+        assert!(!out.status.success(), "{}", path.display());
+        let err = text(&out.stderr);
+        assert!(err.contains(needle), "{}: {err}", path.display());
+    }
+    std::fs::write(&stray, "text").unwrap();
+    let out = dump(&stray);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("no file of a pagecast log"));
+}
+
+#[test]
 fn bench_log_refuses_bad_record_sizes() {
     let out = pagecast()
         .args(["bench", "log", "--record-sizes", "0"])
