@@ -125,10 +125,19 @@ impl RawMapping {
         Ok(RawMapping { ptr, len })
     }
 
-    /// write(2) of up to `len` bytes from `at` in the mapping.
+    /// write(2) of up to `len` bytes from `at` in the mapping (clamped to its end); a
+    /// start past the end is refused with `InvalidInput`.
     pub(crate) fn write_to(&self, dst: impl AsFd, at: usize, len: usize) -> io::Result<usize> {
-        let len = len.min(self.len.saturating_sub(at));
-        // SAFETY: at..at+len lies inside the live mapping; only the kernel reads it.
+        if at > self.len {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("start {at} is past the {}-byte mapping", self.len),
+            ));
+        }
+        let len = len.min(self.len - at);
+        // SAFETY: at <= self.len (checked above) and at + len <= self.len (clamped): the
+        // pointer stays inside the live mapping or one past its end; only the kernel
+        // reads it.
         let n = unsafe {
             libc::write(
                 dst.as_fd().as_raw_fd(),
@@ -163,4 +172,24 @@ pub(crate) fn push_chain(
         unsafe { sq.push(e) }.map_err(|_| io::Error::from_raw_os_error(libc::EBUSY))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_start_past_the_end_of_the_raw_mapping_is_refused() {
+        let file = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut &file, b"0123456789").unwrap();
+        let map = RawMapping::new(file.as_fd(), 10).unwrap();
+        let null = std::fs::File::options()
+            .write(true)
+            .open("/dev/null")
+            .unwrap();
+        assert_eq!(map.write_to(&null, 4, 100).unwrap(), 6);
+        assert_eq!(map.write_to(&null, 10, 1).unwrap(), 0);
+        let err = map.write_to(&null, 11, 1).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    }
 }

@@ -56,11 +56,19 @@ impl Mapping {
     }
 
     /// write(2) of up to `len` mapped bytes starting `at` bytes into the mapping
-    /// (clamped to the mapping's end). Returns what write(2) returns.
+    /// (clamped to the mapping's end). Returns what write(2) returns; a start past the
+    /// end is refused with `InvalidInput`.
     pub(crate) fn write_to(&self, dst: BorrowedFd<'_>, at: usize, len: usize) -> io::Result<usize> {
-        let len = len.min(self.len.saturating_sub(at));
-        // SAFETY: at + len lies inside the live mapping (clamped above), so the pointer is
-        // valid for the kernel to read; user space never dereferences it.
+        if at > self.len {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("start {at} is past the {}-byte mapping", self.len),
+            ));
+        }
+        let len = len.min(self.len - at);
+        // SAFETY: at <= self.len (checked above) and at + len <= self.len (clamped), so
+        // the pointer stays inside the live mapping or one past its end, and the kernel
+        // reads only inside it; user space never dereferences it.
         let n = unsafe { libc::write(dst.as_raw_fd(), self.ptr.cast::<u8>().add(at).cast(), len) };
         if n < 0 {
             Err(io::Error::last_os_error())
@@ -80,3 +88,31 @@ impl Drop for Mapping {
 
 // SAFETY: the mapping is owned by this value alone and only read by the kernel.
 unsafe impl Send for Mapping {}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsFd;
+
+    use super::*;
+
+    #[test]
+    fn a_start_past_the_end_is_refused_and_lengths_are_clamped() {
+        let file = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut &file, b"0123456789").unwrap();
+        let map = Mapping::new(file.as_fd(), 0, 10).unwrap();
+        let null = std::fs::File::options()
+            .write(true)
+            .open("/dev/null")
+            .unwrap();
+        assert_eq!(map.write_to(null.as_fd(), 4, 100).unwrap(), 6);
+        assert_eq!(map.write_to(null.as_fd(), 10, 5).unwrap(), 0);
+        let err = map.write_to(null.as_fd(), 11, 1).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(
+            map.write_to(null.as_fd(), usize::MAX, 1)
+                .unwrap_err()
+                .kind(),
+            io::ErrorKind::InvalidInput
+        );
+    }
+}

@@ -3,7 +3,6 @@
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::files;
@@ -14,7 +13,7 @@ pub(crate) struct MappedFile {
     pub(crate) start: u64,
     pub(crate) path: PathBuf,
     file: File,
-    pub(crate) map: Arc<MapMut>,
+    pub(crate) map: MapMut,
 }
 
 /// The 20-digit name of a file starting at `start`.
@@ -36,7 +35,7 @@ impl MappedFile {
             .open(&path)
             .map_err(Error::io("create", &path))?;
         files::allocate(&file, &path, len)?;
-        let map = MapMut::new(&file, len as usize, 0).map_err(Error::io("mmap", &path))?;
+        let mut map = MapMut::new(&file, len as usize, 0).map_err(Error::io("mmap", &path))?;
         if warm {
             map.touch_pages(0);
             // Where RLIMIT_MEMLOCK is too small the pages stay warm but evictable.
@@ -47,7 +46,7 @@ impl MappedFile {
             start,
             path,
             file,
-            map: Arc::new(map),
+            map,
         })
     }
 
@@ -70,13 +69,8 @@ impl MappedFile {
             start,
             path: path.to_owned(),
             file,
-            map: Arc::new(map),
+            map,
         })
-    }
-
-    /// The mapping, for the owner alone (recovery, before anything is lent out).
-    pub(crate) fn map_mut(&mut self) -> &mut MapMut {
-        Arc::get_mut(&mut self.map).expect("recovery runs before any read lends the mapping")
     }
 
     /// Zeroes `from..` of the file, so a recovered log ends at `from`: a hole is punched
@@ -86,8 +80,11 @@ impl MappedFile {
         let page = rustix::param::page_size();
         let aligned = from.next_multiple_of(page).min(len);
         let head = vec![0u8; aligned - from];
-        self.map_mut().reset_committed(from);
-        self.map.write_at(from, &head);
+        let lowered = self.map.reset_committed(from);
+        debug_assert!(lowered, "recovery runs before any read lends the mapping");
+        self.map
+            .write_at(from, &head)
+            .map_err(Error::io("write", &self.path))?;
         if aligned < len {
             use rustix::fs::FallocateFlags as F;
             let punched = rustix::fs::fallocate(
@@ -104,7 +101,9 @@ impl MappedFile {
                     let mut at = aligned;
                     while at < len {
                         let n = (len - at).min(zeros.len());
-                        self.map.write_at(at, &zeros[..n]);
+                        self.map
+                            .write_at(at, &zeros[..n])
+                            .map_err(Error::io("write", &self.path))?;
                         at += n;
                     }
                 }

@@ -38,7 +38,7 @@ pub use queue::{QUEUE_ENTRY, QueueEntry};
 
 use crate::batch::{self, Header};
 use crate::error::{Error, Result};
-use crate::sys::mmap::MapMut;
+use crate::sys::mmap::Mapping;
 use crate::{
     Appended, Chunk, Fsync, Offsets, PartitionConfig, Progress, Store, TopicPartition, files,
 };
@@ -65,7 +65,7 @@ pub const CLEAN_SHUTDOWN_FILE: &str = "clean-shutdown";
 /// valid while this lives, even if retention deletes the file.
 #[derive(Clone)]
 pub struct MappedBytes {
-    map: Arc<MapMut>,
+    map: Arc<Mapping>,
     start: usize,
     len: usize,
 }
@@ -298,7 +298,7 @@ impl CommitLogStore {
             return Err(format!("end {end} is outside the last file"));
         }
         self.write_at = (end - last) as usize;
-        for f in self.files.iter() {
+        for f in self.files.iter_mut() {
             f.map.commit(if f.start == last {
                 self.write_at
             } else {
@@ -429,7 +429,7 @@ impl CommitLogStore {
                 && header.base_offset == e.base_offset =>
             {
                 let bytes = MappedBytes {
-                    map: Arc::clone(&file.map),
+                    map: file.map.shared(),
                     start: batch_at,
                     len: e.size as usize,
                 };
@@ -465,7 +465,7 @@ impl CommitLogStore {
             }
             let file = &mut self.files[idx];
             let global = file.start + at as u64;
-            let found = entry::decode(&file.map_mut().all()[at..], global >= rp);
+            let found = entry::decode(&file.map.all()[at..], global >= rp);
             match found {
                 Ok(Found::Entry {
                     tp,
@@ -500,11 +500,11 @@ impl CommitLogStore {
                         ));
                     }
                     part.queue.reserve(1)?;
-                    part.queue.push(QueueEntry {
+                    part.queue.push_all(&[QueueEntry {
                         position: global + batch_at as u64,
                         size: header.size() as u32,
                         base_offset: header.base_offset,
-                    });
+                    }])?;
                     part.next_offset = header.next_offset();
                     at += length;
                 }
@@ -518,12 +518,12 @@ impl CommitLogStore {
             }
         };
         let later_valid =
-            (idx + 1..self.files.len()).any(|i| valid_entry_from(self.files[i].map_mut().all(), 0));
+            (idx + 1..self.files.len()).any(|i| valid_entry_from(self.files[i].map.all(), 0));
         let damage = damage.or_else(|| {
             later_valid.then(|| "the log ends here, but later files hold entries".to_string())
         });
         if let Some(reason) = damage {
-            let torn = !later_valid && !valid_entry_from(self.files[idx].map_mut().all(), at + 1);
+            let torn = !later_valid && !valid_entry_from(self.files[idx].map.all(), at + 1);
             let path = self.files[idx].path.clone();
             if !torn && !self.config.repair {
                 return Err(Error::Corrupt {
@@ -548,8 +548,9 @@ impl CommitLogStore {
         }
         self.write_at = at;
         let last = self.files.len() - 1;
-        for (i, f) in self.files.iter().enumerate() {
-            f.map.commit(if i == last { at } else { f.map.len() });
+        for (i, f) in self.files.iter_mut().enumerate() {
+            let len = f.map.len();
+            f.map.commit(if i == last { at } else { len });
         }
         for (tp, floor) in floors {
             match self.partitions.get_mut(&tp) {
@@ -649,14 +650,18 @@ impl CommitLogStore {
             Some(f) if f.start == start => f,
             _ => MappedFile::create(&self.log_dir(), start, len, self.config.warm_up)?,
         };
-        let current = self.files.back().expect("a commit log always has a file");
+        let current = self
+            .files
+            .back_mut()
+            .expect("a commit log always has a file");
         if len as usize - self.write_at >= 4 {
             current
                 .map
-                .write_at(self.write_at, &BLANK_MAGIC.to_be_bytes());
+                .write_at(self.write_at, &BLANK_MAGIC.to_be_bytes())
+                .map_err(Error::io("write", &current.path))?;
         }
         current.map.commit(len as usize);
-        let (map, end) = (Arc::clone(&current.map), current.start + len);
+        let (map, end) = (current.map.shared(), current.start + len);
         let (path, flushed) = (current.path.clone(), Arc::clone(&self.flushed));
         self.flushers.spawn(move || {
             map.sync(0, map.len()).map_err(Error::io("msync", path))?;
@@ -829,17 +834,25 @@ impl Store for CommitLogStore {
             self.switch_file()?;
         }
         let part = self.partitions.get_mut(tp).expect("checked above");
-        let file = self.files.back().expect("a commit log always has a file");
+        let file = self
+            .files
+            .back_mut()
+            .expect("a commit log always has a file");
         let mut next = base;
         let mut at = self.write_at;
+        // Every byte is written before anything is committed or queued: a write that
+        // fails (a full copy-on-write filesystem) leaves the log as it was.
+        let mut queued = Vec::with_capacity(headers.len());
         for (pos, header) in &headers {
             let bytes = &mut buf[*pos..*pos + header.size() as usize];
             batch::set_base_offset(bytes, next);
             batch::set_leader_epoch(bytes, batch::LEADER_EPOCH);
             let head = entry::encode_header(tp, bytes);
-            let stored = file.map.write_at(at, &head) && file.map.write_at(at + head.len(), bytes);
-            debug_assert!(stored, "the file has room: checked above");
-            part.queue.push(QueueEntry {
+            file.map
+                .write_at(at, &head)
+                .and_then(|()| file.map.write_at(at + head.len(), bytes))
+                .map_err(Error::io("write", &file.path))?;
+            queued.push(QueueEntry {
                 position: file.start + (at + head.len()) as u64,
                 size: header.size() as u32,
                 base_offset: next,
@@ -847,6 +860,7 @@ impl Store for CommitLogStore {
             at += head.len() + bytes.len();
             next += i64::from(header.last_offset_delta) + 1;
         }
+        part.queue.push_all(&queued)?;
         file.map.commit(at);
         part.next_offset = next;
         self.write_at = at;

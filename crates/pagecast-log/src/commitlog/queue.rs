@@ -91,7 +91,7 @@ impl ConsumeQueue {
                     reason: format!("does not follow the queue's files of {per_file} entries"),
                 });
             }
-            let file = MappedFile::open(&path, start, per_file * QUEUE_ENTRY as u64)?;
+            let mut file = MappedFile::open(&path, start, per_file * QUEUE_ENTRY as u64)?;
             let used = count.saturating_sub(start).min(per_file) as usize * QUEUE_ENTRY;
             file.map.commit(used);
             files.push_back(file);
@@ -128,9 +128,13 @@ impl ConsumeQueue {
     }
 
     fn file_of(&self, index: u64) -> Option<&MappedFile> {
+        self.files.get(self.file_number(index)?)
+    }
+
+    /// Which of the files holds entry `index`.
+    fn file_number(&self, index: u64) -> Option<usize> {
         let front = self.files.front()?.start;
-        self.files
-            .get(((index.checked_sub(front)?) / self.per_file) as usize)
+        Some(((index.checked_sub(front)?) / self.per_file) as usize)
     }
 
     /// Entry `index`, if live.
@@ -178,15 +182,36 @@ impl ConsumeQueue {
         }
     }
 
-    /// Appends an entry; [`ConsumeQueue::reserve`] must have made room.
-    pub(crate) fn push(&mut self, entry: QueueEntry) {
-        let index = self.count;
-        let file = self.file_of(index).expect("room was reserved");
+    /// Appends entries; [`ConsumeQueue::reserve`] must have made room. All are written
+    /// before any is committed, so a failed write (a full copy-on-write filesystem)
+    /// leaves the queue as it was.
+    pub(crate) fn push_all(&mut self, entries: &[QueueEntry]) -> Result<()> {
+        for (i, entry) in entries.iter().enumerate() {
+            let (file, at) = self.slot(self.count + i as u64)?;
+            file.map
+                .write_at(at, &entry.encode())
+                .map_err(Error::io("write", &file.path))?;
+        }
+        for i in 0..entries.len() as u64 {
+            let (file, at) = self.slot(self.count + i)?;
+            file.map.commit(at + QUEUE_ENTRY);
+        }
+        self.count += entries.len() as u64;
+        Ok(())
+    }
+
+    /// The file and byte position of entry `index`, in room made by `reserve`.
+    fn slot(&mut self, index: u64) -> Result<(&mut MappedFile, usize)> {
+        let dir = self.dir.clone();
+        let file = self
+            .file_number(index)
+            .and_then(|n| self.files.get_mut(n))
+            .ok_or_else(|| Error::BadFile {
+                file: dir,
+                reason: format!("no room reserved for entry {index}"),
+            })?;
         let at = ((index - file.start) as usize) * QUEUE_ENTRY;
-        let written = file.map.write_at(at, &entry.encode());
-        debug_assert!(written, "room was reserved");
-        file.map.commit(at + QUEUE_ENTRY);
-        self.count += 1;
+        Ok((file, at))
     }
 
     /// Retention: entries whose batch lies below commit-log position `min_position` are
@@ -241,13 +266,16 @@ mod tests {
         let qdir = dir.path().join("q");
         let mut q = ConsumeQueue::create(&qdir, 3).unwrap();
         q.reserve(7).unwrap();
-        for i in 0..7u64 {
-            q.push(QueueEntry {
+        // Pushed in pieces that cross file boundaries.
+        let entries: Vec<QueueEntry> = (0..7u64)
+            .map(|i| QueueEntry {
                 position: i * 100,
                 size: 50,
                 base_offset: i as i64 * 10,
-            });
-        }
+            })
+            .collect();
+        q.push_all(&entries[..2]).unwrap();
+        q.push_all(&entries[2..7]).unwrap();
         assert_eq!(q.search(35), Some(3));
         assert_eq!(q.search(-1), None);
         q.drop_below(350).unwrap();

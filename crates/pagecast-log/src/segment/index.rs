@@ -123,7 +123,7 @@ impl IndexFile {
     /// Cuts the file to the entries written and maps only those.
     pub(crate) fn trim(&mut self) -> Result<()> {
         let used = self.entries * self.entry;
-        if self.map.as_ref().map_or(0, MapMut::len) == used {
+        if self.map.as_ref().map_or(0, |m| m.len()) == used {
             return Ok(());
         }
         // Unmap before shrinking: a mapping past the end of file would fault.
@@ -142,8 +142,12 @@ impl IndexFile {
     pub(crate) fn push(&mut self, bytes: &[u8]) -> bool {
         debug_assert_eq!(bytes.len(), self.entry);
         let at = self.entries * self.entry;
-        let Some(map) = &self.map else { return false };
-        if !map.write_at(at, bytes) {
+        let Some(map) = &mut self.map else {
+            return false;
+        };
+        // An entry that cannot be written (a full copy-on-write filesystem) is left
+        // out: the index is sparse, and lookups scan on from the entry before.
+        if map.write_at(at, bytes).is_err() {
             return false;
         }
         map.commit(at + bytes.len());
