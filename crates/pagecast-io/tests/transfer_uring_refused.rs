@@ -5,7 +5,7 @@
 mod support;
 
 use pagecast_io::{Error, Method, Options, Syscall, send_file};
-use support::{pattern_file, receiver};
+use support::{io_uring_runs_unless_required, pattern_file, receiver};
 
 /// Installs a seccomp filter on this thread (and threads it starts) that fails
 /// io_uring_setup(2) with EPERM and allows everything else.
@@ -109,4 +109,17 @@ fn io_uring_refused_by_seccomp_is_unsupported_and_falls_back() {
         "{err}"
     );
     assert_eq!(rx.join().unwrap().len, 0);
+
+    // The tests' switch: a refused io_uring is a fallback they accept, or a failure.
+    assert!(!io_uring_runs_unless_required(false));
+    let required = std::panic::catch_unwind(|| io_uring_runs_unless_required(true));
+    let message = required.unwrap_err();
+    let message = message
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .unwrap_or_default();
+    assert!(
+        message.contains("PAGECAST_REQUIRE_IO_URING=1 requires it"),
+        "{message}"
+    );
 }

@@ -108,12 +108,39 @@ pub fn all_methods() -> Vec<Method> {
     v
 }
 
+/// The environment switch that makes a refused io_uring a test failure instead of an
+/// accepted fallback. The test command sets it, so that CI proves io_uring really ran.
+pub const REQUIRE_IO_URING: &str = "PAGECAST_REQUIRE_IO_URING";
+
+/// Whether io_uring runs here. Where the kernel refuses it (a container's seccomp
+/// filter, `kernel.io_uring_disabled`), says so on standard error, and fails if
+/// [`REQUIRE_IO_URING`] is set to 1.
+pub fn io_uring_runs() -> bool {
+    io_uring_runs_unless_required(std::env::var(REQUIRE_IO_URING).as_deref() == Ok("1"))
+}
+
+/// [`io_uring_runs`], with the switch given.
+pub fn io_uring_runs_unless_required(required: bool) -> bool {
+    match pagecast_io::io_uring_available() {
+        Ok(()) => true,
+        Err(e) => {
+            assert!(
+                !required,
+                "io_uring is refused here ({e}) and {REQUIRE_IO_URING}=1 requires it; \
+                 unset it to accept the fallback to sendfile"
+            );
+            eprintln!("io_uring is refused here ({e}): its cases test the fallback instead");
+            false
+        }
+    }
+}
+
 /// Options that run exactly `method` — except io_uring where the kernel refuses it,
-/// which then must fall back and say so.
+/// which then must fall back and say so (see [`io_uring_runs`]).
 pub fn strict(method: Method) -> pagecast_io::Options {
     pagecast_io::Options {
         method,
-        fallback: method == Method::IoUring && pagecast_io::io_uring_available().is_err(),
+        fallback: method == Method::IoUring && !io_uring_runs(),
         ..pagecast_io::Options::default()
     }
 }
