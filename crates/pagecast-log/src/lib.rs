@@ -19,6 +19,7 @@ pub mod commitlog;
 pub mod dump;
 mod error;
 mod files;
+pub mod recovery_point;
 pub mod segment;
 mod sys;
 

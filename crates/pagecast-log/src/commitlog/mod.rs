@@ -18,9 +18,14 @@
 //! is walked from its start (batches CRC-checked from the file holding the recovery
 //! point), the torn tail is zeroed, and every consume queue is rebuilt from it.
 
+mod clean_shutdown;
 mod entry;
 mod mapped;
+mod partition_list;
 mod queue;
+mod recovery;
+mod retention;
+mod store;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::{self, File};
@@ -41,6 +46,7 @@ use crate::error::{Error, Result};
 use crate::sys::mmap::Mapping;
 use crate::{
     Appended, Chunk, Fsync, Offsets, PartitionConfig, Progress, Store, TopicPartition, files,
+    recovery_point,
 };
 use mapped::MappedFile;
 use queue::ConsumeQueue;
@@ -49,18 +55,9 @@ use queue::ConsumeQueue;
 pub const LOG_DIR: &str = "commitlog";
 /// Directory of the consume queues.
 pub const QUEUE_DIR: &str = "consumequeue";
-/// File holding the commit-log position below which everything is on disk.
-pub const RECOVERY_POINT_FILE: &str = "recovery-point";
-/// File listing partitions and their first offsets.
-pub const PARTITIONS_FILE: &str = "partitions";
-/// File listing deleted partitions and the commit-log position of their deletion:
-/// recovery skips their entries before it, so a deleted partition stays deleted and one
-/// created again with the same name starts from offset 0.
-pub const DELETED_FILE: &str = "deleted";
-/// File whose presence says the store was closed cleanly; it records the log's end and
-/// each queue's length.
-pub const CLEAN_SHUTDOWN_FILE: &str = "clean-shutdown";
-
+pub use crate::recovery_point::RECOVERY_POINT_FILE;
+pub use clean_shutdown::CLEAN_SHUTDOWN_FILE;
+pub use partition_list::{DELETED_FILE, PARTITIONS_FILE};
 /// Committed bytes of a mapped commit-log file, lent to a reader. The mapping stays
 /// valid while this lives, even if retention deletes the file.
 #[derive(Clone)]
@@ -161,8 +158,7 @@ impl CommitLogStore {
             fs::create_dir_all(root.join(dir))
                 .map_err(Error::io("create directory", root.join(dir)))?;
         }
-        let checkpoint =
-            files::read_small(&root.join(RECOVERY_POINT_FILE))?.and_then(|s| s.trim().parse().ok());
+        let checkpoint = recovery_point::read(&root)?;
         let mut store = CommitLogStore {
             root,
             config,
@@ -224,152 +220,6 @@ impl CommitLogStore {
     /// Commit-log position the next entry gets.
     fn end(&self) -> u64 {
         self.current().start + self.write_at as u64
-    }
-
-    /// Opens the commit-log files. With the `end` a clean shutdown recorded, files past
-    /// it are spares made ahead of time and hold nothing, so they are removed.
-    fn open_files(&mut self, end: Option<u64>) -> Result<()> {
-        let len = self.config.file_bytes;
-        for (start, path) in mapped::list(&self.log_dir())? {
-            let past_end =
-                end.is_some_and(|e| start > e || (start == e && e > 0 && !self.files.is_empty()));
-            if start % len != 0 || past_end {
-                files::remove(&path)?;
-                continue;
-            }
-            if let Some(prev) = self.files.back()
-                && prev.start + len != start
-            {
-                return Err(Error::Corrupt {
-                    file: path,
-                    position: 0,
-                    reason: format!(
-                        "the file before it ends at {}: a commit-log file is missing",
-                        prev.start + len
-                    ),
-                });
-            }
-            // A file of the wrong length was damaged from outside: a shorter one is
-            // extended with zeros (recovery then finds its torn tail), a longer one cut.
-            let file = fs::OpenOptions::new()
-                .write(true)
-                .open(&path)
-                .map_err(Error::io("open", &path))?;
-            let have = file.metadata().map_err(Error::io("stat", &path))?.len();
-            if have != len {
-                if end.is_some() {
-                    return Err(Error::BadFile {
-                        file: path,
-                        reason: format!("is {have} bytes long, files of this log are {len}"),
-                    });
-                }
-                if have > len {
-                    file.set_len(len).map_err(Error::io("truncate", &path))?;
-                }
-                files::allocate(&file, &path, len)?;
-            }
-            self.files.push_back(MappedFile::open(&path, start, len)?);
-        }
-        if self.files.is_empty() {
-            let first = end.map_or(0, |e| e - e % len);
-            self.files.push_back(MappedFile::create(
-                &self.log_dir(),
-                first,
-                len,
-                self.config.warm_up,
-            )?);
-        }
-        Ok(())
-    }
-
-    /// Opens after a clean shutdown, trusting the record of the log's end and the queue
-    /// lengths after checking each queue against the log. An error means: recover.
-    fn open_clean(&mut self, marker: &str) -> std::result::Result<(), String> {
-        let mut lines = marker.lines();
-        let end: u64 = lines
-            .next()
-            .and_then(|l| l.strip_prefix("end "))
-            .and_then(|n| n.parse().ok())
-            .ok_or("no end position")?;
-        self.open_files(Some(end)).map_err(|e| e.to_string())?;
-        let first = self.files.front().map(|f| f.start).unwrap_or(0);
-        let last = self.current().start;
-        if end < last || end > last + self.config.file_bytes {
-            return Err(format!("end {end} is outside the last file"));
-        }
-        self.write_at = (end - last) as usize;
-        for f in self.files.iter_mut() {
-            f.map.commit(if f.start == last {
-                self.write_at
-            } else {
-                f.map.len()
-            });
-        }
-        for line in lines {
-            let bad = || format!("bad line {line:?}");
-            let mut fields = line.split(' ');
-            let (Some(topic), Some(partition), Some(count), Some(next)) =
-                (fields.next(), fields.next(), fields.next(), fields.next())
-            else {
-                return Err(bad());
-            };
-            let tp = TopicPartition::new(topic, partition.parse().map_err(|_| bad())?);
-            tp.validate().map_err(|e| e.to_string())?;
-            let count: u64 = count.parse().map_err(|_| bad())?;
-            let next: i64 = next.parse().map_err(|_| bad())?;
-            let mut queue =
-                ConsumeQueue::open(&self.queue_dir(&tp), self.config.queue_file_entries, count)
-                    .map_err(|e| e.to_string())?;
-            let mut i = queue.first();
-            while i < count && queue.get(i).is_some_and(|e| e.position < first) {
-                i += 1;
-            }
-            queue.set_first(i);
-            let part = Partition {
-                queue,
-                next_offset: next,
-            };
-            self.check_queue(&tp, &part, end)?;
-            self.partitions.insert(tp, part);
-        }
-        Ok(())
-    }
-
-    /// Entries must rise in position and offset, lie below `end`, and the last must be
-    /// the batch the log holds there, ending at the partition's next offset.
-    fn check_queue(
-        &self,
-        tp: &TopicPartition,
-        part: &Partition,
-        end: u64,
-    ) -> std::result::Result<(), String> {
-        let q = &part.queue;
-        let mut prev: Option<QueueEntry> = None;
-        for i in q.first()..q.count() {
-            let e = q
-                .get(i)
-                .ok_or_else(|| format!("{tp}: queue entry {i} cannot be read"))?;
-            let rises =
-                prev.is_none_or(|p| e.position > p.position && e.base_offset > p.base_offset);
-            if !rises || e.position + u64::from(e.size) > end {
-                return Err(format!(
-                    "{tp}: queue entry {i} ({e:?}) is out of order or past the log"
-                ));
-            }
-            prev = Some(e);
-        }
-        if let Some(e) = prev {
-            let h = self
-                .header_at(e.position)
-                .ok_or_else(|| format!("{tp}: no batch at {}", e.position))?;
-            if h.base_offset != e.base_offset
-                || h.next_offset() != part.next_offset
-                || h.size() != u64::from(e.size)
-            {
-                return Err(format!("{tp}: the last queue entry does not match the log"));
-            }
-        }
-        Ok(())
     }
 
     /// The mapped file holding commit-log position `position`.
@@ -442,178 +292,32 @@ impl CommitLogStore {
         }
     }
 
-    /// Walks the whole commit log, checks batches from the recovery point, cuts a torn
-    /// tail and rebuilds every consume queue.
-    fn recover(&mut self) -> Result<()> {
-        self.open_files(None)?;
-        let floors = self.read_partitions()?;
-        let queue_root = self.root.join(QUEUE_DIR);
-        fs::remove_dir_all(&queue_root).map_err(Error::io("remove", &queue_root))?;
-        fs::create_dir_all(&queue_root).map_err(Error::io("create directory", &queue_root))?;
-        let total: u64 = self.files.len() as u64 * self.config.file_bytes;
-        let report = total >= 64 << 20 && self.config.progress.is_some();
-        // Like the segment engine, the whole file holding the recovery point is checked.
-        let rp = self.recovery_point - self.recovery_point % self.config.file_bytes;
-        let (mut idx, mut at) = (0usize, 0usize);
-        let damage: Option<String> = loop {
-            if report && at == 0 {
-                self.report(&format!(
-                    "commit log: recovering file {} of {}",
-                    idx + 1,
-                    self.files.len()
-                ));
-            }
-            let file = &mut self.files[idx];
-            let global = file.start + at as u64;
-            let found = entry::decode(&file.map.all()[at..], global >= rp);
-            match found {
-                Ok(Found::Entry {
-                    tp,
-                    batch_at,
-                    length,
-                    header,
-                }) => {
-                    if header.leader_epoch != batch::LEADER_EPOCH {
-                        break Some(format!("batch has leader epoch {}", header.leader_epoch));
-                    }
-                    if self.deleted.get(&tp).is_some_and(|&until| global < until) {
-                        at += length;
-                        continue;
-                    }
-                    let part = match self.partitions.get_mut(&tp) {
-                        Some(p) => p,
-                        None => {
-                            let queue = ConsumeQueue::create(
-                                &self.queue_dir(&tp),
-                                self.config.queue_file_entries,
-                            )?;
-                            let next_offset = header.base_offset;
-                            self.partitions
-                                .entry(tp.clone())
-                                .or_insert(Partition { queue, next_offset })
-                        }
-                    };
-                    if header.base_offset != part.next_offset {
-                        break Some(format!(
-                            "{tp}: batch has base offset {} where {} follows",
-                            header.base_offset, part.next_offset
-                        ));
-                    }
-                    part.queue.reserve(1)?;
-                    part.queue.push_all(&[QueueEntry {
-                        position: global + batch_at as u64,
-                        size: header.size() as u32,
-                        base_offset: header.base_offset,
-                    }])?;
-                    part.next_offset = header.next_offset();
-                    at += length;
-                }
-                Ok(Found::Blank) if idx + 1 < self.files.len() => (idx, at) = (idx + 1, 0),
-                Ok(Found::Blank) => {
-                    at = self.config.file_bytes as usize;
-                    break None;
-                }
-                Ok(Found::End) => break None,
-                Err(reason) => break Some(reason),
-            }
-        };
-        let later_valid =
-            (idx + 1..self.files.len()).any(|i| valid_entry_from(self.files[i].map.all(), 0));
-        let damage = damage.or_else(|| {
-            later_valid.then(|| "the log ends here, but later files hold entries".to_string())
-        });
-        if let Some(reason) = damage {
-            let torn = !later_valid && !valid_entry_from(self.files[idx].map.all(), at + 1);
-            let path = self.files[idx].path.clone();
-            if !torn && !self.config.repair {
-                return Err(Error::Corrupt {
-                    file: path,
-                    position: at as u64,
-                    reason,
-                });
-            }
-            let what = if torn {
-                "torn tail"
-            } else {
-                "repairing damage"
-            };
-            self.report(&format!(
-                "{what} at byte {at} of {}: {reason}; zeroing from there",
-                path.display()
-            ));
-            self.files[idx].zero_from(at)?;
-        }
-        while self.files.len() > idx + 1 {
-            self.files.pop_back().expect("more files").delete()?;
-        }
-        self.write_at = at;
-        let last = self.files.len() - 1;
-        for (i, f) in self.files.iter_mut().enumerate() {
-            let len = f.map.len();
-            f.map.commit(if i == last { at } else { len });
-        }
-        for (tp, floor) in floors {
-            match self.partitions.get_mut(&tp) {
-                Some(p) => p.next_offset = p.next_offset.max(floor),
-                None => {
-                    let queue =
-                        ConsumeQueue::create(&self.queue_dir(&tp), self.config.queue_file_entries)?;
-                    self.partitions.insert(
-                        tp,
-                        Partition {
-                            queue,
-                            next_offset: floor,
-                        },
-                    );
-                }
-            }
-        }
-        Ok(())
-    }
-
+    /// Every partition listed, with its first offset.
     fn read_partitions(&self) -> Result<Vec<(TopicPartition, i64)>> {
         let text = files::read_small(&self.root.join(PARTITIONS_FILE))?.unwrap_or_default();
-        Ok(text
-            .lines()
-            .filter_map(|line| {
-                let mut f = line.split(' ');
-                let tp = TopicPartition::new(f.next()?, f.next()?.parse().ok()?);
-                let floor = f.next()?.parse().ok()?;
-                tp.validate().ok().map(|()| (tp, floor))
-            })
-            .collect())
+        Ok(partition_list::decode(&text))
     }
 
+    /// The deleted partitions, with the commit-log positions of their deletion.
     fn read_deleted(&self) -> Result<BTreeMap<TopicPartition, u64>> {
         let text = files::read_small(&self.root.join(DELETED_FILE))?.unwrap_or_default();
-        Ok(text
-            .lines()
-            .filter_map(|line| {
-                let mut f = line.split(' ');
-                let tp = TopicPartition::new(f.next()?, f.next()?.parse().ok()?);
-                let position = f.next()?.parse().ok()?;
-                tp.validate().ok().map(|()| (tp, position))
-            })
-            .collect())
+        Ok(partition_list::decode(&text).into_iter().collect())
     }
 
     /// Writes the deleted partitions, dropping those whose entries retention removed.
     fn write_deleted(&mut self) -> Result<()> {
         let first = self.files.front().map_or(0, |f| f.start);
         self.deleted.retain(|_, position| *position > first);
-        let mut text = String::new();
-        for (tp, position) in &self.deleted {
-            text.push_str(&format!("{} {} {position}\n", tp.topic, tp.partition));
-        }
+        let text = partition_list::encode(self.deleted.iter().map(|(tp, p)| (tp, *p)));
         files::write_atomically(&self.root, DELETED_FILE, text.as_bytes())
     }
 
     fn write_partitions(&self) -> Result<()> {
-        let mut text = String::new();
+        let mut starts = Vec::with_capacity(self.partitions.len());
         for tp in self.partitions.keys() {
-            let start = self.offsets(tp)?.start;
-            text.push_str(&format!("{} {} {start}\n", tp.topic, tp.partition));
+            starts.push((tp, self.offsets(tp)?.start));
         }
+        let text = partition_list::encode(starts);
         files::write_atomically(&self.root, PARTITIONS_FILE, text.as_bytes())
     }
 
@@ -694,46 +398,10 @@ impl CommitLogStore {
     fn write_recovery_point(&mut self) -> Result<()> {
         let point = self.flushed.load(Ordering::Acquire).min(self.end());
         if point != self.recovery_point {
-            files::write_atomically(
-                &self.root,
-                RECOVERY_POINT_FILE,
-                format!("{point}\n").as_bytes(),
-            )?;
+            recovery_point::write(&self.root, point)?;
             self.recovery_point = point;
         }
         Ok(())
-    }
-
-    fn apply_retention(&mut self, now_ms: i64) -> Result<bool> {
-        let len = self.config.file_bytes;
-        let mut changed = false;
-        while self.files.len() > 1 {
-            let oldest = self.files.front().expect("more than one file");
-            let total = self.end() - oldest.start;
-            let by_size = self
-                .config
-                .retention_bytes
-                .is_some_and(|limit| total - len >= limit);
-            let by_age = match self.config.retention_age {
-                Some(age) => now_ms.saturating_sub(oldest.modified_ms()?) > age.as_millis() as i64,
-                None => false,
-            };
-            if !by_size && !by_age {
-                break;
-            }
-            self.files
-                .pop_front()
-                .expect("more than one file")
-                .delete()?;
-            changed = true;
-        }
-        if changed {
-            let min = self.files.front().expect("a file").start;
-            for part in self.partitions.values_mut() {
-                part.queue.drop_below(min)?;
-            }
-        }
-        Ok(changed)
     }
 }
 
@@ -744,280 +412,5 @@ impl Drop for CommitLogStore {
         if let Some(handle) = self.next_file.take() {
             let _ = handle.join();
         }
-    }
-}
-
-/// Whether a valid entry starts anywhere at or after `from` in `bytes`.
-fn valid_entry_from(bytes: &[u8], from: usize) -> bool {
-    let magic = ENTRY_MAGIC.to_be_bytes();
-    let mut at = from;
-    while let Some(i) = bytes
-        .get(at..)
-        .and_then(|rest| rest.windows(4).position(|w| w == magic))
-    {
-        if matches!(
-            entry::decode(&bytes[at + i..], true),
-            Ok(Found::Entry { .. })
-        ) {
-            return true;
-        }
-        at += i + 1;
-    }
-    false
-}
-
-impl Store for CommitLogStore {
-    fn create(&mut self, tp: &TopicPartition) -> Result<()> {
-        tp.validate()?;
-        if !self.partitions.contains_key(tp) {
-            let queue = ConsumeQueue::create(&self.queue_dir(tp), self.config.queue_file_entries)?;
-            files::sync_dir(&self.root.join(QUEUE_DIR))?;
-            self.partitions.insert(
-                tp.clone(),
-                Partition {
-                    queue,
-                    next_offset: 0,
-                },
-            );
-            self.write_partitions()?;
-        }
-        Ok(())
-    }
-
-    fn delete(&mut self, tp: &TopicPartition) -> Result<()> {
-        if self.partitions.remove(tp).is_none() {
-            return Err(Error::UnknownPartition(tp.clone()));
-        }
-        // The tombstone is written before the queue goes, so a crash in between
-        // recovers without the partition, never with part of it.
-        self.deleted.insert(tp.clone(), self.end());
-        self.write_deleted()?;
-        self.write_partitions()?;
-        let dir = self.queue_dir(tp);
-        fs::remove_dir_all(&dir).map_err(Error::io("remove", &dir))?;
-        files::sync_dir(&self.root.join(QUEUE_DIR))
-    }
-
-    fn configure(&mut self, tp: &TopicPartition, config: &PartitionConfig) -> Result<()> {
-        self.part(tp)?;
-        if config.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Config(
-                "the commitlog engine keeps every partition in one log, so segment size and age and retention are set for the whole store, not per topic".into(),
-            ))
-        }
-    }
-
-    fn partitions(&self) -> Vec<TopicPartition> {
-        self.partitions.keys().cloned().collect()
-    }
-
-    fn append(&mut self, tp: &TopicPartition, buf: &mut [u8], _now_ms: i64) -> Result<Appended> {
-        let headers = crate::appended_batches(buf)?;
-        let entry_header = entry::header_len(tp);
-        let total = (buf.len() + headers.len() * entry_header) as u64;
-        if total > self.config.file_bytes {
-            return Err(Error::BatchTooLarge {
-                size: total,
-                max: self.config.file_bytes,
-            });
-        }
-        let part = self
-            .partitions
-            .get_mut(tp)
-            .ok_or_else(|| Error::UnknownPartition(tp.clone()))?;
-        // Everything that can fail for lack of space is done before a byte is written.
-        part.queue.reserve(headers.len() as u64)?;
-        let base = part.next_offset;
-        if self.write_at as u64 + total > self.config.file_bytes {
-            self.switch_file()?;
-        }
-        let part = self.partitions.get_mut(tp).expect("checked above");
-        let file = self
-            .files
-            .back_mut()
-            .expect("a commit log always has a file");
-        let mut next = base;
-        let mut at = self.write_at;
-        // Every byte is written before anything is committed or queued: a write that
-        // fails (a full copy-on-write filesystem) leaves the log as it was.
-        let mut queued = Vec::with_capacity(headers.len());
-        for (pos, header) in &headers {
-            let bytes = &mut buf[*pos..*pos + header.size() as usize];
-            batch::set_base_offset(bytes, next);
-            batch::set_leader_epoch(bytes, batch::LEADER_EPOCH);
-            let head = entry::encode_header(tp, bytes);
-            file.map
-                .write_at(at, &head)
-                .and_then(|()| file.map.write_at(at + head.len(), bytes))
-                .map_err(Error::io("write", &file.path))?;
-            queued.push(QueueEntry {
-                position: file.start + (at + head.len()) as u64,
-                size: header.size() as u32,
-                base_offset: next,
-            });
-            at += head.len() + bytes.len();
-            next += i64::from(header.last_offset_delta) + 1;
-        }
-        part.queue.push_all(&queued)?;
-        file.map.commit(at);
-        part.next_offset = next;
-        self.write_at = at;
-        self.dirty_since.get_or_insert_with(Instant::now);
-        match self.config.fsync {
-            Fsync::Always => self.sync_current()?,
-            Fsync::Interval(every) if self.dirty_since.is_some_and(|t| t.elapsed() >= every) => {
-                self.sync_current()?
-            }
-            _ => {}
-        }
-        Ok(Appended {
-            base_offset: base,
-            last_offset: next - 1,
-        })
-    }
-
-    fn read_with_end(
-        &self,
-        tp: &TopicPartition,
-        offset: i64,
-        max_bytes: u64,
-    ) -> Result<(Vec<Chunk>, i64)> {
-        let Offsets { start, end } = self.offsets(tp)?;
-        if offset < start || offset > end {
-            return Err(Error::OffsetOutOfRange {
-                partition: tp.clone(),
-                offset,
-                start,
-                end,
-            });
-        }
-        let queue = &self.part(tp)?.queue;
-        let mut chunks = Vec::new();
-        let Some(from) = queue.search(offset).filter(|_| offset < end) else {
-            return Ok((chunks, offset));
-        };
-        let mut total = 0u64;
-        let mut next = offset;
-        for i in from..queue.count() {
-            let Some(e) = queue.get(i) else { break };
-            if !chunks.is_empty() && total + u64::from(e.size) > max_bytes {
-                break;
-            }
-            let (bytes, header) = self.queued_batch(tp, i, e)?;
-            // Batches follow each other without gaps, the first holding `offset`.
-            let follows = if chunks.is_empty() {
-                header.base_offset <= offset && offset <= header.last_offset()
-            } else {
-                header.base_offset == next
-            };
-            if !follows {
-                return Err(Error::Corrupt {
-                    file: self.queue_dir(tp),
-                    position: i * QUEUE_ENTRY as u64,
-                    reason: format!(
-                        "queue entry names a batch of offsets {}..={} where offset {} was due",
-                        header.base_offset,
-                        header.last_offset(),
-                        if chunks.is_empty() { offset } else { next }
-                    ),
-                });
-            }
-            next = header.next_offset();
-            chunks.push(Chunk::Mapped(bytes));
-            total += u64::from(e.size);
-            if total >= max_bytes {
-                break;
-            }
-        }
-        Ok((chunks, next))
-    }
-
-    /// Sums the live queue entries: a walk of the partition's consume queue, for
-    /// metrics, not for the append or read path.
-    fn size(&self, tp: &TopicPartition) -> Result<u64> {
-        let queue = &self.part(tp)?.queue;
-        Ok((queue.first()..queue.count())
-            .filter_map(|i| queue.get(i))
-            .map(|e| u64::from(e.size))
-            .sum())
-    }
-
-    fn offsets(&self, tp: &TopicPartition) -> Result<Offsets> {
-        let part = self.part(tp)?;
-        let end = part.next_offset;
-        let start = part
-            .queue
-            .get(part.queue.first())
-            .map_or(end, |e| e.base_offset);
-        Ok(Offsets { start, end })
-    }
-
-    fn offset_for_timestamp(&self, tp: &TopicPartition, timestamp: i64) -> Result<Option<i64>> {
-        let queue = &self.part(tp)?.queue;
-        for i in queue.first()..queue.count() {
-            let Some(e) = queue.get(i) else { break };
-            if self
-                .header_at(e.position)
-                .is_some_and(|h| h.max_timestamp >= timestamp)
-            {
-                return Ok(Some(e.base_offset));
-            }
-        }
-        Ok(None)
-    }
-
-    fn maintain(&mut self, now_ms: i64) -> Result<()> {
-        self.flushers.reap(false)?;
-        if let Fsync::Interval(every) = self.config.fsync
-            && self.dirty_since.is_some_and(|t| t.elapsed() >= every)
-        {
-            self.sync_current()?;
-        }
-        if self.apply_retention(now_ms)? {
-            self.write_partitions()?;
-        }
-        self.write_recovery_point()
-    }
-
-    fn flush(&mut self) -> Result<()> {
-        self.flushers.reap(true)?;
-        let current = self.current().start;
-        for f in self.files.iter() {
-            if f.start + self.config.file_bytes > self.recovery_point && f.start != current {
-                f.map
-                    .sync(0, f.map.len())
-                    .map_err(Error::io("msync", &f.path))?;
-            }
-        }
-        self.sync_current()?;
-        self.write_recovery_point()
-    }
-
-    fn close(self: Box<Self>) -> Result<()> {
-        let mut store = *self;
-        store.flush()?;
-        if let Some(spare) = store
-            .next_file
-            .take()
-            .and_then(|h| h.join().ok())
-            .and_then(Result::ok)
-        {
-            spare.delete()?;
-        }
-        let mut marker = format!("end {}\n", store.end());
-        for (tp, part) in &store.partitions {
-            part.queue.sync()?;
-            marker.push_str(&format!(
-                "{} {} {} {}\n",
-                tp.topic,
-                tp.partition,
-                part.queue.count(),
-                part.next_offset
-            ));
-        }
-        store.write_partitions()?;
-        files::write_atomically(&store.root, CLEAN_SHUTDOWN_FILE, marker.as_bytes())
     }
 }

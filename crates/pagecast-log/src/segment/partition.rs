@@ -13,10 +13,9 @@ use super::Config;
 use super::segment::{self, Damage, IndexLimits, LOG_SUFFIX, Segment};
 use crate::batch::{self, Header};
 use crate::error::{Error, Result};
-use crate::{Appended, Chunk, Fsync, Offsets, TopicPartition, files};
+use crate::{Appended, Chunk, Fsync, Offsets, TopicPartition, files, recovery_point};
 
-/// File holding the offset below which every batch is known to be on disk.
-pub const RECOVERY_POINT_FILE: &str = "recovery-point";
+pub use crate::recovery_point::RECOVERY_POINT_FILE;
 /// File whose presence says the log was closed cleanly and needs no recovery.
 pub const CLEAN_SHUTDOWN_FILE: &str = "clean-shutdown";
 
@@ -58,7 +57,8 @@ impl PartitionLog {
         let limits = PartitionLog::limits(&config);
         let clean_marker = dir.join(CLEAN_SHUTDOWN_FILE);
         let clean = clean_marker.exists();
-        let checkpoint = read_recovery_point(dir)?;
+        // The offset below which every batch is known to be on disk.
+        let checkpoint = recovery_point::read(dir)?.and_then(|p| i64::try_from(p).ok());
         let mut segments = BTreeMap::new();
         if bases.is_empty() {
             segments.insert(0, Segment::create(dir, 0, limits)?);
@@ -208,11 +208,7 @@ impl PartitionLog {
     fn write_recovery_point(&mut self) -> Result<()> {
         let point = self.flushed.load(Ordering::Acquire).min(self.next_offset());
         if point != self.recovery_point {
-            files::write_atomically(
-                &self.dir,
-                RECOVERY_POINT_FILE,
-                format!("{point}\n").as_bytes(),
-            )?;
+            recovery_point::write(&self.dir, point.max(0) as u64)?;
             self.recovery_point = point;
         }
         Ok(())
@@ -382,15 +378,6 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>> {
         }
     }
     Ok(bases)
-}
-
-fn read_recovery_point(dir: &Path) -> Result<Option<i64>> {
-    let path = dir.join(RECOVERY_POINT_FILE);
-    let Some(text) = files::read_small(&path)? else {
-        return Ok(None);
-    };
-    // A damaged checkpoint only costs a longer recovery: recover everything.
-    Ok(text.trim().parse().ok())
 }
 
 /// Opens every segment. After a clean shutdown each is opened as it is, and only one
