@@ -171,11 +171,7 @@ pub struct Row {
 impl Row {
     /// The median of `f` over the runs.
     pub fn median(&self, f: impl Fn(&Run) -> f64) -> f64 {
-        let values: Vec<f64> = self.runs.iter().map(f).filter(|v| !v.is_nan()).collect();
-        if values.is_empty() {
-            return f64::NAN;
-        }
-        crate::http::median(&values)
+        crate::median(self.runs.iter().map(f).filter(|v| !v.is_nan())).unwrap_or(f64::NAN)
     }
 }
 

@@ -22,6 +22,11 @@ use pagecast_http::client::ResponseHead;
 
 use crate::Error;
 
+/// The median of a figure over the runs (NaN for none), as the table and JSON show it.
+fn med(values: &[f64]) -> f64 {
+    crate::median(values.iter().copied()).unwrap_or(f64::NAN)
+}
+
 /// What to measure.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -86,13 +91,6 @@ pub struct Report {
     pub pagecast: ServerResult,
     /// `Err` says why nginx was not measured.
     pub nginx: Result<ServerResult, String>,
-}
-
-/// Median of the values (the upper one of an even count).
-pub fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 /// Runs the benchmark; `progress` hears a line per run.
@@ -486,7 +484,7 @@ pub fn text(report: &Report) -> String {
     let range = |v: &[f64], digits: usize| {
         let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        format!("{:.d$} [{:.d$}–{:.d$}]", median(v), lo, hi, d = digits)
+        format!("{:.d$} [{:.d$}–{:.d$}]", med(v), lo, hi, d = digits)
     };
     let rows = [
         (
@@ -516,10 +514,7 @@ pub fn text(report: &Report) -> String {
     );
     for (label, ours, theirs, digits) in rows {
         let (theirs_text, ratio) = match theirs {
-            Some(t) => (
-                range(t, digits),
-                format!("{:.2}x", median(ours) / median(t)),
-            ),
+            Some(t) => (range(t, digits), format!("{:.2}x", med(ours) / med(t))),
             None => ("-".into(), "-".into()),
         };
         let _ = writeln!(
@@ -540,9 +535,9 @@ pub fn json(report: &Report) -> serde_json::Value {
         serde_json::json!({
             "name": s.name,
             "download_gbps": s.download_gbps,
-            "download_gbps_median": median(&s.download_gbps),
+            "download_gbps_median": med(&s.download_gbps),
             "small_rps": s.small_rps,
-            "small_rps_median": median(&s.small_rps),
+            "small_rps_median": med(&s.small_rps),
         })
     };
     let nginx = report.nginx.as_ref().ok();
@@ -555,8 +550,8 @@ pub fn json(report: &Report) -> serde_json::Value {
         "nginx": nginx.map(server),
         "nginx_missing": report.nginx.as_ref().err(),
         "ratio": nginx.map(|n| serde_json::json!({
-            "download": median(&report.pagecast.download_gbps) / median(&n.download_gbps),
-            "small": median(&report.pagecast.small_rps) / median(&n.small_rps),
+            "download": med(&report.pagecast.download_gbps) / med(&n.download_gbps),
+            "small": med(&report.pagecast.small_rps) / med(&n.small_rps),
         })),
     })
 }

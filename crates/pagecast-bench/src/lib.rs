@@ -54,6 +54,14 @@ pub(crate) fn round_order(round: usize, rows: usize) -> Vec<usize> {
 }
 
 /// Decimal gigabytes per second.
+/// The median of `values`: the upper middle one of an even count; `None` if there are
+/// none. Every figure the benchmarks report over runs goes through this one function.
+pub fn median<T: PartialOrd + Copy>(values: impl IntoIterator<Item = T>) -> Option<T> {
+    let mut v: Vec<T> = values.into_iter().collect();
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    v.get(v.len() / 2).copied()
+}
+
 pub fn gbps(bytes: u64, elapsed: Duration) -> f64 {
     bytes as f64 / 1e9 / elapsed.as_secs_f64().max(1e-9)
 }
@@ -122,6 +130,15 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_median_is_the_upper_middle_value() {
+        assert_eq!(median([3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median([4, 1, 3, 2]), Some(3));
+        assert_eq!(median(Vec::<f64>::new()), None);
+        let d = Duration::from_millis;
+        assert_eq!(median([d(5), d(1), d(9)]), Some(d(5)));
+    }
 
     #[test]
     fn sizes_parse_and_print() {

@@ -127,8 +127,7 @@ pub struct Row {
 
 impl Row {
     fn median(&self, f: impl Fn(&Sample) -> f64) -> f64 {
-        let values: Vec<f64> = self.samples.iter().map(f).collect();
-        crate::http::median(&values)
+        crate::median(self.samples.iter().map(f)).unwrap_or(f64::NAN)
     }
 
     /// Median append throughput, MB/s (decimal).

@@ -175,12 +175,8 @@ pub fn claims(report: &Report) -> Vec<String> {
             // A round runs a method's engine and raw rows back to back: the median of
             // the per-round ratios is steadier than the ratio of two medians.
             let pairs = || engine.samples.iter().zip(&raw.samples);
-            let speed = median(pairs().map(|(e, r)| ratio(r.elapsed, e.elapsed)).collect());
-            let cpu = median(
-                pairs()
-                    .map(|(e, r)| ratio(e.user + e.sys, r.user + r.sys))
-                    .collect(),
-            );
+            let speed = crate::median(pairs().map(|(e, r)| ratio(r.elapsed, e.elapsed)));
+            let cpu = crate::median(pairs().map(|(e, r)| ratio(e.user + e.sys, r.user + r.sys)));
             let (Some(speed), Some(cpu)) = (speed, cpu) else {
                 continue;
             };
@@ -192,11 +188,6 @@ pub fn claims(report: &Report) -> Vec<String> {
         }
     }
     lines
-}
-
-fn median(mut v: Vec<f64>) -> Option<f64> {
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied()
 }
 
 fn ratio(a: std::time::Duration, b: std::time::Duration) -> f64 {

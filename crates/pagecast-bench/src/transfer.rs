@@ -99,21 +99,14 @@ pub struct Row {
 impl Row {
     /// Per-field medians of the runs.
     pub fn median(&self) -> Option<Sample> {
-        if self.samples.is_empty() {
-            return None;
-        }
-        fn med<T: Ord + Copy>(mut v: Vec<T>) -> T {
-            v.sort_unstable();
-            v[v.len() / 2]
-        }
         let s = &self.samples;
         Some(Sample {
-            elapsed: med(s.iter().map(|x| x.elapsed).collect()),
-            user: med(s.iter().map(|x| x.user).collect()),
-            sys: med(s.iter().map(|x| x.sys).collect()),
-            syscalls: med(s.iter().map(|x| x.syscalls).collect()),
-            context_switches: med(s.iter().map(|x| x.context_switches).collect()),
-            faults: med(s.iter().map(|x| x.faults).collect()),
+            elapsed: crate::median(s.iter().map(|x| x.elapsed))?,
+            user: crate::median(s.iter().map(|x| x.user))?,
+            sys: crate::median(s.iter().map(|x| x.sys))?,
+            syscalls: crate::median(s.iter().map(|x| x.syscalls))?,
+            context_switches: crate::median(s.iter().map(|x| x.context_switches))?,
+            faults: crate::median(s.iter().map(|x| x.faults))?,
         })
     }
 }

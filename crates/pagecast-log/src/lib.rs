@@ -174,8 +174,39 @@ pub enum Chunk {
         /// Bytes of whole batches.
         len: u64,
     },
-    /// Bytes of a mapped commit-log file, for mmap + write.
-    Mapped(commitlog::MappedBytes),
+    /// Bytes of a mapped file, for mmap + write.
+    Mapped(MappedBytes),
+}
+
+/// Committed bytes of a mapped file, lent to a reader: whole batches that are never
+/// written again. The mapping stays valid while this lives, even if retention deletes
+/// the file.
+#[derive(Clone)]
+pub struct MappedBytes {
+    map: Arc<sys::mmap::Mapping>,
+    start: usize,
+    len: usize,
+}
+
+impl MappedBytes {
+    /// Lends `start..start + len` of `map`; `None` unless those bytes are committed.
+    pub(crate) fn new(
+        map: Arc<sys::mmap::Mapping>,
+        start: usize,
+        len: usize,
+    ) -> Option<MappedBytes> {
+        map.committed_bytes(start, len)?;
+        Some(MappedBytes { map, start, len })
+    }
+
+    /// The bytes.
+    pub fn bytes(&self) -> &[u8] {
+        // Committed when lent (checked by `new`), and the mark never falls while the
+        // mapping is shared: never empty in fact.
+        self.map
+            .committed_bytes(self.start, self.len)
+            .unwrap_or_default()
+    }
 }
 
 impl Chunk {

@@ -43,10 +43,9 @@ pub use queue::{QUEUE_ENTRY, QueueEntry};
 
 use crate::batch::{self, Header};
 use crate::error::{Error, Result};
-use crate::sys::mmap::Mapping;
 use crate::{
-    Appended, Chunk, Fsync, Offsets, PartitionConfig, Progress, Store, TopicPartition, files,
-    recovery_point,
+    Appended, Chunk, Fsync, MappedBytes, Offsets, PartitionConfig, Progress, Store, TopicPartition,
+    files, recovery_point,
 };
 use mapped::MappedFile;
 use queue::ConsumeQueue;
@@ -58,24 +57,6 @@ pub const QUEUE_DIR: &str = "consumequeue";
 pub use crate::recovery_point::RECOVERY_POINT_FILE;
 pub use clean_shutdown::CLEAN_SHUTDOWN_FILE;
 pub use partition_list::{DELETED_FILE, PARTITIONS_FILE};
-/// Committed bytes of a mapped commit-log file, lent to a reader. The mapping stays
-/// valid while this lives, even if retention deletes the file.
-#[derive(Clone)]
-pub struct MappedBytes {
-    map: Arc<Mapping>,
-    start: usize,
-    len: usize,
-}
-
-impl MappedBytes {
-    /// The bytes.
-    pub fn bytes(&self) -> &[u8] {
-        self.map
-            .committed_bytes(self.start, self.len)
-            .unwrap_or_default()
-    }
-}
-
 /// Settings of a commit-log store.
 #[derive(Clone)]
 pub struct Config {
@@ -278,11 +259,8 @@ impl CommitLogStore {
                 && len == length
                 && header.base_offset == e.base_offset =>
             {
-                let bytes = MappedBytes {
-                    map: file.map.shared(),
-                    start: batch_at,
-                    len: e.size as usize,
-                };
+                let bytes = MappedBytes::new(file.map.shared(), batch_at, e.size as usize)
+                    .ok_or_else(|| damaged("queue entry names uncommitted bytes".into()))?;
                 Ok((bytes, header))
             }
             _ => Err(damaged(format!(
