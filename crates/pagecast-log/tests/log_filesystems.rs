@@ -121,26 +121,23 @@ fn exercise(engine: Engine, dir: &Path, mapped_as: &str) {
     store.close().unwrap();
 }
 
-#[test]
-fn on_btrfs_files_are_mapped_read_only_and_written_with_pwrite() {
-    let fs = Mounted::new("btrfs");
+/// Both engines on a fresh `fstype` filesystem, their files mapped as `mapped_as`.
+fn both_engines_on(fstype: &str, mapped_as: &str) {
+    let fs = Mounted::new(fstype);
     for (engine, sub) in [
         (Engine::Segment, "segment"),
         (Engine::CommitLog, "commitlog"),
     ] {
-        let dir = fs.path().join(sub);
-        exercise(engine, &dir, "r--s");
+        exercise(engine, &fs.path().join(sub), mapped_as);
     }
 }
 
 #[test]
+fn on_btrfs_files_are_mapped_read_only_and_written_with_pwrite() {
+    both_engines_on("btrfs", "r--s");
+}
+
+#[test]
 fn on_ext4_files_are_written_through_the_mapping() {
-    let fs = Mounted::new("ext4");
-    for (engine, sub) in [
-        (Engine::Segment, "segment"),
-        (Engine::CommitLog, "commitlog"),
-    ] {
-        let dir = fs.path().join(sub);
-        exercise(engine, &dir, "rw-s");
-    }
+    both_engines_on("ext4", "rw-s");
 }

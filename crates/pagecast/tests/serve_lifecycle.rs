@@ -208,35 +208,11 @@ fn command_line_mistakes_name_the_real_problem() {
 fn a_host_name_is_accepted_as_the_address_to_listen_on() {
     // Regression: `--addr localhost:8080` was refused as invalid socket address syntax.
     let (dir, _) = dir_with("a.txt", b"a");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pagecast"))
-        .args(["serve", "--addr", "localhost:0", "--access-log", "off"])
-        .arg(dir.path())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stderr.take().unwrap()),
-        &mut first,
-    )
-    .unwrap();
-    let addr: std::net::SocketAddr = first
-        .trim()
-        .rsplit("http://")
-        .next()
-        .and_then(|a| a.trim_end_matches('/').parse().ok())
-        .unwrap_or_else(|| panic!("no address in {first:?}"));
-    assert!(addr.ip().is_loopback(), "{addr}");
-    let mut c = std::net::TcpStream::connect(addr).unwrap();
-    c.write_all(b"GET /a.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut out = Vec::new();
-    c.read_to_end(&mut out).unwrap();
-    let _ = child.kill();
-    let _ = child.wait();
-    assert!(
-        out.starts_with(b"HTTP/1.1 200 "),
-        "{:?}",
-        String::from_utf8_lossy(&out)
+    let s = Served::start(
+        dir.path(),
+        &["--addr", "localhost:0", "--access-log", "off"],
     );
+    assert!(s.addr.ip().is_loopback(), "{}", s.addr);
+    let r = s.get("/a.txt", &[]);
+    assert_eq!((r.status, r.text().as_str()), (200, "a"));
 }

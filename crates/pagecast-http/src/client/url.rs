@@ -113,18 +113,9 @@ mod tests {
             Url::parse("http://[::1]:9/x").unwrap().authority(),
             "[::1]:9"
         );
-        assert_eq!(
-            Url::parse("http://h/dir/").unwrap().file_name(),
-            "index.html"
-        );
-        assert_eq!(
-            Url::parse("http://h/a/%2e%2e").unwrap().file_name(),
-            "index.html"
-        );
-        assert_eq!(
-            Url::parse("http://h/a/x%2fy").unwrap().file_name(),
-            "index.html"
-        );
+        for no_name in ["http://h/dir/", "http://h/a/%2e%2e", "http://h/a/x%2fy"] {
+            assert_eq!(Url::parse(no_name).unwrap().file_name(), "index.html");
+        }
         for bad in [
             "https://h/",
             "ftp://h",

@@ -23,10 +23,14 @@ impl Served {
     }
 
     /// Starts the server through `cmd` (for example a shell that lowers a limit first);
-    /// the serve arguments are appended.
+    /// the serve arguments are appended. It listens on a free loopback port unless
+    /// `args` names an `--addr`.
     pub fn start_with(mut cmd: Command, dir: &Path, args: &[&str]) -> Served {
+        cmd.arg("serve");
+        if !args.contains(&"--addr") {
+            cmd.args(["--addr", "127.0.0.1:0"]);
+        }
         let mut child = cmd
-            .args(["serve", "--addr", "127.0.0.1:0"])
             .arg(dir)
             .args(args)
             .stdout(Stdio::piped())
