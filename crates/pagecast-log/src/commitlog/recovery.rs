@@ -121,7 +121,11 @@ impl CommitLogStore {
                 .ok_or_else(|| format!("{tp}: queue entry {i} cannot be read"))?;
             let rises =
                 prev.is_none_or(|p| e.position > p.position && e.base_offset > p.base_offset);
-            if !rises || e.position + u64::from(e.size) > end {
+            let within = e
+                .position
+                .checked_add(u64::from(e.size))
+                .is_some_and(|batch_end| batch_end <= end);
+            if !rises || !within {
                 return Err(format!(
                     "{tp}: queue entry {i} ({e:?}) is out of order or past the log"
                 ));
