@@ -27,6 +27,10 @@ pub(crate) fn send(method: Method, file: &File, len: u64, sock: impl AsFd) -> io
         Method::Sendfile | Method::Auto => sendfile(file, len, sock),
         Method::Splice => splice(file, len, sock),
         Method::IoUring => uring(file, len, sock),
+        Method::CopyFileRange | Method::Reflink => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{method} copies file to file: it has no loop into a socket"),
+        )),
     }
 }
 

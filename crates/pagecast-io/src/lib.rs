@@ -24,8 +24,12 @@
 //!   dies of SIGPIPE: if SIGPIPE is at its default action the first transfer sets it to
 //!   ignored (sendfile and splice cannot suppress it per call).
 //! - [`receive_file`] goes the other way, a stream into a file, by splice where it can.
+//! - [`copy_file`] copies a range into another file by the same driver, with
+//!   [`Method::Reflink`] and [`Method::CopyFileRange`] at the head of the chain;
+//!   [`Extents`] says how much of a copy shares the source's blocks.
 //! - With the `tokio` feature, [`tokio::send_file`] does the same on non-blocking sockets.
 
+mod copy;
 mod error;
 mod method;
 mod pipe_pool;
@@ -38,6 +42,7 @@ mod transfer;
 #[cfg(feature = "tokio")]
 pub mod tokio;
 
+pub use copy::{Extents, copy_file, copy_options};
 pub use error::Error;
 pub use method::{DEFAULT_READ_WRITE_BUF, Method, UnknownMethod};
 pub use pipe_pool::{MAX_PIPES, PIPE_SIZE};

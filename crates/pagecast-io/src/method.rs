@@ -26,6 +26,14 @@ pub enum Method {
     Splice,
     /// io_uring `IORING_OP_SPLICE`, file → pipe → destination linked in one submission.
     IoUring,
+    /// copy_file_range(2), file → file inside the kernel. The filesystem decides how:
+    /// btrfs and XFS share the extents (a reflink), ext4 copies in the kernel. Needs a
+    /// file destination on the same filesystem type.
+    CopyFileRange,
+    /// ioctl FICLONERANGE, file → file: the destination shares the source's extents and
+    /// nothing is copied until either side is written (btrfs, XFS). Block-aligned
+    /// ranges only; a range's last partial block goes by copy_file_range.
+    Reflink,
     /// The best method the kernel accepts: sendfile, then splice, then read+write.
     Auto,
 }
@@ -43,6 +51,18 @@ impl Method {
         Method::IoUring,
     ];
 
+    /// Every method that copies a file range into another file, in the order
+    /// `pagecast bench copy` shows them.
+    pub const FILE_TO_FILE: [Method; 5] = [
+        Method::ReadWrite {
+            buf: DEFAULT_READ_WRITE_BUF,
+        },
+        Method::Sendfile,
+        Method::Splice,
+        Method::CopyFileRange,
+        Method::Reflink,
+    ];
+
     /// Short stable name, as accepted by [`FromStr`] and printed in tables.
     pub fn name(self) -> &'static str {
         match self {
@@ -52,6 +72,8 @@ impl Method {
             Method::Sendfile => "sendfile",
             Method::Splice => "splice",
             Method::IoUring => "io_uring",
+            Method::CopyFileRange => "copy_file_range",
+            Method::Reflink => "reflink",
             Method::Auto => "auto",
         }
     }
@@ -66,6 +88,7 @@ impl Method {
             Method::Direct | Method::MmapWrite => 1,
             Method::Sendfile => 1,
             Method::Splice | Method::IoUring => 0,
+            Method::CopyFileRange | Method::Reflink => 0,
             Method::Auto => 1,
         }
     }
@@ -82,6 +105,8 @@ impl Method {
             Method::Direct | Method::MmapWrite | Method::Splice => &[RW],
             Method::Sendfile => &[Method::Splice, RW],
             Method::IoUring | Method::Auto => &[Method::Sendfile, Method::Splice, RW],
+            Method::CopyFileRange => &[Method::Sendfile, Method::Splice, RW],
+            Method::Reflink => &[Method::CopyFileRange, Method::Sendfile, Method::Splice, RW],
         }
     }
 }
@@ -100,7 +125,7 @@ impl fmt::Display for Method {
 /// A method name that [`Method::from_str`] does not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown method {0:?}: expected one of read+write, direct, mmap+write, sendfile, splice, io_uring, auto"
+    "unknown method {0:?}: expected one of read+write, direct, mmap+write, sendfile, splice, io_uring, copy_file_range, reflink, auto"
 )]
 pub struct UnknownMethod(pub String);
 
@@ -117,6 +142,8 @@ impl FromStr for Method {
             "sendfile" => Method::Sendfile,
             "splice" => Method::Splice,
             "io_uring" | "iouring" | "uring" => Method::IoUring,
+            "copy_file_range" => Method::CopyFileRange,
+            "reflink" | "ficlone" => Method::Reflink,
             "auto" => Method::Auto,
             _ => return Err(UnknownMethod(s.to_owned())),
         })
@@ -129,7 +156,11 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for m in Method::ALL.into_iter().chain([Method::Auto]) {
+        for m in Method::ALL
+            .into_iter()
+            .chain(Method::FILE_TO_FILE)
+            .chain([Method::Auto])
+        {
             assert_eq!(m.name().parse::<Method>().unwrap(), m);
         }
         assert!("sendfile2".parse::<Method>().is_err());
@@ -137,7 +168,11 @@ mod tests {
 
     #[test]
     fn every_fallback_chain_ends_in_read_write() {
-        for m in Method::ALL.into_iter().chain([Method::Auto]) {
+        for m in Method::ALL
+            .into_iter()
+            .chain(Method::FILE_TO_FILE)
+            .chain([Method::Auto])
+        {
             if let Some(last) = m.fallbacks().last() {
                 assert!(matches!(last, Method::ReadWrite { .. }), "{m}");
             }

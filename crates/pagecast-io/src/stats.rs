@@ -36,10 +36,16 @@ pub enum Syscall {
     Poll,
     /// cachestat(2) or mincore(2): is the next chunk in the page cache?
     Residency,
+    /// copy_file_range(2).
+    CopyFileRange,
+    /// ioctl(2) FICLONERANGE: share the source's extents (reflink).
+    Ficlone,
+    /// lseek(2) of a destination file.
+    Lseek,
 }
 
 impl Syscall {
-    const COUNT: usize = 13;
+    const COUNT: usize = 16;
 
     /// Every kind, in display order.
     pub const ALL: [Syscall; Self::COUNT] = [
@@ -56,6 +62,9 @@ impl Syscall {
         Syscall::IoUringEnter,
         Syscall::Poll,
         Syscall::Residency,
+        Syscall::CopyFileRange,
+        Syscall::Ficlone,
+        Syscall::Lseek,
     ];
 
     /// The call's name as in section 2 of the manual.
@@ -74,6 +83,9 @@ impl Syscall {
             Syscall::IoUringEnter => "io_uring_enter",
             Syscall::Poll => "poll",
             Syscall::Residency => "cachestat",
+            Syscall::CopyFileRange => "copy_file_range",
+            Syscall::Ficlone => "ioctl(FICLONERANGE)",
+            Syscall::Lseek => "lseek",
         }
     }
 }

@@ -128,7 +128,7 @@ impl Destination for Blocking<'_> {
 
 /// Methods that answered ENOSYS once: the kernel lacks the call, so later transfers
 /// skip them without asking again (as Go's runtime and Rust's std remember).
-static MISSING: [AtomicBool; 7] = [const { AtomicBool::new(false) }; 7];
+static MISSING: [AtomicBool; 9] = [const { AtomicBool::new(false) }; 9];
 
 fn method_index(m: Method) -> usize {
     match m {
@@ -139,6 +139,8 @@ fn method_index(m: Method) -> usize {
         Method::Splice => 4,
         Method::IoUring => 5,
         Method::Auto => 6,
+        Method::CopyFileRange => 7,
+        Method::Reflink => 8,
     }
 }
 
@@ -228,6 +230,8 @@ fn native_call(method: Method) -> Syscall {
         Method::Sendfile => Syscall::Sendfile,
         Method::Splice | Method::Auto => Syscall::Splice,
         Method::IoUring => Syscall::IoUringSetup,
+        Method::CopyFileRange => Syscall::CopyFileRange,
+        Method::Reflink => Syscall::Ficlone,
     }
 }
 

@@ -7,63 +7,11 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use fastrand::Rng;
 use pagecast_log::TopicPartition;
+use pagecast_testfs::Mounted;
 use support::{Engine, Model, Sizes, assert_matches, open, random_batch};
-
-/// A filesystem made in an image file and mounted on a loop device, unmounted on drop.
-struct Mounted {
-    _image_dir: tempfile::TempDir,
-    mount: tempfile::TempDir,
-}
-
-impl Mounted {
-    fn new(fstype: &str) -> Mounted {
-        let image_dir = tempfile::tempdir().unwrap();
-        let image = image_dir.path().join("fs.img");
-        std::fs::File::create(&image)
-            .unwrap()
-            .set_len(160 << 20)
-            .unwrap();
-        let mkfs = format!("mkfs.{fstype}");
-        let made = Command::new(&mkfs)
-            .arg(if fstype == "btrfs" { "-q" } else { "-F" })
-            .arg(&image)
-            .output()
-            .unwrap_or_else(|e| {
-                panic!("{mkfs}: {e}; scripts/test installs it (btrfs-progs, e2fsprogs)")
-            });
-        assert!(made.status.success(), "{mkfs}: {made:?}");
-        let mount = tempfile::tempdir().unwrap();
-        let mounted = Command::new("mount")
-            .args(["-o", "loop"])
-            .arg(&image)
-            .arg(mount.path())
-            .output()
-            .expect("run mount(8)");
-        assert!(
-            mounted.status.success(),
-            "mounting a loop device needs root: run the tests with scripts/test as root ({})",
-            String::from_utf8_lossy(&mounted.stderr)
-        );
-        Mounted {
-            _image_dir: image_dir,
-            mount,
-        }
-    }
-
-    fn path(&self) -> &Path {
-        self.mount.path()
-    }
-}
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.mount.path()).status();
-    }
-}
 
 /// The permissions of this process's mappings of files under `dir`: "rw-s" or "r--s".
 fn mappings_under(dir: &Path) -> Vec<(PathBuf, String)> {
@@ -122,8 +70,8 @@ fn exercise(engine: Engine, dir: &Path, mapped_as: &str) {
 }
 
 /// Both engines on a fresh `fstype` filesystem, their files mapped as `mapped_as`.
-fn both_engines_on(fstype: &str, mapped_as: &str) {
-    let fs = Mounted::new(fstype);
+fn both_engines_on(fstype: &'static str, mapped_as: &str) {
+    let fs = Mounted::new(fstype, 160 << 20);
     for (engine, sub) in [
         (Engine::Segment, "segment"),
         (Engine::CommitLog, "commitlog"),

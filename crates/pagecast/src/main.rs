@@ -391,6 +391,9 @@ fn parse_methods(list: &str) -> anyhow::Result<Vec<Method>> {
         if method == Method::Auto {
             bail!("--method auto is not measured: name the methods to compare");
         }
+        if !Method::ALL.contains(&method) {
+            bail!("--method {method} copies file to file: `pagecast bench copy` measures it");
+        }
         if !methods.contains(&method) {
             methods.push(method);
         }

@@ -4,6 +4,7 @@
 //! (poll) and the tokio driver (readiness) run the same code.
 
 mod buffered;
+mod copy;
 mod mmap;
 mod sendfile;
 mod splice;
@@ -88,6 +89,8 @@ pub(crate) enum Sender<'a> {
     Sendfile(sendfile::SendfileSender<'a>),
     Splice(splice::SpliceSender<'a>),
     IoUring(uring::UringSender<'a>),
+    CopyFileRange(copy::CopyFileRangeSender<'a>),
+    Reflink(copy::ReflinkSender<'a>),
 }
 
 impl<'a> Sender<'a> {
@@ -117,6 +120,10 @@ impl<'a> Sender<'a> {
             Method::IoUring => {
                 Sender::IoUring(uring::UringSender::open(src, cursor, chunk, stats)?)
             }
+            Method::CopyFileRange => {
+                Sender::CopyFileRange(copy::CopyFileRangeSender::new(src, cursor, chunk))
+            }
+            Method::Reflink => Sender::Reflink(copy::ReflinkSender::new(src, cursor, chunk)),
             Method::Auto => unreachable!("Auto is resolved to a method before a sender opens"),
         })
     }
@@ -134,6 +141,8 @@ impl<'a> Sender<'a> {
             Sender::Sendfile(s) => s.step(dst, stats),
             Sender::Splice(s) => s.step(dst, stats),
             Sender::IoUring(s) => s.step(dst, stats),
+            Sender::CopyFileRange(s) => s.step(dst, stats),
+            Sender::Reflink(s) => s.step(dst, stats),
         }
     }
 
@@ -146,6 +155,8 @@ impl<'a> Sender<'a> {
             Sender::Sendfile(s) => Some(s.cursor.pos),
             Sender::Splice(s) => s.reads_cache_at(),
             Sender::IoUring(s) => s.reads_cache_at(),
+            Sender::CopyFileRange(s) => Some(s.cursor.pos),
+            Sender::Reflink(_) => None,
         }
     }
 

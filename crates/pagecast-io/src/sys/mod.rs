@@ -3,6 +3,8 @@
 //! it sound.
 
 pub(crate) mod aligned;
+pub(crate) mod clone;
+pub(crate) mod extents;
 pub(crate) mod mmap;
 // Residency is asked only by the tokio adapter, before it warms a chunk.
 #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
