@@ -108,7 +108,7 @@ impl<'a> ReflinkSender<'a> {
             .map_err(StepError::sys(Syscall::Lseek, pos))?;
         let block = u64::try_from(kind.st_blksize).unwrap_or(4096).max(1);
         let whole = (self.cursor.end - pos) / block * block;
-        if pos % block != 0 || at % block != 0 || whole == 0 {
+        if !pos.is_multiple_of(block) || !at.is_multiple_of(block) || whole == 0 {
             // Unaligned: the filesystem would refuse it; copy_file_range can take it.
             return Err(refuse(rustix::io::Errno::INVAL));
         }
