@@ -8,6 +8,8 @@
 
 pub mod broker;
 pub mod broker_group;
+pub mod copy;
+pub mod cow;
 pub mod http;
 pub mod log;
 mod raw;
@@ -53,7 +55,6 @@ pub(crate) fn round_order(round: usize, rows: usize) -> Vec<usize> {
     }
 }
 
-/// Decimal gigabytes per second.
 /// The median of `values`: the upper middle one of an even count; `None` if there are
 /// none. Every figure the benchmarks report over runs goes through this one function.
 pub fn median<T: PartialOrd + Copy>(values: impl IntoIterator<Item = T>) -> Option<T> {
@@ -62,6 +63,7 @@ pub fn median<T: PartialOrd + Copy>(values: impl IntoIterator<Item = T>) -> Opti
     v.get(v.len() / 2).copied()
 }
 
+/// Decimal gigabytes per second.
 pub fn gbps(bytes: u64, elapsed: Duration) -> f64 {
     bytes as f64 / 1e9 / elapsed.as_secs_f64().max(1e-9)
 }

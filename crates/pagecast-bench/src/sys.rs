@@ -160,6 +160,80 @@ impl Drop for RawMapping {
     }
 }
 
+/// A read-write mapping of a whole file for `bench cow`: `MAP_PRIVATE` (a page is
+/// copied on its first write) or `MAP_SHARED` (written in place). Its bytes are reached
+/// only by one volatile access per page, never borrowed as slices. The benchmark owns
+/// the file and does not truncate it while mapped, so no access can raise SIGBUS.
+pub(crate) struct PageMapping {
+    ptr: *mut u8,
+    len: usize,
+    page: usize,
+}
+
+impl PageMapping {
+    /// mmap(2) of the first `len` (non-zero) bytes of `file`, private or shared.
+    pub(crate) fn new(file: BorrowedFd<'_>, len: usize, private: bool) -> io::Result<PageMapping> {
+        let flags = if private {
+            rustix::mm::MapFlags::PRIVATE
+        } else {
+            rustix::mm::MapFlags::SHARED
+        };
+        // SAFETY: a fresh mapping at a kernel-chosen address aliases no Rust object.
+        let ptr = unsafe {
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                len,
+                rustix::mm::ProtFlags::READ | rustix::mm::ProtFlags::WRITE,
+                flags,
+                file,
+                0,
+            )
+        }?;
+        Ok(PageMapping {
+            ptr: ptr.cast(),
+            len,
+            page: rustix::param::page_size(),
+        })
+    }
+
+    /// Pages in the mapping.
+    pub(crate) fn pages(&self) -> usize {
+        self.len.div_ceil(self.page)
+    }
+
+    /// Reads the first byte of page `i` (panics past the end: a bench bug).
+    pub(crate) fn read_page(&self, i: usize) -> u8 {
+        assert!(i < self.pages(), "page {i} of {}", self.pages());
+        // SAFETY: i * page < len (checked), inside the live mapping; a volatile read of
+        // one byte makes no reference into memory the kernel may replace.
+        unsafe { std::ptr::read_volatile(self.ptr.add(i * self.page)) }
+    }
+
+    /// Writes `byte` as the first byte of page `i` (panics past the end: a bench bug).
+    pub(crate) fn write_page(&mut self, i: usize, byte: u8) {
+        assert!(i < self.pages(), "page {i} of {}", self.pages());
+        // SAFETY: as in read_page; `&mut self` makes this the only access.
+        unsafe { std::ptr::write_volatile(self.ptr.add(i * self.page), byte) }
+    }
+}
+
+impl Drop for PageMapping {
+    fn drop(&mut self) {
+        // SAFETY: exactly the region mmap returned; nothing borrows into it.
+        let _ = unsafe { rustix::mm::munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+/// mallopt(M_MMAP_THRESHOLD): allocations of at least 1 MiB always get fresh pages from
+/// mmap and give them back when freed. glibc otherwise raises the threshold after the
+/// first large free and serves later buffers from pages already resident, which would
+/// hide the copies `bench cow` counts by the growth of anonymous memory.
+pub(crate) fn fresh_pages_for_large_buffers() {
+    // SAFETY: mallopt takes two integers and changes only the allocator's policy for
+    // later allocations; a refusal (return 0) leaves the default.
+    unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20) };
+}
+
 /// Pushes one linked chain of splice entries onto `ring` and submits it.
 pub(crate) fn push_chain(
     ring: &mut io_uring::IoUring,

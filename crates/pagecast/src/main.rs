@@ -94,6 +94,48 @@ enum BenchWorkload {
     /// pagecast broker under Kafka load on both engines: produce, and consume by a
     /// decoding and a zero-copy consumer, with the broker's CPU per GB.
     Broker(BrokerBenchArgs),
+    /// File-to-file copies by every method on the filesystem of --dir: time, CPU, system
+    /// calls, what really ran (reflink, in-kernel copy) and the space each copy takes.
+    Copy(CopyBenchArgs),
+    /// Copy-on-write in memory: a MAP_PRIVATE mapping's faults and page copies when 1%,
+    /// 10% and 100% of its pages are written, beside MAP_SHARED and a read into a buffer.
+    Cow(CowBenchArgs),
+}
+
+#[derive(Args)]
+struct CopyBenchArgs {
+    /// Size of the file copied (at least 1M).
+    #[arg(long, default_value = "1G", value_parser = pagecast_bench::parse_bench_size)]
+    size: u64,
+    /// Methods to compare, comma-separated: read+write, sendfile, splice,
+    /// copy_file_range, reflink; or all.
+    #[arg(long, default_value = "all")]
+    method: String,
+    /// Runs per method; medians are reported.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    runs: u32,
+    /// Directory on the filesystem to measure (default: the system temporary directory).
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// Print JSON on standard output instead of the table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct CowBenchArgs {
+    /// Size of the mapped file (at least 1M).
+    #[arg(long, default_value = "256M", value_parser = pagecast_bench::parse_bench_size)]
+    size: u64,
+    /// Runs per case; medians are reported.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    runs: u32,
+    /// Directory for the file (default: the system temporary directory).
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// Print JSON on standard output instead of the table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -406,6 +448,8 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
         Some(BenchWorkload::Http(http)) => return bench_http(http),
         Some(BenchWorkload::Log(log)) => return bench_log(log),
         Some(BenchWorkload::Broker(broker)) => return bench_broker(broker),
+        Some(BenchWorkload::Copy(copy)) => return bench_copy(copy),
+        Some(BenchWorkload::Cow(cow)) => return bench_cow(cow),
         None => {}
     }
     let program =
@@ -593,6 +637,51 @@ fn get(args: GetArgs) -> anyhow::Result<()> {
             Outcome::AlreadyComplete => "already complete".into(),
         };
         eprintln!("{}: {} bytes, {what}", done.path.display(), done.length);
+    }
+    Ok(())
+}
+
+fn bench_copy(args: CopyBenchArgs) -> anyhow::Result<()> {
+    use pagecast_bench::copy;
+    let mut config = copy::Config::new();
+    config.size = args.size;
+    config.runs = args.runs as usize;
+    config.dir = args.dir;
+    if args.method != "all" {
+        let mut methods = Vec::new();
+        for name in args.method.split(',').map(str::trim) {
+            let method: Method = name.parse()?;
+            if !Method::FILE_TO_FILE.contains(&method) {
+                bail!(
+                    "--method {method} does not copy file to file: expected read+write, sendfile, splice, copy_file_range or reflink"
+                );
+            }
+            if !methods.contains(&method) {
+                methods.push(method);
+            }
+        }
+        config.methods = methods;
+    }
+    let report = copy::run(&config, |line| eprintln!("{line}"))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&copy::json(&report))?);
+    } else {
+        print!("{}", copy::text(&report));
+    }
+    Ok(())
+}
+
+fn bench_cow(args: CowBenchArgs) -> anyhow::Result<()> {
+    use pagecast_bench::cow;
+    let mut config = cow::Config::new();
+    config.size = args.size;
+    config.runs = args.runs as usize;
+    config.dir = args.dir;
+    let report = cow::run(&config, |line| eprintln!("{line}"))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&cow::json(&report))?);
+    } else {
+        print!("{}", cow::text(&report));
     }
     Ok(())
 }
