@@ -21,6 +21,7 @@ mod error;
 mod files;
 pub mod recovery_point;
 pub mod segment;
+pub mod snapshot;
 mod sys;
 
 use std::fmt;

@@ -222,6 +222,15 @@ enum LogCommand {
         /// A store directory, a partition directory, or one file of either engine.
         path: PathBuf,
     },
+    /// Copy a store of either engine, point in time, while it is in use: by reflink
+    /// where the filesystem shares extents, else by copy_file_range. The copy opens
+    /// with nothing to recover.
+    Snapshot {
+        /// The store directory.
+        store: PathBuf,
+        /// A new (or empty) directory for the snapshot.
+        dest: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -398,6 +407,9 @@ fn main() -> anyhow::Result<()> {
         Command::Log {
             command: LogCommand::Dump { path },
         } => log_dump(&path),
+        Command::Log {
+            command: LogCommand::Snapshot { store, dest },
+        } => log_snapshot(&store, &dest),
         Command::Receiver { kind } => {
             receiver::run(kind, std::io::stdout()).context("benchmark receiver")
         }
@@ -783,6 +795,42 @@ fn bench_log(args: LogBenchArgs) -> anyhow::Result<()> {
     } else {
         print!("{}", log::text(&report));
     }
+    Ok(())
+}
+
+fn log_snapshot(store: &std::path::Path, dest: &std::path::Path) -> anyhow::Result<()> {
+    let done = pagecast_log::snapshot::snapshot(store, dest, |line| eprintln!("{line}"))
+        .with_context(|| format!("snapshot of {} into {}", store.display(), dest.display()))?;
+    let (mut bytes, mut shared) = (0u64, 0u64);
+    for f in &done.files {
+        bytes += f.bytes;
+        shared += f.shared.unwrap_or(0);
+        let sharing = match f.shared {
+            Some(s) => format!("{} shared", pagecast_bench::format_size(s)),
+            None => "no extent map".into(),
+        };
+        let fell = if f.fell_back_from.is_empty() {
+            String::new()
+        } else {
+            format!(" (after {} declined)", f.fell_back_from.join(", "))
+        };
+        println!(
+            "{}  {}  by {}{fell}, {sharing}, {:.1} ms",
+            f.path.display(),
+            pagecast_bench::format_size(f.bytes),
+            f.method,
+            f.elapsed.as_secs_f64() * 1e3
+        );
+    }
+    println!(
+        "{} store: {} files, {} copied ({} sharing the source's blocks) in {:.1} ms; opened, indexes rebuilt and closed in {:.1} ms",
+        done.engine,
+        done.files.len(),
+        pagecast_bench::format_size(bytes),
+        pagecast_bench::format_size(shared),
+        done.copy_time.as_secs_f64() * 1e3,
+        done.open_time.as_secs_f64() * 1e3
+    );
     Ok(())
 }
 

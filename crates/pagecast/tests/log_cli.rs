@@ -235,3 +235,66 @@ fn bench_log_refuses_bad_record_sizes() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn a_snapshot_across_filesystems_falls_back_and_says_so() {
+    let (from, to) = (
+        pagecast_testfs::Mounted::new("tmpfs", 64 << 20),
+        pagecast_testfs::Mounted::new("ext4", 64 << 20),
+    );
+    for (engine, store) in [
+        (
+            "segment",
+            Box::new(
+                segment::SegmentStore::open(from.path().join("segment"), Default::default())
+                    .unwrap(),
+            ) as Box<dyn Store>,
+        ),
+        (
+            "commitlog",
+            Box::new(
+                commitlog::CommitLogStore::open(
+                    from.path().join("commitlog"),
+                    commitlog::Config {
+                        file_bytes: 1 << 20,
+                        ..Default::default()
+                    },
+                )
+                .unwrap(),
+            ),
+        ),
+    ] {
+        fill(store, 20);
+        let dest = to.path().join(engine);
+        let out = pagecast()
+            .args(["log", "snapshot"])
+            .arg(from.path().join(engine))
+            .arg(&dest)
+            .output()
+            .unwrap();
+        let stdout = text(&out.stdout);
+        assert!(out.status.success(), "{engine}: {}", text(&out.stderr));
+        assert!(
+            stdout.contains(
+                "by sendfile (after reflink (ioctl(FICLONERANGE): Invalid cross-device link"
+            ) && stdout.contains("copy_file_range (copy_file_range: Invalid cross-device link"),
+            "{engine}: {stdout}"
+        );
+        assert!(
+            stdout.contains(&format!("{engine} store: ")),
+            "{engine}: {stdout}"
+        );
+        // The snapshot is a store: it dumps whole, every batch valid.
+        let dumped = dump(&dest);
+        assert!(
+            dumped.status.success(),
+            "{engine}: {}",
+            text(&dumped.stderr)
+        );
+        assert!(
+            text(&dumped.stderr).contains(", 20 valid batches"),
+            "{engine}: {}",
+            text(&dumped.stderr)
+        );
+    }
+}

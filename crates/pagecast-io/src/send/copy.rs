@@ -67,8 +67,9 @@ fn refused_on_append(e: rustix::io::Errno, syscall: Syscall, pos: u64) -> StepEr
     StepError::sys(syscall, pos)(e)
 }
 
-/// FICLONERANGE for the block-aligned part of the range, then copy_file_range for a
-/// last partial block. The clone moves no data, so it is one call, not cut in chunks.
+/// FICLONERANGE for the block-aligned part of the range (or all of it when it ends at
+/// the source's end), then copy_file_range for a last partial block. The clone moves
+/// no data, so it is one call, not cut in chunks.
 pub(crate) struct ReflinkSender<'a> {
     src: BorrowedFd<'a>,
     pub(crate) cursor: Cursor,
@@ -107,7 +108,17 @@ impl<'a> ReflinkSender<'a> {
         let at = rustix::fs::seek(dst, SeekFrom::Current(0))
             .map_err(StepError::sys(Syscall::Lseek, pos))?;
         let block = u64::try_from(kind.st_blksize).unwrap_or(4096).max(1);
-        let whole = (self.cursor.end - pos) / block * block;
+        stats.count(Syscall::Fstat);
+        let src_len = rustix::fs::fstat(self.src)
+            .map_err(StepError::sys(Syscall::Fstat, pos))?
+            .st_size as u64;
+        // A range that ends at the source's end may end in a partial block; any other
+        // range is cloned in whole blocks and its rest copied.
+        let whole = if self.cursor.end == src_len {
+            self.cursor.end - pos
+        } else {
+            (self.cursor.end - pos) / block * block
+        };
         if !pos.is_multiple_of(block) || !at.is_multiple_of(block) || whole == 0 {
             // Unaligned: the filesystem would refuse it; copy_file_range can take it.
             return Err(refuse(rustix::io::Errno::INVAL));
