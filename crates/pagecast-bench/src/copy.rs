@@ -285,7 +285,7 @@ pub fn text(report: &Report) -> String {
                 continue;
             }
             out.push_str(&format!(
-                "{} vs read+write: {:.2}x faster, {:.2}x the CPU, {} of its own on disk ({})\n",
+                "{} vs read+write: {:.2}x the speed, {:.2}x the CPU, {} of its own on disk ({})\n",
                 row.method,
                 base_copy / row.median(|s| s.copy.as_secs_f64()).max(1e-9),
                 row.median(|s| s.cpu.as_secs_f64()) / base_cpu.max(1e-9),

@@ -77,7 +77,7 @@ pub fn format_size(bytes: u64) -> String {
         (1 << 10, "KiB"),
     ];
     for (unit, name) in UNITS {
-        if bytes >= unit && bytes.is_multiple_of((unit / 1024).max(1)) {
+        if bytes >= unit {
             let v = bytes as f64 / unit as f64;
             return if v.fract() == 0.0 {
                 format!("{v:.0} {name}")
@@ -154,5 +154,6 @@ mod tests {
         assert_eq!(format_size(1 << 30), "1 GiB");
         assert_eq!(format_size(3 << 19), "1.50 MiB");
         assert_eq!(format_size(1000), "1000 B");
+        assert_eq!(format_size((3 << 30) + 12345), "3.00 GiB");
     }
 }

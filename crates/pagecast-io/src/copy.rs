@@ -49,10 +49,11 @@ pub struct Extents {
 }
 
 impl Extents {
-    /// ioctl FS_IOC_FIEMAP over the whole of `file`, after writing its dirty pages back.
-    /// EOPNOTSUPP where the filesystem has no extent map (tmpfs).
+    /// ioctl FS_IOC_FIEMAP over `file` up to its length, after writing its dirty pages
+    /// back. EOPNOTSUPP where the filesystem has no extent map (tmpfs).
     pub fn of(file: &File) -> io::Result<Extents> {
-        let (allocated, shared) = sys::extents::extents(file.as_fd())?;
+        let size = file.metadata()?.len();
+        let (allocated, shared) = sys::extents::extents(file.as_fd(), size)?;
         Ok(Extents { allocated, shared })
     }
 

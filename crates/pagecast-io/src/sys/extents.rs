@@ -38,14 +38,19 @@ const FIEMAP_EXTENT_LAST: u32 = 0x1;
 const FIEMAP_EXTENT_UNKNOWN: u32 = 0x2;
 const FIEMAP_EXTENT_SHARED: u32 = 0x2000;
 
-/// Bytes of `file`'s extents, and how many of them are shared with other files.
-pub(crate) fn extents(file: BorrowedFd<'_>) -> io::Result<(u64, u64)> {
+/// Bytes of `file`'s extents below `size` (its length: XFS, for one, keeps blocks
+/// allocated past the end for a while), and how many of them are shared with other
+/// files.
+pub(crate) fn extents(file: BorrowedFd<'_>, size: u64) -> io::Result<(u64, u64)> {
     let (mut total, mut shared) = (0u64, 0u64);
+    if size == 0 {
+        return Ok((0, 0));
+    }
     let mut start = 0u64;
     loop {
         let mut map = Fiemap {
             start,
-            length: u64::MAX - start,
+            length: size.saturating_sub(start),
             flags: FIEMAP_FLAG_SYNC,
             mapped_extents: 0,
             extent_count: BATCH as u32,
@@ -59,13 +64,14 @@ pub(crate) fn extents(file: BorrowedFd<'_>) -> io::Result<(u64, u64)> {
             return Err(io::Error::last_os_error());
         }
         let found = (map.mapped_extents as usize).min(BATCH);
-        if found == 0 {
+        if found == 0 || start >= size {
             return Ok((total, shared));
         }
         for e in &map.extents[..found] {
-            total += e.length;
+            let inside = e.length.min(size.saturating_sub(e.logical));
+            total += inside;
             if e.flags & FIEMAP_EXTENT_SHARED != 0 && e.flags & FIEMAP_EXTENT_UNKNOWN == 0 {
-                shared += e.length;
+                shared += inside;
             }
             if e.flags & FIEMAP_EXTENT_LAST != 0 {
                 return Ok((total, shared));
