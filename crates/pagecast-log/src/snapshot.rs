@@ -233,19 +233,10 @@ fn copy_segments(
                 segment::TIME_INDEX_SUFFIX,
             ] {
                 let name = segment::file_name(base, suffix);
-                let Some((file, len)) = open_source(&dir.join(&name))? else {
+                if copy_whole(&dir, &out_dir, &tp, &name, files)?.is_none() {
                     complete = false;
                     break;
-                };
-                let inside = PathBuf::from(&tp.to_string()).join(&name);
-                copy(
-                    &file,
-                    &dir.join(&name),
-                    len,
-                    &out_dir.join(&name),
-                    inside,
-                    files,
-                )?;
+                }
                 these.push(out_dir.join(&name));
             }
             if !complete {
@@ -259,18 +250,9 @@ fn copy_segments(
             copied_here.extend(these);
         }
         let name = segment::file_name(active, segment::LOG_SUFFIX);
-        let Some((file, len)) = open_source(&dir.join(&name))? else {
+        let Some((out, len)) = copy_whole(&dir, &out_dir, &tp, &name, files)? else {
             continue;
         };
-        let inside = PathBuf::from(&tp.to_string()).join(&name);
-        let out = copy(
-            &file,
-            &dir.join(&name),
-            len,
-            &out_dir.join(&name),
-            inside,
-            files,
-        )?;
         let end = complete_batches(&out, len).map_err(Error::io("read", out_dir.join(&name)))?;
         out.set_len(end)
             .map_err(Error::io("truncate", out_dir.join(&name)))?;
@@ -279,6 +261,30 @@ fn copy_segments(
         recovery_point::write(&out_dir, active.max(0) as u64)?;
     }
     Ok(())
+}
+
+/// Copies the file `name` of partition `tp` whole from `dir` into `out_dir`; returns
+/// the copy and its length, or `None` if retention deleted the source meanwhile.
+fn copy_whole(
+    dir: &Path,
+    out_dir: &Path,
+    tp: &TopicPartition,
+    name: &str,
+    files: &mut Vec<FileCopy>,
+) -> Result<Option<(File, u64)>> {
+    let Some((file, len)) = open_source(&dir.join(name))? else {
+        return Ok(None);
+    };
+    let inside = PathBuf::from(tp.to_string()).join(name);
+    let out = copy(
+        &file,
+        &dir.join(name),
+        len,
+        &out_dir.join(name),
+        inside,
+        files,
+    )?;
+    Ok(Some((out, len)))
 }
 
 /// The end of the last complete, CRC-checked batch in the first `len` bytes of `log`.

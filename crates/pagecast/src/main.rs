@@ -111,15 +111,8 @@ struct CopyBenchArgs {
     /// copy_file_range, reflink; or all.
     #[arg(long, default_value = "all")]
     method: String,
-    /// Runs per method; medians are reported.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
-    runs: u32,
-    /// Directory on the filesystem to measure (default: the system temporary directory).
-    #[arg(long, value_name = "DIR")]
-    dir: Option<PathBuf>,
-    /// Print JSON on standard output instead of the table.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    common: FileBenchArgs,
 }
 
 #[derive(Args)]
@@ -127,10 +120,17 @@ struct CowBenchArgs {
     /// Size of the mapped file (at least 1M).
     #[arg(long, default_value = "256M", value_parser = pagecast_bench::parse_bench_size)]
     size: u64,
-    /// Runs per case; medians are reported.
+    #[command(flatten)]
+    common: FileBenchArgs,
+}
+
+/// What `bench copy` and `bench cow` share.
+#[derive(Args)]
+struct FileBenchArgs {
+    /// Runs of each case; medians are reported.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
     runs: u32,
-    /// Directory for the file (default: the system temporary directory).
+    /// Directory on the filesystem to measure (default: the system temporary directory).
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
     /// Print JSON on standard output instead of the table.
@@ -657,8 +657,8 @@ fn bench_copy(args: CopyBenchArgs) -> anyhow::Result<()> {
     use pagecast_bench::copy;
     let mut config = copy::Config::new();
     config.size = args.size;
-    config.runs = args.runs as usize;
-    config.dir = args.dir;
+    config.runs = args.common.runs as usize;
+    config.dir = args.common.dir;
     if args.method != "all" {
         let mut methods = Vec::new();
         for name in args.method.split(',').map(str::trim) {
@@ -675,7 +675,7 @@ fn bench_copy(args: CopyBenchArgs) -> anyhow::Result<()> {
         config.methods = methods;
     }
     let report = copy::run(&config, |line| eprintln!("{line}"))?;
-    if args.json {
+    if args.common.json {
         println!("{}", serde_json::to_string_pretty(&copy::json(&report))?);
     } else {
         print!("{}", copy::text(&report));
@@ -687,10 +687,10 @@ fn bench_cow(args: CowBenchArgs) -> anyhow::Result<()> {
     use pagecast_bench::cow;
     let mut config = cow::Config::new();
     config.size = args.size;
-    config.runs = args.runs as usize;
-    config.dir = args.dir;
+    config.runs = args.common.runs as usize;
+    config.dir = args.common.dir;
     let report = cow::run(&config, |line| eprintln!("{line}"))?;
-    if args.json {
+    if args.common.json {
         println!("{}", serde_json::to_string_pretty(&cow::json(&report))?);
     } else {
         print!("{}", cow::text(&report));
