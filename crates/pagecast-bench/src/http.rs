@@ -8,6 +8,11 @@
 //! `tcp_nopush on`, `tcp_nodelay on`, no access log (pagecast's is off too), the same
 //! number of workers, and keep-alive connections never closed by a request count.
 //! With one worker each, the servers run on one CPU and the client on another.
+//!
+//! The small files are also driven by `wrk` when it is installed, a client nobody here
+//! wrote, with the same connections and threads as workers, cycling through the same
+//! files; its requests per second and 99th-percentile latency are reported beside our
+//! client's, so no figure depends on a client of our own alone.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -79,6 +84,10 @@ pub struct ServerResult {
     pub download_gbps: Vec<f64>,
     /// Requests per second of each small-file run.
     pub small_rps: Vec<f64>,
+    /// Requests per second of each small-file run driven by wrk.
+    pub wrk_rps: Vec<f64>,
+    /// wrk's 99th-percentile latency of each run, milliseconds.
+    pub wrk_p99_ms: Vec<f64>,
 }
 
 /// The benchmark's outcome.
@@ -91,6 +100,8 @@ pub struct Report {
     pub pagecast: ServerResult,
     /// `Err` says why nginx was not measured.
     pub nginx: Result<ServerResult, String>,
+    /// `Err` says why wrk was not used.
+    pub wrk: Result<String, String>,
 }
 
 /// Runs the benchmark; `progress` hears a line per run.
@@ -124,7 +135,17 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, Er
     } else {
         Err("not requested".to_string())
     };
+    // wrk, started from this thread, inherits its CPU.
     let _client_cpu = cpus.and_then(|c| crate::transfer::pin_current(c.1));
+    let wrk = match find_program("wrk") {
+        Some(binary) => {
+            let script = dir.path().join("paths.lua");
+            std::fs::write(&script, wrk_script(config.small_files))
+                .map_err(|e| Error::File(script.clone(), e))?;
+            Ok((binary, script))
+        }
+        None => Err("wrk is not installed (apt-get install wrk)".to_string()),
+    };
 
     let mut results: Vec<ServerResult> = servers
         .iter()
@@ -132,6 +153,8 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, Er
             name: s.name.clone(),
             download_gbps: Vec::new(),
             small_rps: Vec::new(),
+            wrk_rps: Vec::new(),
+            wrk_p99_ms: Vec::new(),
         })
         .collect();
     let paths: Vec<String> = (0..config.small_files)
@@ -169,6 +192,19 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, Er
             ));
             results[i].small_rps.push(rps);
         }
+        if let Ok((binary, script)) = &wrk {
+            for &i in &order {
+                let (rps, p99) = run_wrk(binary, script, servers[i].addr, config).map_err(|e| {
+                    Error::Receiver(format!("wrk against {}: {e}", servers[i].name))
+                })?;
+                progress(&format!(
+                    "  {}: wrk {rps:.0} requests/s, p99 {p99:.2} ms",
+                    servers[i].name
+                ));
+                results[i].wrk_rps.push(rps);
+                results[i].wrk_p99_ms.push(p99);
+            }
+        }
     }
     let mut results = results.into_iter();
     let pagecast = results.next().expect("pagecast always runs");
@@ -179,7 +215,70 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, Er
         workers: config.workers,
         pagecast,
         nginx: nginx.map(|()| results.next().expect("nginx ran")),
+        wrk: wrk.map(|(binary, _)| binary.display().to_string()),
     })
+}
+
+/// A wrk script that asks for the small files in turn, as our client does.
+fn wrk_script(files: usize) -> String {
+    format!(
+        "local i = 0\n\
+         request = function()\n  \
+           i = (i + 1) % {files}\n  \
+           return wrk.format(\"GET\", string.format(\"/small/%05d.bin\", i))\n\
+         end\n"
+    )
+}
+
+/// Runs wrk for one small-file run; returns requests per second and p99 latency (ms).
+fn run_wrk(
+    binary: &Path,
+    script: &Path,
+    addr: SocketAddr,
+    config: &Config,
+) -> io::Result<(f64, f64)> {
+    let out = Command::new(binary)
+        .arg(format!("-t{}", config.workers.max(1)))
+        .arg(format!("-c{}", config.connections))
+        .arg(format!("-d{}s", config.duration.as_secs().max(1)))
+        .arg("--latency")
+        .arg("-s")
+        .arg(script)
+        .arg(format!("http://{addr}/"))
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() || text.contains("Non-2xx") || text.contains("Socket errors") {
+        return Err(io::Error::other(format!(
+            "wrk: {}{}",
+            text,
+            String::from_utf8_lossy(&out.stderr)
+        )));
+    }
+    parse_wrk(&text).ok_or_else(|| io::Error::other(format!("wrk printed no figures: {text}")))
+}
+
+/// Requests/sec and the 99% latency line of wrk's `--latency` output.
+fn parse_wrk(text: &str) -> Option<(f64, f64)> {
+    let rps = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Requests/sec:"))?
+        .trim()
+        .parse()
+        .ok()?;
+    let p99 = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("99%"))
+        .map(str::trim)?;
+    let (number, unit) = p99.split_at(p99.find(|c: char| c.is_ascii_alphabetic())?);
+    let number: f64 = number.parse().ok()?;
+    let ms = match unit {
+        "us" => number / 1e3,
+        "ms" => number,
+        "s" => number * 1e3,
+        "m" => number * 60e3,
+        _ => return None,
+    };
+    Some((rps, ms))
 }
 
 fn make_files(www: &Path, config: &Config) -> io::Result<()> {
@@ -332,10 +431,15 @@ fn spawn_on(cmd: &mut Command, cpu: Option<usize>) -> io::Result<Child> {
 }
 
 fn find_nginx() -> Option<PathBuf> {
+    find_program("nginx")
+}
+
+/// `name` on the PATH, or in the sbin directories where Debian puts servers.
+fn find_program(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
         .chain(["/usr/sbin".into(), "/usr/local/nginx/sbin".into()])
-        .map(|d| d.join("nginx"))
+        .map(|d| d.join(name))
         .find(|p| p.is_file())
 }
 
@@ -504,6 +608,23 @@ pub fn text(report: &Report) -> String {
             0,
         ),
     ];
+    let wrk_rows = [
+        (
+            "same, driven by wrk, requests/s".to_string(),
+            &report.pagecast.wrk_rps,
+            nginx.map(|n| &n.wrk_rps),
+            0,
+        ),
+        (
+            "same, driven by wrk, p99 latency ms".to_string(),
+            &report.pagecast.wrk_p99_ms,
+            nginx.map(|n| &n.wrk_p99_ms),
+            2,
+        ),
+    ];
+    let rows = rows
+        .into_iter()
+        .chain(wrk_rows.into_iter().filter(|_| report.wrk.is_ok()));
     let _ = writeln!(
         out,
         "{:<44} {:>26} {:>26} {:>16}",
@@ -526,6 +647,18 @@ pub fn text(report: &Report) -> String {
     if let Err(why) = &report.nginx {
         let _ = writeln!(out, "\nnginx not measured: {why}");
     }
+    match &report.wrk {
+        Ok(binary) => {
+            let _ = writeln!(
+                out,
+                "\nwrk ({binary}): {} thread(s), {} connections, the same files in turn",
+                report.workers, report.connections
+            );
+        }
+        Err(why) => {
+            let _ = writeln!(out, "\nwrk not used: {why}");
+        }
+    }
     out
 }
 
@@ -538,6 +671,10 @@ pub fn json(report: &Report) -> serde_json::Value {
             "download_gbps_median": med(&s.download_gbps),
             "small_rps": s.small_rps,
             "small_rps_median": med(&s.small_rps),
+            "wrk_rps": s.wrk_rps,
+            "wrk_rps_median": med(&s.wrk_rps),
+            "wrk_p99_ms": s.wrk_p99_ms,
+            "wrk_p99_ms_median": med(&s.wrk_p99_ms),
         })
     };
     let nginx = report.nginx.as_ref().ok();
@@ -549,9 +686,27 @@ pub fn json(report: &Report) -> serde_json::Value {
         "pagecast": server(&report.pagecast),
         "nginx": nginx.map(server),
         "nginx_missing": report.nginx.as_ref().err(),
+        "wrk": report.wrk.as_ref().ok(),
+        "wrk_missing": report.wrk.as_ref().err(),
         "ratio": nginx.map(|n| serde_json::json!({
             "download": med(&report.pagecast.download_gbps) / med(&n.download_gbps),
             "small": med(&report.pagecast.small_rps) / med(&n.small_rps),
+            "small_wrk": med(&report.pagecast.wrk_rps) / med(&n.wrk_rps),
+            "p99_wrk": med(&report.pagecast.wrk_p99_ms) / med(&n.wrk_p99_ms),
         })),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrk_figures_are_read_in_any_unit() {
+        let text = "Running 5s test @ http://127.0.0.1:1/\n  Latency Distribution\n     50%  810.00us\n     99%    2.51ms\n  331234 requests in 5.00s, 1.41GB read\nRequests/sec:  66246.80\nTransfer/sec:    288.52MB\n";
+        assert_eq!(parse_wrk(text), Some((66246.80, 2.51)));
+        let slow = text.replace("2.51ms", "1.20s");
+        assert_eq!(parse_wrk(&slow), Some((66246.80, 1200.0)));
+        assert_eq!(parse_wrk("nothing"), None);
+    }
 }

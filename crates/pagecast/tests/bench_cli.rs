@@ -302,7 +302,15 @@ fn http_bench_compares_pagecast_with_nginx() {
             "{server}"
         );
         assert!(s["small_rps_median"].as_f64().unwrap() > 0.0, "{server}");
+        // wrk, installed by the test command, drives both servers too.
+        assert_eq!(s["wrk_rps"].as_array().unwrap().len(), 2, "{server}");
+        assert!(s["wrk_rps_median"].as_f64().unwrap() > 0.0, "{server}");
+        assert!(s["wrk_p99_ms_median"].as_f64().unwrap() > 0.0, "{server}");
     }
+    assert!(
+        report["wrk"].as_str().is_some_and(|w| w.ends_with("wrk")),
+        "wrk is not installed: run the tests with scripts/test as root: {report}"
+    );
     assert!(
         report["nginx"]["name"]
             .as_str()
