@@ -13,10 +13,13 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags, Stat};
 use rustix::io::Errno;
+
+use crate::open_cache::OpenCache;
 
 /// Set once openat2 has been refused by the kernel or a seccomp filter.
 static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
@@ -52,17 +55,26 @@ impl From<Errno> for OpenError {
     }
 }
 
-/// The served directory.
-#[derive(Debug)]
+/// The served directory, with the open-file cache of its files.
 pub struct Root {
     dir: OwnedFd,
     canonical: PathBuf,
+    cache: OpenCache,
 }
 
-/// An open file or directory below the root, with its metadata.
+impl std::fmt::Debug for Root {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Root")
+            .field("canonical", &self.canonical)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An open file or directory below the root, with its metadata. The descriptor may be
+/// shared with the open-file cache.
 #[derive(Debug)]
 pub struct Opened {
-    pub file: File,
+    pub file: Arc<File>,
     pub stat: Stat,
 }
 
@@ -95,8 +107,15 @@ pub struct Entry {
 }
 
 impl Root {
-    /// Opens the directory to serve.
+    /// Opens the directory to serve, keeping the descriptors of up to
+    /// [`crate::open_cache::DEFAULT_ENTRIES`] hot files.
     pub fn open(path: &Path) -> io::Result<Root> {
+        Root::with_cache(path, crate::open_cache::DEFAULT_ENTRIES)
+    }
+
+    /// Opens the directory to serve, keeping the descriptors of up to `entries` files
+    /// (0: none; every request opens its file).
+    pub fn with_cache(path: &Path, entries: usize) -> io::Result<Root> {
         let dir = rustix::fs::open(
             path,
             OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -105,6 +124,7 @@ impl Root {
         Ok(Root {
             dir,
             canonical: path.canonicalize()?,
+            cache: OpenCache::new(entries),
         })
     }
 
@@ -116,12 +136,27 @@ impl Root {
     /// Opens `segments` (decoded path segments, none of them `..`) below the root for
     /// reading. An empty list is the root itself.
     pub fn open_beneath(&self, segments: &[Vec<u8>]) -> Result<Opened, OpenError> {
-        let fd = self.open_fd(&relative(segments), OFlags::RDONLY)?;
+        let rel = relative(segments);
+        if let Some((file, stat)) = self.cache.get(&self.dir, &rel) {
+            return Ok(Opened { file, stat });
+        }
+        let fd = match self.open_fd(&rel, OFlags::RDONLY) {
+            Err(OpenError::Other(e))
+                if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) =>
+            {
+                // Out of descriptors: the cache gives its own back, and the open is
+                // tried once more.
+                self.cache.clear();
+                self.open_fd(&rel, OFlags::RDONLY)?
+            }
+            other => other?,
+        };
         let stat = rustix::fs::fstat(&fd)?;
-        Ok(Opened {
-            file: File::from(fd),
-            stat,
-        })
+        let file = Arc::new(File::from(fd));
+        if FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile {
+            self.cache.insert(&rel, &file, stat);
+        }
+        Ok(Opened { file, stat })
     }
 
     /// The entries of the directory at `segments`, without `.` and `..`, without

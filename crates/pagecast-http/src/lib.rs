@@ -11,6 +11,7 @@ pub mod date;
 pub mod fs;
 pub mod listing;
 pub mod mime;
+pub mod open_cache;
 pub mod range;
 pub mod request;
 pub mod respond;

@@ -41,10 +41,13 @@ pub enum Body {
     /// Bytes the server made (error pages, listings).
     Bytes(Vec<u8>),
     /// A region of a file.
-    File { file: File, range: ByteRange },
+    File {
+        file: std::sync::Arc<File>,
+        range: ByteRange,
+    },
     /// `multipart/byteranges`: literal part headers and file regions.
     Multipart {
-        file: File,
+        file: std::sync::Arc<File>,
         pieces: Vec<Piece>,
         length: u64,
     },

@@ -35,6 +35,9 @@ pub struct Config {
     /// wait.
     pub max_connections: usize,
     pub access_log: AccessLog,
+    /// Descriptors of hot files kept open, each revalidated on use (0: none); see
+    /// [`crate::open_cache`].
+    pub open_file_cache: usize,
 }
 
 /// The timeouts that keep slow or absent clients from holding connections.
@@ -68,7 +71,8 @@ pub enum AccessLog {
 
 impl Config {
     /// Serves `root` with the defaults: sendfile, listings on, dotfiles hidden, 10 s
-    /// header timeout, 60 s idle and send timeouts, 1024 connections, log to stdout.
+    /// header timeout, 60 s idle and send timeouts, 1024 connections, log to stdout,
+    /// 1024 files in the open-file cache.
     pub fn new(root: PathBuf) -> Config {
         Config {
             root,
@@ -78,6 +82,7 @@ impl Config {
             timeouts: Timeouts::default(),
             max_connections: 1024,
             access_log: AccessLog::Stdout,
+            open_file_cache: crate::open_cache::DEFAULT_ENTRIES,
         }
     }
 }
@@ -181,7 +186,7 @@ pub struct Server {
 impl Server {
     /// Opens the directory and the access log and binds `addr`. Needs a tokio runtime.
     pub async fn bind(addr: SocketAddr, config: Config) -> io::Result<Server> {
-        let root = Root::open(&config.root).map_err(|e| {
+        let root = Root::with_cache(&config.root, config.open_file_cache).map_err(|e| {
             io::Error::new(
                 e.kind(),
                 format!("cannot serve {}: {e}", config.root.display()),

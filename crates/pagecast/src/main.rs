@@ -294,6 +294,11 @@ struct ServeArgs {
     /// Connections served at once; more wait in the listen backlog.
     #[arg(long, default_value_t = 1024)]
     max_connections: usize,
+    /// Descriptors of hot files kept open (nginx's open_file_cache), each revalidated
+    /// with statx on every use, so a replaced, truncated or deleted file is never
+    /// served stale. 0 turns it off.
+    #[arg(long, default_value_t = pagecast_http::open_cache::DEFAULT_ENTRIES, value_name = "FILES")]
+    open_file_cache: usize,
     /// Access log: a file, - for standard output, or off.
     #[arg(long, default_value = "-", value_name = "FILE")]
     access_log: String,
@@ -504,6 +509,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         send: Duration::from_secs(args.send_timeout),
     };
     config.max_connections = args.max_connections;
+    config.open_file_cache = args.open_file_cache;
     config.access_log = match args.access_log.as_str() {
         "off" => pagecast_http::AccessLog::Off,
         "-" => pagecast_http::AccessLog::Stdout,
