@@ -362,11 +362,23 @@ fn head_bytes(response: &Response, version: Option<Version>, keep_alive: bool) -
     let mut head = String::with_capacity(256);
     let _ = write!(
         head,
-        "HTTP/1.1 {} {}\r\nServer: pagecast\r\nDate: {}\r\n",
+        "HTTP/1.1 {} {}\r\nServer: pagecast\r\nDate: ",
         response.status,
         reason(response.status),
-        date::format(now)
     );
+    // The date changes once a second: format it once a second per thread, as nginx
+    // keeps its cached time strings.
+    thread_local! {
+        static DATE: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((i64::MIN, String::new())) };
+    }
+    DATE.with_borrow_mut(|(secs, text)| {
+        if *secs != now {
+            *text = date::format(now);
+            *secs = now;
+        }
+        head.push_str(text);
+    });
+    head.push_str("\r\n");
     for (name, value) in &response.headers {
         let _ = write!(head, "{name}: {value}\r\n");
     }

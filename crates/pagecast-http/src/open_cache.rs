@@ -127,7 +127,6 @@ impl OpenCache {
     pub(crate) fn clear(&self) {
         self.lock().entries.clear();
     }
-
 }
 
 fn same_inode(x: &Statx, stat: &Stat) -> bool {
