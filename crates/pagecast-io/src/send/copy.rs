@@ -114,17 +114,31 @@ impl<'a> ReflinkSender<'a> {
             .st_size as u64;
         // A range that ends at the source's end may end in a partial block; any other
         // range is cloned in whole blocks and its rest copied.
-        let whole = if self.cursor.end == src_len {
+        let blocks = (self.cursor.end - pos) / block * block;
+        let mut whole = if self.cursor.end == src_len {
             self.cursor.end - pos
         } else {
-            (self.cursor.end - pos) / block * block
+            blocks
         };
         if !pos.is_multiple_of(block) || !at.is_multiple_of(block) || whole == 0 {
             // Unaligned: the filesystem would refuse it; copy_file_range can take it.
             return Err(refuse(rustix::io::Errno::INVAL));
         }
         stats.count(Syscall::Ficlone);
-        sys::clone::clone_range(self.src, pos, whole, dst, at).map_err(|e| {
+        let mut cloned = sys::clone::clone_range(self.src, pos, whole, dst, at);
+        if whole != blocks
+            && blocks > 0
+            && cloned
+                .as_ref()
+                .is_err_and(|e| e.raw_os_error() == Some(libc::EINVAL))
+        {
+            // The source grew since its length was read (a file being appended to), so
+            // its partial last block is no longer at its end: clone the whole blocks.
+            whole = blocks;
+            stats.count(Syscall::Ficlone);
+            cloned = sys::clone::clone_range(self.src, pos, whole, dst, at);
+        }
+        cloned.map_err(|e| {
             let errno = rustix::io::Errno::from_io_error(&e).unwrap_or(rustix::io::Errno::IO);
             refused_on_append(errno, Syscall::Ficlone, pos)
         })?;

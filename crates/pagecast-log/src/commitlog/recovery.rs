@@ -276,21 +276,58 @@ impl CommitLogStore {
     }
 }
 
-/// Whether a valid entry starts anywhere at or after `from` in `bytes`.
+/// Whether a valid entry may start anywhere at or after `from` in `bytes`: damage
+/// followed by valid data is not a torn tail. As the segment engine's search, its CRC
+/// work is bounded (by twice the bytes searched and 1 MiB); past that the answer is
+/// `true`, so the damage is reported and nothing is cut.
 fn valid_entry_from(bytes: &[u8], from: usize) -> bool {
+    search_valid_entry(bytes, from).0
+}
+
+/// [`valid_entry_from`], also returning the bytes its candidates could have CRC'd.
+fn search_valid_entry(bytes: &[u8], from: usize) -> (bool, u64) {
     let magic = ENTRY_MAGIC.to_be_bytes();
+    let budget = 2 * bytes.len().saturating_sub(from) as u64 + (1 << 20);
+    let mut checked = 0u64;
     let mut at = from;
     while let Some(i) = bytes
         .get(at..)
         .and_then(|rest| rest.windows(4).position(|w| w == magic))
     {
-        if matches!(
-            entry::decode(&bytes[at + i..], true),
-            Ok(Found::Entry { .. })
-        ) {
-            return true;
+        let candidate = &bytes[at + i..];
+        checked += entry::declared_length(candidate)
+            .unwrap_or(0)
+            .min(candidate.len()) as u64;
+        if checked > budget {
+            return (true, checked);
+        }
+        if matches!(entry::decode(candidate, true), Ok(Found::Entry { .. })) {
+            return (true, checked);
         }
         at += i + 1;
     }
-    false
+    (false, checked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn searching_damage_for_a_valid_entry_does_bounded_work() {
+        // Every 8th byte starts the entry magic with a length claiming the rest.
+        let len = 256 << 10;
+        let mut bytes = vec![0u8; len];
+        for at in (0..len - 8).step_by(8) {
+            bytes[at..at + 4].copy_from_slice(&ENTRY_MAGIC.to_be_bytes());
+            bytes[at + 4..at + 8].copy_from_slice(&((len - at) as u32).to_be_bytes());
+        }
+        let (found, checked) = search_valid_entry(&bytes, 0);
+        assert!(found, "out of budget answers as if valid data followed");
+        assert!(
+            checked <= 2 * len as u64 + (1 << 20) + len as u64,
+            "{checked}"
+        );
+        assert_eq!(search_valid_entry(&[0u8; 4096], 0), (false, 0));
+    }
 }
