@@ -11,6 +11,7 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsFd, BorrowedFd};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -18,10 +19,11 @@ use pagecast_io::tokio::AsyncDestination;
 use rustix::net::SendFlags;
 use tokio::io::Interest;
 use tokio::net::TcpStream;
-use tokio::sync::{OwnedSemaphorePermit, watch};
-use tokio::time::Instant;
+use tokio::sync::OwnedSemaphorePermit;
+use tokio::time::{Instant, Sleep};
 
 use crate::date;
+use crate::idle::Handle;
 use crate::range::Piece;
 use crate::request::{HeadParser, Method, Parsed, Request, Version};
 use crate::respond::{Body, Response, reason, respond};
@@ -32,13 +34,22 @@ pub(crate) async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
+    registered: Handle,
     _permit: OwnedSemaphorePermit,
 ) {
     let mut buf = InBuf::default();
+    let mut deadline = Deadline::new(Instant::now() + shared.timeouts.header);
     let mut first = true;
     loop {
-        let head = read_head(&stream, &mut buf, &shared, first, &mut shutdown).await;
+        let head = read_head(
+            &stream,
+            &mut buf,
+            &shared,
+            first,
+            &registered,
+            &mut deadline,
+        )
+        .await;
         first = false;
         let (request, consumed) = match head {
             Head::Request(request, consumed) => (request, consumed),
@@ -58,7 +69,7 @@ pub(crate) async fn serve(
         };
         buf.consume(consumed);
         let response = respond(&request, &shared.site).await;
-        let keep_alive = request.keep_alive() && !response.close && !*shutdown.borrow();
+        let keep_alive = request.keep_alive() && !response.close && !shared.connections.stopping();
         let outcome = write(&stream, &shared, Some(&request), &response, keep_alive).await;
         let sent = match &outcome {
             Ok(n) => *n,
@@ -91,25 +102,30 @@ enum Head {
     Refused(u16),
 }
 
+/// Which timeout the deadline of [`read_head`] stands for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Limit {
+    /// Waiting for the first byte of the next request on a kept-alive connection.
+    Idle,
+    /// Waiting for the rest of a request head, or for the first request.
+    Header,
+}
+
 /// Reads until `buf` starts with a complete request head. The first request of a
 /// connection and any request whose first byte has arrived must complete within the
 /// header timeout (slowloris); an empty keep-alive connection may idle for the idle
-/// timeout, and is closed at once when the server shuts down.
+/// timeout, and is closed at once when the server shuts down or needs its place.
 async fn read_head(
     stream: &TcpStream,
     buf: &mut InBuf,
     shared: &Shared,
     first: bool,
-    shutdown: &mut watch::Receiver<bool>,
+    registered: &Handle,
+    deadline: &mut Deadline,
 ) -> Head {
-    let config = &shared.timeouts;
-    let mut deadline = Instant::now()
-        + if first || !buf.bytes().is_empty() {
-            config.header
-        } else {
-            config.idle
-        };
+    let timeouts = &shared.timeouts;
     let mut parser = HeadParser::default();
+    let mut limit = None;
     loop {
         match parser.parse(buf.bytes()) {
             Ok(Parsed::Complete { request, consumed }) => return Head::Request(request, consumed),
@@ -117,37 +133,95 @@ async fn read_head(
             Err(e) => return Head::Refused(e.status()),
         }
         let idle = buf.bytes().is_empty();
-        if idle && *shutdown.borrow() {
+        // The clock is read only when a wait is due: a request that arrived whole
+        // costs none of this.
+        let wanted = if idle && !first {
+            Limit::Idle
+        } else {
+            Limit::Header
+        };
+        if limit != Some(wanted) {
+            let now = Instant::now();
+            match wanted {
+                Limit::Idle => deadline.set(now + timeouts.idle),
+                // From the first byte, the head has the header timeout, but never
+                // more time than the idle wait had left.
+                Limit::Header if limit.is_some() => {
+                    deadline.set(deadline.at().min(now + timeouts.header))
+                }
+                Limit::Header => deadline.set(now + timeouts.header),
+            }
+            limit = Some(wanted);
+        }
+        if idle && shared.connections.stopping() {
             return Head::Gone;
         }
         // Between requests, the connection may be closed to make room for a new client.
-        let mut waiting = (idle && !first).then(|| shared.idle.enter());
-        let closing = async {
-            match &mut waiting {
-                Some(entry) => entry.closing().await,
-                None => std::future::pending().await,
-            }
-        };
+        let evictable = idle && !first;
+        if evictable {
+            registered.enter_idle();
+        }
         let read = tokio::select! {
-            r = tokio::time::timeout_at(deadline, read_some(stream, buf)) => r,
-            _ = shutdown.wait_for(|s| *s), if idle => return Head::Gone,
-            () = closing => {
-                if request_waiting(stream) {
+            r = read_some(stream, buf) => Some(r),
+            () = deadline.passed() => None,
+            () = registered.asked_to_close(), if idle => {
+                registered.leave_idle();
+                if !shared.connections.stopping() && request_waiting(stream) {
                     // The next request arrived as it was chosen: it is not idle.
                     continue;
                 }
                 return Head::Gone;
             }
         };
+        if evictable {
+            registered.leave_idle();
+        }
         match read {
-            Ok(Ok(0)) | Ok(Err(_)) => return Head::Gone,
-            Ok(Ok(_)) => {
-                if idle {
-                    deadline = deadline.min(Instant::now() + config.header);
-                }
+            Some(Ok(0) | Err(_)) => return Head::Gone,
+            Some(Ok(_)) => {}
+            None if idle => return Head::Gone,
+            None => return Head::Refused(408),
+        }
+    }
+}
+
+/// A connection's one timer. Most requests move the deadline later (another idle
+/// wait), which only records it: the timer fires at the earlier time, sees that the
+/// deadline moved, and re-arms. So a busy keep-alive connection touches the timer
+/// wheel about once per idle timeout rather than once per request.
+struct Deadline {
+    sleep: Pin<Box<Sleep>>,
+    at: Instant,
+}
+
+impl Deadline {
+    fn new(at: Instant) -> Deadline {
+        Deadline {
+            sleep: Box::pin(tokio::time::sleep_until(at)),
+            at,
+        }
+    }
+
+    fn at(&self) -> Instant {
+        self.at
+    }
+
+    fn set(&mut self, at: Instant) {
+        if at < self.sleep.deadline() {
+            self.sleep.as_mut().reset(at);
+        }
+        self.at = at;
+    }
+
+    /// Completes once the deadline has passed.
+    async fn passed(&mut self) {
+        loop {
+            self.sleep.as_mut().await;
+            if self.sleep.deadline() >= self.at {
+                return;
             }
-            Err(_) if idle => return Head::Gone,
-            Err(_) => return Head::Refused(408),
+            let at = self.at;
+            self.sleep.as_mut().reset(at);
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod conditional;
 mod conn;
 pub mod date;
 pub mod fs;
+mod idle;
 pub mod listing;
 pub mod mime;
 pub mod open_cache;

@@ -1,7 +1,6 @@
 //! The download server: accepts connections under a cap, serves each on its own task,
 //! backs off when the process runs out of descriptors, and shuts down gracefully.
 
-use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::future::Future;
 use std::io::{self, Write};
@@ -11,9 +10,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, oneshot, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::fs::Root;
+use crate::idle::Connections;
 use crate::request::{Method, Request, Version};
 use crate::respond::{Site, is_exhaustion};
 use crate::{conn, date};
@@ -93,87 +93,7 @@ pub(crate) struct Shared {
     pub timeouts: Timeouts,
     pub transfer: pagecast_io::Options,
     pub log: Log,
-    pub idle: Idle,
-}
-
-/// Keep-alive connections waiting for their next request, oldest first. When the
-/// connection cap is reached and a new client arrives, the oldest is closed to make
-/// room, as nginx does: otherwise idle browsers, or one client holding many idle
-/// connections, would lock everyone else out until an idle timeout.
-#[derive(Default)]
-pub(crate) struct Idle {
-    waiting: Mutex<IdleSet>,
-    /// Woken when a connection becomes idle, for an accept waiting to make room.
-    added: Notify,
-}
-
-#[derive(Default)]
-struct IdleSet {
-    next: u64,
-    by_age: BTreeMap<u64, oneshot::Sender<()>>,
-}
-
-/// A connection's place among the idle ones; leaving it (by drop) takes it out.
-pub(crate) struct IdleEntry<'a> {
-    idle: &'a Idle,
-    id: u64,
-    closed: oneshot::Receiver<()>,
-}
-
-impl Idle {
-    /// Enters a connection that waits for its next request.
-    pub fn enter(&self) -> IdleEntry<'_> {
-        let (close, closed) = oneshot::channel();
-        let id = {
-            let mut set = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
-            let id = set.next;
-            set.next += 1;
-            set.by_age.insert(id, close);
-            id
-        };
-        self.added.notify_one();
-        IdleEntry {
-            idle: self,
-            id,
-            closed,
-        }
-    }
-
-    /// Asks the oldest idle connection to close; false if there is none.
-    fn close_oldest(&self) -> bool {
-        let oldest = self
-            .waiting
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .by_age
-            .pop_first();
-        // A connection that has just left sees a closed channel; it is gone either way.
-        oldest.is_some_and(|(_, close)| {
-            let _ = close.send(());
-            true
-        })
-    }
-}
-
-impl IdleEntry<'_> {
-    /// Completes when the server asks this connection to close to make room.
-    pub async fn closing(&mut self) {
-        if (&mut self.closed).await.is_err() {
-            // Never asked: the sender is only dropped with the entry itself.
-            std::future::pending::<()>().await;
-        }
-    }
-}
-
-impl Drop for IdleEntry<'_> {
-    fn drop(&mut self) {
-        self.idle
-            .waiting
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .by_age
-            .remove(&self.id);
-    }
+    pub connections: Arc<Connections>,
 }
 
 /// A bound server, ready to run.
@@ -226,7 +146,7 @@ impl Server {
             timeouts: config.timeouts,
             transfer: pagecast_io::Options::method(config.method),
             log,
-            idle: Idle::default(),
+            connections: Arc::default(),
         };
         Ok(Server {
             listener,
@@ -254,7 +174,6 @@ impl Server {
             max_connections,
         } = self;
         let slots = Arc::new(Semaphore::new(max_connections));
-        let (stop, stopping) = watch::channel(false);
         let mut exhausted = false;
         tokio::pin!(shutdown);
         loop {
@@ -268,18 +187,19 @@ impl Server {
                     let permit = match Arc::clone(&slots).try_acquire_owned() {
                         Ok(p) => p,
                         Err(_) => tokio::select! {
-                            p = make_room(&slots, &shared.idle) => p,
+                            p = make_room(&slots, &shared.connections) => p,
                             () = &mut shutdown => break,
                         },
                     };
                     // Responses end with a packet the client waits for; MSG_MORE and
                     // TCP_CORK still merge headers with bodies.
                     let _ = stream.set_nodelay(true);
+                    let registered = shared.connections.register();
                     tokio::spawn(conn::serve(
                         stream,
                         peer,
                         Arc::clone(&shared),
-                        stopping.clone(),
+                        registered,
                         permit,
                     ));
                 }
@@ -298,7 +218,7 @@ impl Server {
             }
         }
         drop(listener);
-        let _ = stop.send(true);
+        shared.connections.stop();
         let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
         if tokio::time::timeout(grace, slots.acquire_many(all))
             .await
@@ -317,12 +237,12 @@ impl Server {
 /// closes the oldest idle keep-alive connection and takes its place, or waits for a
 /// connection to end or to go idle. Connections in the middle of a request or a
 /// response are never closed for it.
-async fn make_room(slots: &Arc<Semaphore>, idle: &Idle) -> OwnedSemaphorePermit {
+async fn make_room(slots: &Arc<Semaphore>, connections: &Connections) -> OwnedSemaphorePermit {
     loop {
         if let Ok(p) = Arc::clone(slots).try_acquire_owned() {
             return p;
         }
-        if idle.close_oldest() {
+        if connections.close_oldest() {
             // It gives its place back as it ends, at once unless it had just received a
             // request, in which case it stays and the next idle one is asked.
             let freed =
@@ -338,7 +258,7 @@ async fn make_room(slots: &Arc<Semaphore>, idle: &Idle) -> OwnedSemaphorePermit 
                 // The semaphore is never closed.
                 Err(_) => std::future::pending::<()>().await,
             },
-            () = idle.added.notified() => {}
+            () = connections.went_idle() => {}
         }
     }
 }
