@@ -12,6 +12,8 @@ pub struct Validators {
     pub etag: String,
     /// Modification time, whole seconds since the epoch (HTTP dates have no fraction).
     pub last_modified: i64,
+    /// `last_modified` as the Last-Modified header value.
+    last_modified_text: String,
 }
 
 impl Validators {
@@ -20,12 +22,23 @@ impl Validators {
         Validators {
             etag: format!("\"{ino:x}-{mtime_secs:x}.{mtime_nsecs:x}-{size:x}\""),
             last_modified: mtime_secs,
+            last_modified_text: date::format(mtime_secs),
         }
     }
 
+    /// Validators from a file's metadata.
+    pub fn of(stat: &rustix::fs::Stat) -> Validators {
+        Validators::new(
+            stat.st_ino,
+            u64::try_from(stat.st_size).unwrap_or(0),
+            stat.st_mtime,
+            u32::try_from(stat.st_mtime_nsec).unwrap_or(0),
+        )
+    }
+
     /// The Last-Modified header value.
-    pub fn last_modified_header(&self) -> String {
-        date::format(self.last_modified)
+    pub fn last_modified_header(&self) -> &str {
+        &self.last_modified_text
     }
 }
 

@@ -454,7 +454,11 @@ fn head_bytes(response: &Response, version: Option<Version>, keep_alive: bool) -
     });
     head.push_str("\r\n");
     for (name, value) in &response.headers {
-        let _ = write!(head, "{name}: {value}\r\n");
+        push_field(&mut head, name, value);
+    }
+    if let Some(v) = &response.validators {
+        push_field(&mut head, "ETag", &v.etag);
+        push_field(&mut head, "Last-Modified", v.last_modified_header());
     }
     if let Some(len) = response.body.content_length() {
         let _ = write!(head, "Content-Length: {len}\r\n");
@@ -466,6 +470,13 @@ fn head_bytes(response: &Response, version: Option<Version>, keep_alive: bool) -
     }
     head.push_str("\r\n");
     head.into_bytes()
+}
+
+fn push_field(head: &mut String, name: &str, value: &str) {
+    head.push_str(name);
+    head.push_str(": ");
+    head.push_str(value);
+    head.push_str("\r\n");
 }
 
 /// Sends all of `bytes`; `more` holds them in the socket for what follows (MSG_MORE).

@@ -7,11 +7,9 @@
 //! or EPERM. There the file is opened normally and the path the kernel resolved
 //! (`/proc/self/fd/N`) must lie below the directory, or the file is closed again.
 
-use std::ffi::OsString;
 use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,7 +17,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags, Stat};
 use rustix::io::Errno;
 
-use crate::open_cache::OpenCache;
+use crate::conditional::Validators;
+use crate::open_cache::{Hit, OpenCache};
 
 /// Set once openat2 has been refused by the kernel or a seccomp filter.
 static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
@@ -76,6 +75,8 @@ impl std::fmt::Debug for Root {
 pub struct Opened {
     pub file: Arc<File>,
     pub stat: Stat,
+    /// The validators of a regular file, made once per version of its metadata.
+    pub validators: Option<Arc<Validators>>,
 }
 
 impl Opened {
@@ -137,8 +138,12 @@ impl Root {
     /// reading. An empty list is the root itself.
     pub fn open_beneath(&self, segments: &[Vec<u8>]) -> Result<Opened, OpenError> {
         let rel = relative(segments);
-        if let Some((file, stat)) = self.cache.get(&self.dir, &rel) {
-            return Ok(Opened { file, stat });
+        if let Some(hit) = self.cache.get(&self.dir, &rel) {
+            return Ok(Opened {
+                file: hit.file,
+                stat: hit.stat,
+                validators: Some(hit.validators),
+            });
         }
         let fd = match self.open_fd(&rel, OFlags::RDONLY) {
             Err(OpenError::Other(e))
@@ -153,10 +158,24 @@ impl Root {
         };
         let stat = rustix::fs::fstat(&fd)?;
         let file = Arc::new(File::from(fd));
-        if FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile {
-            self.cache.insert(&rel, &file, stat);
+        if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+            return Ok(Opened {
+                file,
+                stat,
+                validators: None,
+            });
         }
-        Ok(Opened { file, stat })
+        let hit = Hit {
+            file,
+            stat,
+            validators: Arc::new(Validators::of(&stat)),
+        };
+        self.cache.insert(&rel, &hit);
+        Ok(Opened {
+            file: hit.file,
+            stat,
+            validators: Some(hit.validators),
+        })
     }
 
     /// The entries of the directory at `segments`, without `.` and `..`, without
@@ -174,7 +193,8 @@ impl Root {
             }
             let stat = if entry.file_type() == FileType::Symlink {
                 // Listed only if it could be served: resolved beneath the root.
-                let Ok(fd) = self.open_fd(&rel.join(bytes_path(name)), OFlags::PATH) else {
+                let path = [&rel[..], b"/", name].concat();
+                let Ok(fd) = self.open_fd(&path, OFlags::PATH) else {
                     continue;
                 };
                 rustix::fs::fstat(&fd)?
@@ -196,7 +216,7 @@ impl Root {
         Ok(entries)
     }
 
-    fn open_fd(&self, rel: &Path, flags: OFlags) -> Result<OwnedFd, OpenError> {
+    fn open_fd(&self, rel: &[u8], flags: OFlags) -> Result<OwnedFd, OpenError> {
         // O_NONBLOCK: opening a FIFO someone left in the directory must not block; it
         // has no effect on regular files. O_NOCTTY: a tty must not become ours. openat2
         // refuses both with O_PATH (EINVAL), which opens nothing anyway.
@@ -245,16 +265,20 @@ fn probe_refused(dir: &OwnedFd) -> bool {
     )
 }
 
-fn bytes_path(name: &[u8]) -> PathBuf {
-    PathBuf::from(OsString::from_vec(name.to_vec()))
-}
-
-/// The segments as a relative path; `.` for none.
-fn relative(segments: &[Vec<u8>]) -> PathBuf {
+/// The segments as a relative path, `.` for none: one allocation.
+fn relative(segments: &[Vec<u8>]) -> Vec<u8> {
     if segments.is_empty() {
-        return PathBuf::from(".");
+        return b".".to_vec();
     }
-    segments.iter().map(|s| bytes_path(s)).collect()
+    let len = segments.iter().map(|s| s.len() + 1).sum::<usize>() - 1;
+    let mut path = Vec::with_capacity(len);
+    for (i, segment) in segments.iter().enumerate() {
+        if i > 0 {
+            path.push(b'/');
+        }
+        path.extend_from_slice(segment);
+    }
+    path
 }
 
 #[cfg(test)]

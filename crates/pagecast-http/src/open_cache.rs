@@ -21,10 +21,11 @@
 use std::collections::HashMap;
 use std::fs::File;
 use std::os::fd::OwnedFd;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use rustix::fs::{AtFlags, Stat, Statx, StatxFlags};
+
+use crate::conditional::Validators;
 
 /// Descriptors kept by default.
 pub const DEFAULT_ENTRIES: usize = 1024;
@@ -36,7 +37,8 @@ pub(crate) struct OpenCache {
 
 #[derive(Default)]
 struct Inner {
-    entries: HashMap<PathBuf, Entry>,
+    /// By the path relative to the root, as bytes.
+    entries: HashMap<Box<[u8]>, Entry>,
     /// A counter that orders uses, for least-recently-used eviction.
     clock: u64,
 }
@@ -44,7 +46,16 @@ struct Inner {
 struct Entry {
     file: Arc<File>,
     stat: Stat,
+    /// Made from `stat` once, not per response.
+    validators: Arc<Validators>,
     used: u64,
+}
+
+/// A file from the cache: its descriptor, current metadata and validators.
+pub(crate) struct Hit {
+    pub file: Arc<File>,
+    pub stat: Stat,
+    pub validators: Arc<Validators>,
 }
 
 impl OpenCache {
@@ -62,30 +73,40 @@ impl OpenCache {
 
     /// The kept descriptor of `rel` (relative to `dir`) with its current metadata, if
     /// the path still leads to the same file; `None` means: open it.
-    pub(crate) fn get(&self, dir: &OwnedFd, rel: &Path) -> Option<(Arc<File>, Stat)> {
+    pub(crate) fn get(&self, dir: &OwnedFd, rel: &[u8]) -> Option<Hit> {
         if self.capacity == 0 {
             return None;
         }
-        let (file, stat) = {
+        let hit = {
             let mut inner = self.lock();
             inner.clock += 1;
             let clock = inner.clock;
             let entry = inner.entries.get_mut(rel)?;
             entry.used = clock;
-            (Arc::clone(&entry.file), entry.stat)
+            Hit {
+                file: Arc::clone(&entry.file),
+                stat: entry.stat,
+                validators: Arc::clone(&entry.validators),
+            }
         };
         let now = rustix::fs::statx(dir, rel, AtFlags::empty(), StatxFlags::BASIC_STATS);
         match now {
-            Ok(x) if same_inode(&x, &stat) => {
-                if unchanged(&x, &stat) {
-                    return Some((file, stat));
+            Ok(x) if same_inode(&x, &hit.stat) => {
+                if unchanged(&x, &hit.stat) {
+                    return Some(hit);
                 }
                 // Changed in place: the descriptor is still the file; take its state.
-                let fresh = rustix::fs::fstat(&*file).ok()?;
+                let stat = rustix::fs::fstat(&*hit.file).ok()?;
+                let validators = Arc::new(Validators::of(&stat));
                 if let Some(entry) = self.lock().entries.get_mut(rel) {
-                    entry.stat = fresh;
+                    entry.stat = stat;
+                    entry.validators = Arc::clone(&validators);
                 }
-                Some((file, fresh))
+                Some(Hit {
+                    file: hit.file,
+                    stat,
+                    validators,
+                })
             }
             // Replaced, deleted, or no longer reachable: open it again.
             _ => {
@@ -96,7 +117,7 @@ impl OpenCache {
     }
 
     /// Keeps `file`, just opened beneath the root as `rel`.
-    pub(crate) fn insert(&self, rel: &Path, file: &Arc<File>, stat: Stat) {
+    pub(crate) fn insert(&self, rel: &[u8], hit: &Hit) {
         if self.capacity == 0 {
             return;
         }
@@ -114,10 +135,11 @@ impl OpenCache {
         inner.clock += 1;
         let used = inner.clock;
         inner.entries.insert(
-            rel.to_owned(),
+            rel.into(),
             Entry {
-                file: Arc::clone(file),
-                stat,
+                file: Arc::clone(&hit.file),
+                stat: hit.stat,
+                validators: Arc::clone(&hit.validators),
                 used,
             },
         );

@@ -2,6 +2,7 @@
 //! the request and the file system before a byte is written. Bodies stay file regions
 //! wherever they can, so the connection sends them with the transfer engine.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::sync::Arc;
 
@@ -26,8 +27,11 @@ pub struct Site {
 #[derive(Debug)]
 pub struct Response {
     pub status: u16,
-    /// Fields besides Date, Server, Content-Length and Connection, which the writer adds.
-    pub headers: Vec<(&'static str, String)>,
+    /// Fields besides Date, Server, Content-Length, Connection, ETag and
+    /// Last-Modified, which the writer adds.
+    pub headers: Vec<(&'static str, Cow<'static, str>)>,
+    /// The file's validators, sent as ETag and Last-Modified.
+    pub validators: Option<Arc<Validators>>,
     pub body: Body,
     /// The connection cannot be reused after this response.
     pub close: bool,
@@ -71,13 +75,14 @@ impl Response {
         Response {
             status,
             headers: vec![("Content-Type", "text/plain; charset=utf-8".into())],
+            validators: None,
             body: Body::Bytes(format!("{status} {}\n", reason(status)).into_bytes()),
             close: false,
         }
     }
 
-    fn with(mut self, name: &'static str, value: String) -> Response {
-        self.headers.push((name, value));
+    fn with(mut self, name: &'static str, value: impl Into<Cow<'static, str>>) -> Response {
+        self.headers.push((name, value.into()));
         self
     }
 
@@ -114,7 +119,7 @@ pub fn reason(status: u16) -> &'static str {
 /// tokio's blocking pool; opening and stat'ing one file happens here, as in nginx.
 pub async fn respond(request: &Request, site: &Arc<Site>) -> Response {
     if !matches!(request.method, Method::Get | Method::Head) {
-        return Response::error(405).with("Allow", "GET, HEAD".into());
+        return Response::error(405).with("Allow", "GET, HEAD");
     }
     let segments = match target::segments(&request.target, site.dotfiles) {
         Ok(s) => s,
@@ -164,6 +169,7 @@ pub async fn respond(request: &Request, site: &Arc<Site>) -> Response {
             Response {
                 status: 200,
                 headers: vec![("Content-Type", "text/html; charset=utf-8".into())],
+                validators: None,
                 body: Body::Bytes(listing::render(&decoded, entries).into_bytes()),
                 close: false,
             }
@@ -177,9 +183,7 @@ fn open_failure(e: OpenError) -> Response {
     match e {
         OpenError::NotFound => Response::error(404),
         OpenError::Outside | OpenError::Forbidden(_) => Response::error(403),
-        OpenError::Other(e) if is_exhaustion(&e) => {
-            Response::error(503).with("Retry-After", "1".into())
-        }
+        OpenError::Other(e) if is_exhaustion(&e) => Response::error(503).with("Retry-After", "1"),
         OpenError::Other(_) => Response::error(500),
     }
 }
@@ -195,12 +199,9 @@ pub fn is_exhaustion(e: &std::io::Error) -> bool {
 /// The response for a regular file: validators, preconditions, then ranges.
 fn file(request: &Request, opened: Opened, name: &[u8]) -> Response {
     let size = opened.size();
-    let validators = Validators::new(
-        opened.stat.st_ino,
-        size,
-        opened.stat.st_mtime,
-        u32::try_from(opened.stat.st_mtime_nsec).unwrap_or(0),
-    );
+    let validators = opened
+        .validators
+        .unwrap_or_else(|| Arc::new(Validators::of(&opened.stat)));
     let conditions = Conditions {
         if_match: request.header("if-match"),
         if_none_match: request.header("if-none-match"),
@@ -209,19 +210,15 @@ fn file(request: &Request, opened: Opened, name: &[u8]) -> Response {
         if_range: request.header("if-range"),
     };
     let content_type = mime::content_type(name);
-    let validator_headers = |r: Response| {
-        r.with("ETag", validators.etag.clone())
-            .with("Last-Modified", validators.last_modified_header())
-    };
     let use_range = match conditional::evaluate(&conditions, &validators, true) {
         Outcome::NotModified => {
-            let r = Response {
+            return Response {
                 status: 304,
                 headers: Vec::new(),
+                validators: Some(validators),
                 body: Body::None,
                 close: false,
             };
-            return validator_headers(r);
         }
         Outcome::PreconditionFailed => return Response::error(412),
         Outcome::Proceed { use_range } => use_range,
@@ -231,13 +228,12 @@ fn file(request: &Request, opened: Opened, name: &[u8]) -> Response {
         Method::Get if use_range => request.header("range"),
         _ => None,
     };
-    let ok = |status, body| {
-        validator_headers(Response {
-            status,
-            headers: vec![("Accept-Ranges", "bytes".into())],
-            body,
-            close: false,
-        })
+    let ok = |status, body| Response {
+        status,
+        headers: vec![("Accept-Ranges", "bytes".into())],
+        validators: Some(Arc::clone(&validators)),
+        body,
+        close: false,
     };
     match range::resolve(range_header.map(str::as_bytes), size) {
         Ranges::Full => ok(
@@ -250,7 +246,7 @@ fn file(request: &Request, opened: Opened, name: &[u8]) -> Response {
                 },
             },
         )
-        .with("Content-Type", content_type.into()),
+        .with("Content-Type", content_type),
         Ranges::Partial(ranges) if ranges.len() == 1 => {
             let range = ranges[0];
             ok(
@@ -260,7 +256,7 @@ fn file(request: &Request, opened: Opened, name: &[u8]) -> Response {
                     range,
                 },
             )
-            .with("Content-Type", content_type.into())
+            .with("Content-Type", content_type)
             .with("Content-Range", range.content_range(size))
         }
         Ranges::Partial(ranges) => {
