@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use tokio::net::TcpListener;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use crate::fs::Root;
 use crate::idle::Connections;
@@ -38,6 +38,8 @@ pub struct Config {
     /// Descriptors of hot files kept open, each revalidated on use (0: none); see
     /// [`crate::open_cache`].
     pub open_file_cache: usize,
+    /// Worker threads, each with its own listener and event loop (at least 1).
+    pub workers: usize,
 }
 
 /// The timeouts that keep slow or absent clients from holding connections.
@@ -72,7 +74,7 @@ pub enum AccessLog {
 impl Config {
     /// Serves `root` with the defaults: sendfile, listings on, dotfiles hidden, 10 s
     /// header timeout, 60 s idle and send timeouts, 1024 connections, log to stdout,
-    /// 1024 files in the open-file cache.
+    /// 1024 files in the open-file cache, one worker per CPU.
     pub fn new(root: PathBuf) -> Config {
         Config {
             root,
@@ -83,6 +85,7 @@ impl Config {
             max_connections: 1024,
             access_log: AccessLog::Stdout,
             open_file_cache: crate::open_cache::DEFAULT_ENTRIES,
+            workers: std::thread::available_parallelism().map_or(1, usize::from),
         }
     }
 }
@@ -97,15 +100,33 @@ pub(crate) struct Shared {
 }
 
 /// A bound server, ready to run.
+///
+/// It runs as nginx does: one worker thread per CPU (by default), each with its own
+/// listening socket (SO_REUSEPORT, so the kernel spreads new connections over them),
+/// its own event loop, and the connections it accepted, which never move to another
+/// thread. What they share (the connection cap, the open-file cache, the idle
+/// connections) is shared without a lock on the path of a request, except the
+/// open-file cache's.
 pub struct Server {
-    listener: TcpListener,
+    /// One per worker, not yet registered with any event loop.
+    listeners: Vec<std::net::TcpListener>,
     shared: Arc<Shared>,
     max_connections: usize,
 }
 
+/// Where the accept loops are.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Phase {
+    Serving,
+    /// Accepting no more; connections finish their responses.
+    Stopping,
+    /// Past the grace period: the event loops end.
+    Done,
+}
+
 impl Server {
-    /// Opens the directory and the access log and binds `addr`. Needs a tokio runtime.
-    pub async fn bind(addr: SocketAddr, config: Config) -> io::Result<Server> {
+    /// Opens the directory and the access log and binds `addr`, once per worker.
+    pub fn bind(addr: SocketAddr, config: Config) -> io::Result<Server> {
         let root = Root::with_cache(&config.root, config.open_file_cache).map_err(|e| {
             io::Error::new(
                 e.kind(),
@@ -134,9 +155,23 @@ impl Server {
                 "the connection cap must be at least 1",
             ));
         }
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|e| io::Error::new(e.kind(), format!("listen on {addr}: {e}")))?;
+        if config.workers == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "there must be at least 1 worker",
+            ));
+        }
+        let listen = |addr: SocketAddr| {
+            listen_reuseport(addr)
+                .map_err(|e| io::Error::new(e.kind(), format!("listen on {addr}: {e}")))
+        };
+        let first = listen(addr)?;
+        // With port 0 the first listener chose the port; the others join it.
+        let bound = first.local_addr()?;
+        let mut listeners = vec![first];
+        for _ in 1..config.workers {
+            listeners.push(listen(bound)?);
+        }
         let shared = Shared {
             site: Arc::new(Site {
                 root,
@@ -149,7 +184,7 @@ impl Server {
             connections: Arc::default(),
         };
         Ok(Server {
-            listener,
+            listeners,
             shared: Arc::new(shared),
             max_connections: config.max_connections,
         })
@@ -157,7 +192,7 @@ impl Server {
 
     /// The address actually bound (useful with port 0).
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
+        self.listeners[0].local_addr()
     }
 
     /// The served directory, resolved.
@@ -166,59 +201,40 @@ impl Server {
     }
 
     /// Serves until `shutdown` completes, then stops accepting, closes idle
-    /// connections, and lets responses in flight finish for up to `grace`.
-    pub async fn run(self, shutdown: impl Future<Output = ()>, grace: Duration) {
+    /// connections, and lets responses in flight finish for up to `grace`. The calling
+    /// thread is the first worker: call this from a current-thread tokio runtime; the
+    /// other workers get threads and runtimes of their own.
+    pub async fn run(self, shutdown: impl Future<Output = ()>, grace: Duration) -> io::Result<()> {
         let Server {
-            listener,
+            mut listeners,
             shared,
             max_connections,
         } = self;
         let slots = Arc::new(Semaphore::new(max_connections));
-        let mut exhausted = false;
-        tokio::pin!(shutdown);
-        loop {
-            let accepted = tokio::select! {
-                accepted = listener.accept() => accepted,
-                () = &mut shutdown => break,
-            };
-            match accepted {
-                Ok((stream, peer)) => {
-                    exhausted = false;
-                    let permit = match Arc::clone(&slots).try_acquire_owned() {
-                        Ok(p) => p,
-                        Err(_) => tokio::select! {
-                            p = make_room(&slots, &shared.connections) => p,
-                            () = &mut shutdown => break,
-                        },
-                    };
-                    // Responses end with a packet the client waits for; MSG_MORE and
-                    // TCP_CORK still merge headers with bodies.
-                    let _ = stream.set_nodelay(true);
-                    let registered = shared.connections.register();
-                    tokio::spawn(conn::serve(
-                        stream,
-                        peer,
-                        Arc::clone(&shared),
-                        registered,
-                        permit,
-                    ));
-                }
-                Err(e) if is_exhaustion(&e) => {
-                    // The connection stays in the backlog and the listener stays
-                    // readable: accepting again at once would spin. Wait for
-                    // descriptors to be freed.
-                    if !exhausted {
-                        eprintln!("pagecast serve: accept: {e}; retrying every 100 ms");
-                        exhausted = true;
-                    }
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                // The peer gave up before it was accepted (ECONNABORTED) and the like.
-                Err(_) => {}
-            }
+        let (phase, phases) = watch::channel(Phase::Serving);
+        let first = listeners.remove(0);
+        let mut workers = Vec::new();
+        for (i, listener) in listeners.into_iter().enumerate() {
+            let (shared, slots, phases) = (Arc::clone(&shared), Arc::clone(&slots), phases.clone());
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let worker = std::thread::Builder::new()
+                .name(format!("pagecast-w{}", i + 1))
+                .spawn(move || {
+                    runtime.block_on(async move {
+                        worker(listener, &shared, &slots, phases.clone()).await;
+                        wait_for(phases, Phase::Done).await;
+                    });
+                })?;
+            workers.push(worker);
         }
-        drop(listener);
-        shared.connections.stop();
+        let stop = async {
+            shutdown.await;
+            let _ = phase.send(Phase::Stopping);
+            shared.connections.stop();
+        };
+        tokio::join!(worker(first, &shared, &slots, phases), stop);
         let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
         if tokio::time::timeout(grace, slots.acquire_many(all))
             .await
@@ -229,6 +245,97 @@ impl Server {
                 "pagecast serve: {open} connection(s) still busy after {} s; closing them",
                 grace.as_secs()
             );
+        }
+        let _ = phase.send(Phase::Done);
+        for worker in workers {
+            let _ = worker.join();
+        }
+        Ok(())
+    }
+}
+
+/// A listening socket for `addr` that other workers' sockets may share
+/// (SO_REUSEPORT), with tokio's backlog.
+fn listen_reuseport(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
+    use rustix::net::{AddressFamily, SocketFlags, SocketType, sockopt};
+    let family = match addr {
+        SocketAddr::V4(_) => AddressFamily::INET,
+        SocketAddr::V6(_) => AddressFamily::INET6,
+    };
+    let socket = rustix::net::socket_with(
+        family,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+        None,
+    )?;
+    sockopt::set_socket_reuseaddr(&socket, true)?;
+    sockopt::set_socket_reuseport(&socket, true)?;
+    rustix::net::bind(&socket, &addr)?;
+    rustix::net::listen(&socket, 1024)?;
+    Ok(std::net::TcpListener::from(socket))
+}
+
+async fn wait_for(mut phases: watch::Receiver<Phase>, phase: Phase) {
+    let _ = phases.wait_for(|p| *p == phase).await;
+}
+
+/// One worker's accept loop: serves each connection it accepts on its own task on
+/// this thread, until the server stops.
+async fn worker(
+    listener: std::net::TcpListener,
+    shared: &Arc<Shared>,
+    slots: &Arc<Semaphore>,
+    phases: watch::Receiver<Phase>,
+) {
+    let listener = match TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("pagecast serve: a worker cannot listen: {e}");
+            return;
+        }
+    };
+    let stopping = wait_for(phases, Phase::Stopping);
+    tokio::pin!(stopping);
+    let mut exhausted = false;
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut stopping => break,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                exhausted = false;
+                let permit = match Arc::clone(slots).try_acquire_owned() {
+                    Ok(p) => p,
+                    Err(_) => tokio::select! {
+                        p = make_room(slots, &shared.connections) => p,
+                        () = &mut stopping => break,
+                    },
+                };
+                // Responses end with a packet the client waits for; MSG_MORE and
+                // TCP_CORK still merge headers with bodies.
+                let _ = stream.set_nodelay(true);
+                let registered = shared.connections.register();
+                tokio::spawn(conn::serve(
+                    stream,
+                    peer,
+                    Arc::clone(shared),
+                    registered,
+                    permit,
+                ));
+            }
+            Err(e) if is_exhaustion(&e) => {
+                // The connection stays in the backlog and the listener stays
+                // readable: accepting again at once would spin. Wait for
+                // descriptors to be freed.
+                if !exhausted {
+                    eprintln!("pagecast serve: accept: {e}; retrying every 100 ms");
+                    exhausted = true;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            // The peer gave up before it was accepted (ECONNABORTED) and the like.
+            Err(_) => {}
         }
     }
 }

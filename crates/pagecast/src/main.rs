@@ -302,7 +302,8 @@ struct ServeArgs {
     /// Access log: a file, - for standard output, or off.
     #[arg(long, default_value = "-", value_name = "FILE")]
     access_log: String,
-    /// Worker threads (default: one per CPU).
+    /// Worker threads, each with its own listening socket and event loop (default:
+    /// one per CPU).
     #[arg(long)]
     workers: Option<usize>,
     /// Seconds responses in flight may take to finish after SIGTERM or Ctrl-C.
@@ -515,31 +516,29 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         "-" => pagecast_http::AccessLog::Stdout,
         path => pagecast_http::AccessLog::File(path.into()),
     };
-    // One worker is one thread, as one nginx worker process is: accepting and serving
-    // on the same thread saves the hand-offs of a multi-thread scheduler.
-    let mut runtime = match args.workers {
-        Some(0) => bail!("--workers must be at least 1"),
-        Some(1) => tokio::runtime::Builder::new_current_thread(),
-        Some(n) => {
-            let mut b = tokio::runtime::Builder::new_multi_thread();
-            b.worker_threads(n);
-            b
+    if let Some(workers) = args.workers {
+        if workers == 0 {
+            bail!("--workers must be at least 1");
         }
-        None => tokio::runtime::Builder::new_multi_thread(),
-    };
-    let runtime = runtime
+        config.workers = workers;
+    }
+    // This thread is the first worker; the server starts the others, each with an
+    // event loop of its own, as nginx's worker processes have.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("start the tokio runtime")?;
     runtime.block_on(async {
-        let server = pagecast_http::Server::bind(args.addr, config).await?;
+        let server = pagecast_http::Server::bind(args.addr, config)?;
         let addr = server.local_addr()?;
         eprintln!(
             "pagecast serve: serving {} on http://{addr}/",
             server.root().display()
         );
         let shutdown = shutdown_signal()?;
-        server.run(shutdown, Duration::from_secs(args.grace)).await;
+        server
+            .run(shutdown, Duration::from_secs(args.grace))
+            .await?;
         eprintln!("pagecast serve: stopped");
         Ok(())
     })

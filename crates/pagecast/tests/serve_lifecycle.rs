@@ -144,7 +144,8 @@ fn sigterm_finishes_responses_in_flight_then_exits() {
     let size = 32usize << 20;
     let data = pattern(size);
     let (dir, _) = dir_with("big.bin", &data);
-    let mut s = Served::start(dir.path(), &["--access-log", "off"]);
+    // Two workers: the shutdown reaches the connections of both.
+    let mut s = Served::start(dir.path(), &["--access-log", "off", "--workers", "2"]);
     let mut idle = s.connect();
     idle.write_all(b"GET /nope HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();
@@ -180,6 +181,91 @@ fn sigterm_finishes_responses_in_flight_then_exits() {
     assert!(r.body == data, "the download in flight was cut short");
     let status = s.child.wait().unwrap();
     assert!(status.success(), "{status:?}");
+}
+
+/// The threads of `pid` by name, with the nanoseconds each has run (schedstat).
+fn thread_runtimes(pid: u32) -> Vec<(String, u64)> {
+    let mut threads = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let task = task.unwrap().path();
+        let name = std::fs::read_to_string(task.join("comm")).unwrap();
+        let schedstat = std::fs::read_to_string(task.join("schedstat")).unwrap();
+        let ran = schedstat.split(' ').next().unwrap().parse().unwrap();
+        threads.push((name.trim().to_string(), ran));
+    }
+    threads.sort();
+    threads
+}
+
+/// Listening sockets on `port` (rows of /proc/net/tcp in state LISTEN).
+fn listeners_on(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let local = format!(":{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|row| {
+            let fields: Vec<&str> = row.split_whitespace().collect();
+            fields[1].ends_with(&local) && fields[3] == "0A"
+        })
+        .count()
+}
+
+#[test]
+fn each_worker_listens_and_serves_connections_of_its_own() {
+    let data = pattern(256 << 10);
+    let (dir, _) = dir_with("f.bin", &data);
+    let s = Served::start(dir.path(), &["--access-log", "off", "--workers", "3"]);
+    let pid = s.child.id();
+    assert_eq!(
+        listeners_on(s.addr.port()),
+        3,
+        "one listening socket per worker"
+    );
+    let workers = |runtimes: &[(String, u64)]| -> Vec<(String, u64)> {
+        runtimes
+            .iter()
+            .filter(|(name, _)| name.starts_with("pagecast"))
+            .cloned()
+            .collect()
+    };
+    let before = workers(&thread_runtimes(pid));
+    let names: Vec<&str> = before.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["pagecast", "pagecast-w1", "pagecast-w2"]);
+
+    // The kernel spreads connections over the listeners; each worker serves those it
+    // accepted. 48 connections all landing on two of three listeners is a chance of
+    // about 3 * (2/3)^48, 1 in 10^8.
+    std::thread::scope(|scope| {
+        for _ in 0..48 {
+            scope.spawn(|| {
+                let mut c = s.connect();
+                for _ in 0..20 {
+                    c.write_all(b"GET /f.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+                        .unwrap();
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        c.read_exact(&mut byte).unwrap();
+                        head.push(byte[0]);
+                    }
+                    assert!(head.starts_with(b"HTTP/1.1 200 "));
+                    let mut body = vec![0u8; data.len()];
+                    c.read_exact(&mut body).unwrap();
+                    assert!(body == data);
+                }
+            });
+        }
+    });
+    let after = workers(&thread_runtimes(pid));
+    let ran: Vec<u64> = before.iter().zip(&after).map(|(b, a)| a.1 - b.1).collect();
+    let total: u64 = ran.iter().sum();
+    for ((name, _), ran) in after.iter().zip(&ran) {
+        assert!(
+            *ran * 20 > total,
+            "{name} ran {ran} ns of {total}: it served (almost) nothing"
+        );
+    }
 }
 
 #[test]
