@@ -114,8 +114,8 @@ pub struct Server {
     max_connections: usize,
 }
 
-/// Where the accept loops are.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+/// Where the server is; phases only move forward.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 enum Phase {
     Serving,
     /// Accepting no more; connections finish their responses.
@@ -275,8 +275,10 @@ fn listen_reuseport(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     Ok(std::net::TcpListener::from(socket))
 }
 
+/// Completes once the server has reached `phase` (or gone past it: a worker that
+/// looks late may see a later phase than the one it waits for).
 async fn wait_for(mut phases: watch::Receiver<Phase>, phase: Phase) {
-    let _ = phases.wait_for(|p| *p == phase).await;
+    let _ = phases.wait_for(|p| *p >= phase).await;
 }
 
 /// One worker's accept loop: serves each connection it accepts on its own task on

@@ -266,6 +266,25 @@ fn each_worker_listens_and_serves_connections_of_its_own() {
             "{name} ran {ran} ns of {total}: it served (almost) nothing"
         );
     }
+
+    // Stopped with no connection open, every worker stops accepting and the process
+    // exits.
+    let mut s = s;
+    let pid = rustix::process::Pid::from_raw(pid as i32).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let asked = Instant::now();
+    loop {
+        if let Some(status) = s.child.try_wait().unwrap() {
+            assert!(status.success(), "{status:?}");
+            break;
+        }
+        assert!(
+            asked.elapsed() < Duration::from_secs(10),
+            "still running 10 s after SIGTERM; listening sockets: {}",
+            listeners_on(s.addr.port())
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 #[test]
