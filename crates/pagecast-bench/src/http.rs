@@ -307,7 +307,22 @@ struct Server {
 }
 
 impl Drop for Server {
+    /// SIGTERM first: nginx's master then stops its workers, which a SIGKILL of the
+    /// master would leave running. SIGKILL only if it has not exited within 5 s.
     fn drop(&mut self) {
+        let pid = i32::try_from(self.child.id())
+            .ok()
+            .and_then(rustix::process::Pid::from_raw);
+        if let Some(pid) = pid {
+            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+            let asked = Instant::now();
+            while asked.elapsed() < Duration::from_secs(5) {
+                if let Ok(Some(_)) = self.child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

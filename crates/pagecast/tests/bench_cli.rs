@@ -271,27 +271,55 @@ fn a_method_the_filesystem_refuses_is_reported_unsupported_and_the_rest_run() {
     );
 }
 
+/// The command lines of processes with an open descriptor of a file under `dir`.
+fn processes_holding_files_under(dir: &std::path::Path) -> Vec<String> {
+    let mut holders = Vec::new();
+    for process in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(fds) = std::fs::read_dir(process.path().join("fd")) else {
+            continue;
+        };
+        let holds = fds
+            .flatten()
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .any(|target| target.starts_with(dir));
+        if holds {
+            let cmdline = std::fs::read(process.path().join("cmdline")).unwrap_or_default();
+            holders.push(String::from_utf8_lossy(&cmdline).replace('\0', " "));
+        }
+    }
+    holders
+}
+
 #[test]
 fn http_bench_compares_pagecast_with_nginx() {
     assert!(
         std::path::Path::new("/usr/sbin/nginx").is_file(),
         "nginx is not installed: run scripts/test (it installs nginx with apt)"
     );
-    let stdout = succeed(pagecast().args([
-        "bench",
-        "http",
-        "--size",
-        "8M",
-        "--small-size",
-        "4K",
-        "--connections",
-        "4",
-        "--seconds",
-        "1",
-        "--runs",
-        "2",
-        "--json",
-    ]));
+    let scratch = tempfile::tempdir().unwrap();
+    let stdout = succeed(
+        pagecast()
+            .args([
+                "bench",
+                "http",
+                "--size",
+                "8M",
+                "--small-size",
+                "4K",
+                "--connections",
+                "4",
+                "--seconds",
+                "1",
+                "--runs",
+                "2",
+                "--json",
+                "--dir",
+            ])
+            .arg(scratch.path()),
+    );
+    // Both servers are gone, nginx's workers included: nothing holds a file there.
+    let holders = processes_holding_files_under(&scratch.path().canonicalize().unwrap());
+    assert!(holders.is_empty(), "left running: {holders:?}");
     let report: serde_json::Value = serde_json::from_slice(&stdout).unwrap();
     assert_eq!(report["size"], 8 << 20);
     for server in ["pagecast", "nginx"] {
