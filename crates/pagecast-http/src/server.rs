@@ -6,11 +6,12 @@ use std::future::Future;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use tokio::net::TcpListener;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 
 use crate::fs::Root;
 use crate::idle::Connections;
@@ -102,13 +103,15 @@ pub(crate) struct Shared {
 /// A bound server, ready to run.
 ///
 /// It runs as nginx does: one worker thread per CPU (by default), each with its own
-/// listening socket (SO_REUSEPORT, so the kernel spreads new connections over them),
-/// its own event loop, and the connections it accepted, which never move to another
-/// thread. What they share (the connection cap, the open-file cache, the idle
-/// connections) is shared without a lock on the path of a request, except the
-/// open-file cache's.
+/// event loop and the connections it accepted, which never move to another thread.
+/// Every worker waits on the one listening socket, and a worker accepts only while no
+/// other serves fewer connections, so keep-alive connections, and the work they bring,
+/// stay spread evenly (see [`Balance`]). What the workers share (the connection cap,
+/// the open-file cache, the idle connections) is shared without a lock on the path of
+/// a request, except the open-file cache's.
 pub struct Server {
-    /// One per worker, not yet registered with any event loop.
+    /// The listening socket, once per worker (the same socket), not yet registered
+    /// with any event loop.
     listeners: Vec<std::net::TcpListener>,
     shared: Arc<Shared>,
     max_connections: usize,
@@ -161,17 +164,14 @@ impl Server {
                 "there must be at least 1 worker",
             ));
         }
-        let listen = |addr: SocketAddr| {
-            listen_reuseport(addr)
-                .map_err(|e| io::Error::new(e.kind(), format!("listen on {addr}: {e}")))
-        };
-        let first = listen(addr)?;
-        // With port 0 the first listener chose the port; the others join it.
-        let bound = first.local_addr()?;
-        let mut listeners = vec![first];
+        let listener = std::net::TcpListener::bind(addr)
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
+            .map_err(|e| io::Error::new(e.kind(), format!("listen on {addr}: {e}")))?;
+        let mut listeners = Vec::with_capacity(config.workers);
         for _ in 1..config.workers {
-            listeners.push(listen(bound)?);
+            listeners.push(listener.try_clone()?);
         }
+        listeners.push(listener);
         let shared = Shared {
             site: Arc::new(Site {
                 root,
@@ -211,11 +211,18 @@ impl Server {
             max_connections,
         } = self;
         let slots = Arc::new(Semaphore::new(max_connections));
+        let balance = Arc::new(Balance::new(listeners.len()));
         let (phase, phases) = watch::channel(Phase::Serving);
         let first = listeners.remove(0);
         let mut workers = Vec::new();
         for (i, listener) in listeners.into_iter().enumerate() {
-            let (shared, slots, phases) = (Arc::clone(&shared), Arc::clone(&slots), phases.clone());
+            let me = Worker {
+                index: i + 1,
+                shared: Arc::clone(&shared),
+                slots: Arc::clone(&slots),
+                balance: Arc::clone(&balance),
+            };
+            let phases = phases.clone();
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
@@ -223,7 +230,7 @@ impl Server {
                 .name(format!("pagecast-w{}", i + 1))
                 .spawn(move || {
                     runtime.block_on(async move {
-                        worker(listener, &shared, &slots, phases.clone()).await;
+                        me.accept_loop(listener, phases.clone()).await;
                         wait_for(phases, Phase::Done).await;
                     });
                 })?;
@@ -234,7 +241,13 @@ impl Server {
             let _ = phase.send(Phase::Stopping);
             shared.connections.stop();
         };
-        tokio::join!(worker(first, &shared, &slots, phases), stop);
+        let me = Worker {
+            index: 0,
+            shared: Arc::clone(&shared),
+            slots: Arc::clone(&slots),
+            balance,
+        };
+        tokio::join!(me.accept_loop(first, phases), stop);
         let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
         if tokio::time::timeout(grace, slots.acquire_many(all))
             .await
@@ -254,90 +267,150 @@ impl Server {
     }
 }
 
-/// A listening socket for `addr` that other workers' sockets may share
-/// (SO_REUSEPORT), with tokio's backlog.
-fn listen_reuseport(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
-    use rustix::net::{AddressFamily, SocketFlags, SocketType, sockopt};
-    let family = match addr {
-        SocketAddr::V4(_) => AddressFamily::INET,
-        SocketAddr::V6(_) => AddressFamily::INET6,
-    };
-    let socket = rustix::net::socket_with(
-        family,
-        SocketType::STREAM,
-        SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
-        None,
-    )?;
-    sockopt::set_socket_reuseaddr(&socket, true)?;
-    sockopt::set_socket_reuseport(&socket, true)?;
-    rustix::net::bind(&socket, &addr)?;
-    rustix::net::listen(&socket, 1024)?;
-    Ok(std::net::TcpListener::from(socket))
-}
-
 /// Completes once the server has reached `phase` (or gone past it: a worker that
 /// looks late may see a later phase than the one it waits for).
 async fn wait_for(mut phases: watch::Receiver<Phase>, phase: Phase) {
     let _ = phases.wait_for(|p| *p >= phase).await;
 }
 
-/// One worker's accept loop: serves each connection it accepts on its own task on
-/// this thread, until the server stops.
-async fn worker(
-    listener: std::net::TcpListener,
-    shared: &Arc<Shared>,
-    slots: &Arc<Semaphore>,
-    phases: watch::Receiver<Phase>,
-) {
-    let listener = match TcpListener::from_std(listener) {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("pagecast serve: a worker cannot listen: {e}");
-            return;
+/// How many connections each worker serves. A worker accepts only while no other
+/// worker serves fewer, so a burst of new keep-alive connections (a browser, a load
+/// balancer, a benchmark opening all its connections at once) is spread evenly rather
+/// than by whichever thread woke first or by a hash of addresses (SO_REUSEPORT); then
+/// the busiest worker is no busier than the rest, and its connections wait no longer.
+/// The worker with the fewest always accepts, so a waiting client is never left to
+/// the others.
+struct Balance {
+    load: Box<[AtomicUsize]>,
+    /// Woken when any worker's count changes, for workers holding back.
+    changed: Notify,
+}
+
+impl Balance {
+    fn new(workers: usize) -> Balance {
+        Balance {
+            load: (0..workers).map(|_| AtomicUsize::new(0)).collect(),
+            changed: Notify::new(),
         }
-    };
-    let stopping = wait_for(phases, Phase::Stopping);
-    tokio::pin!(stopping);
-    let mut exhausted = false;
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            () = &mut stopping => break,
+    }
+
+    /// Whether worker `me` may accept: no other serves fewer connections.
+    fn may_accept(&self, me: usize) -> bool {
+        let mine = self.load[me].load(Ordering::Acquire);
+        self.load.iter().all(|l| l.load(Ordering::Acquire) >= mine)
+    }
+
+    /// Completes when worker `me` may accept.
+    async fn turn(&self, me: usize) {
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            // Registered before looking, so a change in between is not missed.
+            changed.as_mut().enable();
+            if self.may_accept(me) {
+                return;
+            }
+            changed.await;
+        }
+    }
+
+    /// Counts a connection worker `me` accepted, until the result is dropped.
+    fn add(self: &Arc<Self>, me: usize) -> Counted {
+        self.load[me].fetch_add(1, Ordering::AcqRel);
+        self.changed.notify_waiters();
+        Counted {
+            balance: Arc::clone(self),
+            worker: me,
+        }
+    }
+}
+
+/// One connection counted for its worker until it ends.
+struct Counted {
+    balance: Arc<Balance>,
+    worker: usize,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.balance.load[self.worker].fetch_sub(1, Ordering::AcqRel);
+        self.balance.changed.notify_waiters();
+    }
+}
+
+/// What one worker thread needs.
+struct Worker {
+    index: usize,
+    shared: Arc<Shared>,
+    slots: Arc<Semaphore>,
+    balance: Arc<Balance>,
+}
+
+impl Worker {
+    /// Accepts connections while it is this worker's turn, and serves each on its own
+    /// task on this thread, until the server stops.
+    async fn accept_loop(self, listener: std::net::TcpListener, phases: watch::Receiver<Phase>) {
+        let listener = match TcpListener::from_std(listener) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("pagecast serve: a worker cannot listen: {e}");
+                return;
+            }
         };
-        match accepted {
-            Ok((stream, peer)) => {
-                exhausted = false;
-                let permit = match Arc::clone(slots).try_acquire_owned() {
-                    Ok(p) => p,
-                    Err(_) => tokio::select! {
-                        p = make_room(slots, &shared.connections) => p,
-                        () = &mut stopping => break,
-                    },
-                };
-                // Responses end with a packet the client waits for; MSG_MORE and
-                // TCP_CORK still merge headers with bodies.
-                let _ = stream.set_nodelay(true);
-                let registered = shared.connections.register();
-                tokio::spawn(conn::serve(
-                    stream,
-                    peer,
-                    Arc::clone(shared),
-                    registered,
-                    permit,
-                ));
-            }
-            Err(e) if is_exhaustion(&e) => {
-                // The connection stays in the backlog and the listener stays
-                // readable: accepting again at once would spin. Wait for
-                // descriptors to be freed.
-                if !exhausted {
-                    eprintln!("pagecast serve: accept: {e}; retrying every 100 ms");
-                    exhausted = true;
+        let Worker {
+            index,
+            shared,
+            slots,
+            balance,
+        } = self;
+        let stopping = wait_for(phases, Phase::Stopping);
+        tokio::pin!(stopping);
+        let mut exhausted = false;
+        loop {
+            let accepted = tokio::select! {
+                biased;
+                () = &mut stopping => break,
+                () = balance.turn(index) => tokio::select! {
+                    accepted = listener.accept() => accepted,
+                    // The counts moved: another worker may now serve fewer. Look again.
+                    () = balance.changed.notified() => continue,
+                    () = &mut stopping => break,
+                },
+            };
+            match accepted {
+                Ok((stream, peer)) => {
+                    exhausted = false;
+                    let counted = balance.add(index);
+                    let permit = match Arc::clone(&slots).try_acquire_owned() {
+                        Ok(p) => p,
+                        Err(_) => tokio::select! {
+                            p = make_room(&slots, &shared.connections) => p,
+                            () = &mut stopping => break,
+                        },
+                    };
+                    // Responses end with a packet the client waits for; MSG_MORE and
+                    // TCP_CORK still merge headers with bodies.
+                    let _ = stream.set_nodelay(true);
+                    let registered = shared.connections.register();
+                    let shared = Arc::clone(&shared);
+                    tokio::spawn(async move {
+                        conn::serve(stream, peer, shared, registered, permit).await;
+                        drop(counted);
+                    });
                 }
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                Err(e) if is_exhaustion(&e) => {
+                    // The connection stays in the backlog and the listener stays
+                    // readable: accepting again at once would spin. Wait for
+                    // descriptors to be freed.
+                    if !exhausted {
+                        eprintln!("pagecast serve: accept: {e}; retrying every 100 ms");
+                        exhausted = true;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                // The peer gave up before it was accepted (ECONNABORTED) and the like.
+                Err(_) => {}
             }
-            // The peer gave up before it was accepted (ECONNABORTED) and the like.
-            Err(_) => {}
         }
     }
 }
@@ -423,6 +496,47 @@ fn request_line(r: &Request) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn only_a_worker_with_the_fewest_connections_accepts() {
+        let balance = Arc::new(Balance::new(3));
+        assert!((0..3).all(|w| balance.may_accept(w)), "all even");
+        let a = balance.add(0);
+        assert!(!balance.may_accept(0));
+        assert!(balance.may_accept(1) && balance.may_accept(2));
+        let b = balance.add(1);
+        // Worker 0 waits for its turn, which comes when worker 2 catches up...
+        let waiting = tokio::spawn({
+            let balance = Arc::clone(&balance);
+            async move { balance.turn(0).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiting.is_finished(), "worker 2 serves fewer");
+        let c = balance.add(2);
+        tokio::time::timeout(Duration::from_secs(1), waiting)
+            .await
+            .expect("even again: worker 0's turn")
+            .unwrap();
+        // ...or when one of its own connections ends.
+        let d = balance.add(0);
+        let e = balance.add(1);
+        let f = balance.add(2);
+        let g = balance.add(2);
+        assert!(!balance.may_accept(2), "3 against 2 and 2");
+        let waiting = tokio::spawn({
+            let balance = Arc::clone(&balance);
+            async move { balance.turn(2).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiting.is_finished());
+        drop(g);
+        tokio::time::timeout(Duration::from_secs(1), waiting)
+            .await
+            .expect("a connection of its own ended")
+            .unwrap();
+        drop((a, b, c, d, e, f));
+        assert!(balance.load.iter().all(|l| l.load(Ordering::Acquire) == 0));
+    }
 
     #[test]
     fn log_lines_escape_quotes() {

@@ -212,16 +212,12 @@ fn listeners_on(port: u16) -> usize {
 }
 
 #[test]
-fn each_worker_listens_and_serves_connections_of_its_own() {
+fn the_workers_share_the_connections_evenly() {
     let data = pattern(256 << 10);
     let (dir, _) = dir_with("f.bin", &data);
     let s = Served::start(dir.path(), &["--access-log", "off", "--workers", "3"]);
     let pid = s.child.id();
-    assert_eq!(
-        listeners_on(s.addr.port()),
-        3,
-        "one listening socket per worker"
-    );
+    assert_eq!(listeners_on(s.addr.port()), 1, "one listening socket");
     let workers = |runtimes: &[(String, u64)]| -> Vec<(String, u64)> {
         runtimes
             .iter()
@@ -229,13 +225,22 @@ fn each_worker_listens_and_serves_connections_of_its_own() {
             .cloned()
             .collect()
     };
-    let before = workers(&thread_runtimes(pid));
+    // The address is printed before the other workers' threads start.
+    let started = Instant::now();
+    let before = loop {
+        let before = workers(&thread_runtimes(pid));
+        if before.len() == 3 || started.elapsed() > Duration::from_secs(10) {
+            break before;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
     let names: Vec<&str> = before.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["pagecast", "pagecast-w1", "pagecast-w2"]);
 
-    // The kernel spreads connections over the listeners; each worker serves those it
-    // accepted. 48 connections all landing on two of three listeners is a chance of
-    // about 3 * (2/3)^48, 1 in 10^8.
+    // 48 connections opened at once, each then asking for the same work: each worker
+    // accepts 16 and serves them, so each does a third of the work (25% to 42% allows
+    // for noise; a hash of addresses, as SO_REUSEPORT spreads them, misses that range
+    // about every other time).
     std::thread::scope(|scope| {
         for _ in 0..48 {
             scope.spawn(|| {
@@ -262,8 +267,8 @@ fn each_worker_listens_and_serves_connections_of_its_own() {
     let total: u64 = ran.iter().sum();
     for ((name, _), ran) in after.iter().zip(&ran) {
         assert!(
-            *ran * 20 > total,
-            "{name} ran {ran} ns of {total}: it served (almost) nothing"
+            *ran * 4 > total && *ran * 12 < total * 5,
+            "{name} ran {ran} ns of {total}: not about a third"
         );
     }
 
