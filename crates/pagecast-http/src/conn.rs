@@ -80,7 +80,14 @@ pub(crate) async fn serve(
             .write(peer, Some(&request), response.status, sent);
         match outcome {
             Ok(_) if keep_alive => {}
-            Ok(_) => return close_gracefully(stream).await,
+            // Bytes the client sent past this request (pipelined requests) would make
+            // the kernel answer the close with a reset that can destroy the response:
+            // drain them first, as nginx's lingering close does. A client that sent
+            // nothing more is closed at once.
+            Ok(_) if !buf.bytes().is_empty() || request_waiting(&stream) => {
+                return close_gracefully(stream).await;
+            }
+            Ok(_) => return,
             Err(e) => {
                 if let Some(message) = e.report {
                     eprintln!(

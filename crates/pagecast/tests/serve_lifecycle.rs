@@ -71,6 +71,65 @@ fn http_1_0_closes_unless_asked_to_keep_alive() {
     assert_eq!(Response::parse(&rest, false).0.body, b"a");
 }
 
+/// Sockets the process `pid` holds open.
+fn sockets_of(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().starts_with("socket:"))
+        .count()
+}
+
+#[test]
+fn a_closing_connection_drains_what_the_client_sent_after_and_only_then_lingers() {
+    let data = pattern(8 << 20);
+    let (dir, _) = dir_with("big.bin", &data);
+    let s = Served::start(dir.path(), &["--access-log", "off"]);
+    let pid = s.child.id();
+
+    // A request sent after `Connection: close`, while the response is on its way, is
+    // unread when the server closes: closing at once would answer it with a reset
+    // that destroys what the client has not read yet. The server drains it, and the
+    // whole body arrives.
+    let mut c = s.connect();
+    rustix::net::sockopt::set_socket_recv_buffer_size(&c, 64 * 1024).unwrap();
+    c.write_all(b"GET /big.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut all = vec![0u8; 1 << 20];
+    c.read_exact(&mut all).unwrap();
+    c.write_all(b"GET /big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    // The server finishes writing into the socket before the client reads the rest.
+    std::thread::sleep(Duration::from_millis(300));
+    c.read_to_end(&mut all).expect("the response was reset");
+    let (r, _) = Response::parse(&all, false);
+    assert!(
+        r.body == data,
+        "{} of {} body bytes",
+        r.body.len(),
+        data.len()
+    );
+
+    // A client that sent nothing more is closed at once: the server keeps no socket
+    // for it, although the client has not closed its end.
+    let baseline = sockets_of(pid);
+    let mut c = s.connect();
+    c.write_all(b"GET /big.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut all = Vec::new();
+    c.read_to_end(&mut all).unwrap();
+    assert_eq!(Response::parse(&all, false).0.body.len(), data.len());
+    let read = Instant::now();
+    while sockets_of(pid) > baseline {
+        assert!(
+            read.elapsed() < Duration::from_millis(1500),
+            "the server still holds the socket (lingering lasts 2 s)"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(c);
+}
+
 #[test]
 fn directories_redirect_serve_index_or_list() {
     let (dir, _) = dir_with("a.txt", b"a");
