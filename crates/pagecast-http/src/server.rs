@@ -39,7 +39,8 @@ pub struct Config {
     /// Descriptors of hot files kept open, each revalidated on use (0: none); see
     /// [`crate::open_cache`].
     pub open_file_cache: usize,
-    /// Worker threads, each with its own listener and event loop (at least 1).
+    /// Worker threads, each with its own event loop, sharing the listening socket (at
+    /// least 1).
     pub workers: usize,
 }
 
@@ -128,7 +129,8 @@ enum Phase {
 }
 
 impl Server {
-    /// Opens the directory and the access log and binds `addr`, once per worker.
+    /// Opens the directory and the access log and binds `addr`; every worker gets a
+    /// descriptor of the one listening socket.
     pub fn bind(addr: SocketAddr, config: Config) -> io::Result<Server> {
         let root = Root::with_cache(&config.root, config.open_file_cache).map_err(|e| {
             io::Error::new(
