@@ -324,6 +324,13 @@ pub trait Store: Send + Sync {
     /// Bytes of record batches a partition holds.
     fn size(&self, tp: &TopicPartition) -> Result<u64>;
 
+    /// Moves a partition's log start offset up to `offset` (Kafka's DeleteRecords) and
+    /// returns the log start offset after it: reads below it fail with
+    /// [`Error::OffsetOutOfRange`], [`Store::offsets`] starts there, and storage wholly
+    /// below it is freed where the engine can. An `offset` at or below the start changes
+    /// nothing; one past the end is [`Error::OffsetOutOfRange`]. Durable when it returns.
+    fn delete_records(&mut self, tp: &TopicPartition, offset: i64) -> Result<i64>;
+
     /// Base offset of the first batch whose largest timestamp is at least `timestamp`,
     /// or `None` if every batch is older.
     fn offset_for_timestamp(&self, tp: &TopicPartition, timestamp: i64) -> Result<Option<i64>>;

@@ -3,6 +3,10 @@
 //! partition; the commit log: a byte position of the log). After a crash, recovery
 //! checks from there on. It is rewritten atomically; a damaged one only costs a longer
 //! recovery, so it reads as absent.
+//!
+//! The segment engine keeps a partition's log start offset (moved by DeleteRecords) in
+//! a file of the same format, [`LOG_START_FILE`]. A damaged one reads as absent too: the
+//! log then starts at its first segment, as before any DeleteRecords.
 
 use std::path::Path;
 
@@ -12,6 +16,9 @@ use crate::files;
 /// Name of the file, in a partition's directory (segment engine) or the store's root
 /// (commit log).
 pub const RECOVERY_POINT_FILE: &str = "recovery-point";
+
+/// Name of the file of a segment-engine partition's log start offset, in its directory.
+pub const LOG_START_FILE: &str = "log-start-offset";
 
 /// The file's contents for `point`.
 pub fn encode(point: u64) -> String {
@@ -29,12 +36,23 @@ pub fn decode(text: &str) -> Option<u64> {
 
 /// Reads the recovery point kept in `dir`; `None` if there is none or it is damaged.
 pub(crate) fn read(dir: &Path) -> Result<Option<u64>> {
-    Ok(files::read_small(&dir.join(RECOVERY_POINT_FILE))?.and_then(|text| decode(&text)))
+    read_named(dir, RECOVERY_POINT_FILE)
 }
 
 /// Replaces the recovery point kept in `dir`.
 pub(crate) fn write(dir: &Path, point: u64) -> Result<()> {
-    files::write_atomically(dir, RECOVERY_POINT_FILE, encode(point).as_bytes())
+    write_named(dir, RECOVERY_POINT_FILE, point)
+}
+
+/// Reads the number kept in the file `name` of `dir`; `None` if there is none or it is
+/// damaged.
+pub(crate) fn read_named(dir: &Path, name: &str) -> Result<Option<u64>> {
+    Ok(files::read_small(&dir.join(name))?.and_then(|text| decode(&text)))
+}
+
+/// Replaces the number kept in the file `name` of `dir`.
+pub(crate) fn write_named(dir: &Path, name: &str, point: u64) -> Result<()> {
+    files::write_atomically(dir, name, encode(point).as_bytes())
 }
 
 #[cfg(test)]

@@ -259,6 +259,9 @@ fn copy_segments(
         // Everything before the active segment was sealed, so checked when it was
         // written: the snapshot's open rebuilds only the active segment's indexes.
         recovery_point::write(&out_dir, active.max(0) as u64)?;
+        if let Some(start) = recovery_point::read_named(&dir, recovery_point::LOG_START_FILE)? {
+            recovery_point::write_named(&out_dir, recovery_point::LOG_START_FILE, start)?;
+        }
     }
     Ok(())
 }

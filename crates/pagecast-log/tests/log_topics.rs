@@ -143,23 +143,43 @@ fn a_partition_s_own_retention_and_segment_size_apply_to_it_alone() {
     store.configure(&big, &by_age).unwrap();
 }
 
+/// The commit log keeps one log for every partition: a partition's own retention is
+/// accepted (Kafka accepts it per topic) and not acted on.
 #[test]
-fn the_commit_log_refuses_per_partition_storage_settings() {
+fn the_commit_log_accepts_per_partition_storage_settings_without_acting_on_them() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = open("commitlog", dir.path());
     let tp = TopicPartition::new("t", 0);
     store.create(&tp).unwrap();
-    store.configure(&tp, &PartitionConfig::default()).unwrap();
-    let err = store
+    for i in 0..3 {
+        store.append(&tp, &mut batch(i), 0).unwrap();
+    }
+    store
         .configure(
             &tp,
             &PartitionConfig {
                 retention_bytes: Some(Some(1)),
+                retention_age: Some(Some(Duration::from_millis(1))),
+                segment_bytes: Some(4096),
                 ..Default::default()
             },
         )
-        .unwrap_err();
-    assert!(err.to_string().contains("whole store"), "{err}");
+        .unwrap();
+    store.maintain(T0 + 3_600_000).unwrap();
+    let o = store.offsets(&tp).unwrap();
+    assert_eq!(
+        (o.start, o.end),
+        (0, 3),
+        "nothing is deleted by the partition's own settings"
+    );
+    assert!(
+        store
+            .configure(
+                &TopicPartition::new("missing", 0),
+                &PartitionConfig::default()
+            )
+            .is_err()
+    );
 }
 
 /// The offset a read reports after its last batch is the one the batches themselves
@@ -201,6 +221,97 @@ fn a_read_reports_the_offset_after_its_last_batch() {
                     .unwrap_or(offset);
                 assert_eq!(next, walked, "{kind}: read at {offset} within {budget}");
             }
+        }
+    }
+}
+
+/// DeleteRecords: the log start offset moves up, reads below it are out of range, time
+/// lookups never answer below it, it survives clean and unclean reopens, and the
+/// segment engine deletes the segments wholly below it.
+#[test]
+fn delete_records_moves_the_log_start_and_survives_a_reopen() {
+    for kind in ["segment", "commitlog"] {
+        for clean in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let tp = TopicPartition::new("t", 0);
+            let small = PartitionConfig {
+                segment_bytes: Some(4096),
+                ..Default::default()
+            };
+            let mut store = open(kind, dir.path());
+            store.create(&tp).unwrap();
+            store.configure(&tp, &small).unwrap();
+            for i in 0..40 {
+                store.append(&tp, &mut batch(i), 0).unwrap();
+            }
+            let segments = |dir: &std::path::Path| {
+                std::fs::read_dir(dir.join("t-0"))
+                    .map(|d| {
+                        d.filter(|e| {
+                            e.as_ref()
+                                .unwrap()
+                                .file_name()
+                                .to_string_lossy()
+                                .ends_with(".log")
+                        })
+                        .count()
+                    })
+                    .unwrap_or(0)
+            };
+            let before = segments(dir.path());
+            assert_eq!(store.delete_records(&tp, 20).unwrap(), 20, "{kind}");
+            assert_eq!(store.offsets(&tp).unwrap().start, 20, "{kind}");
+            assert!(
+                matches!(
+                    store.read(&tp, 19, u64::MAX),
+                    Err(pagecast_log::Error::OffsetOutOfRange { start: 20, .. })
+                ),
+                "{kind}: a read below the start"
+            );
+            assert_eq!(
+                values(&*store, &tp),
+                (20..40).collect::<Vec<u8>>(),
+                "{kind}"
+            );
+            assert_eq!(
+                store.offset_for_timestamp(&tp, T0).unwrap(),
+                Some(20),
+                "{kind}"
+            );
+            assert_eq!(
+                store.delete_records(&tp, 10).unwrap(),
+                20,
+                "{kind}: a lower offset changes nothing"
+            );
+            assert!(
+                store.delete_records(&tp, 41).is_err(),
+                "{kind}: past the end"
+            );
+            if kind == "segment" {
+                assert!(
+                    segments(dir.path()) < before,
+                    "segments wholly below the start are deleted ({before} before)"
+                );
+            }
+            if clean {
+                store.close().unwrap();
+            } else {
+                drop(store);
+            }
+            let mut store = open(kind, dir.path());
+            store.configure(&tp, &small).unwrap();
+            let o = store.offsets(&tp).unwrap();
+            assert_eq!(
+                (o.start, o.end),
+                (20, 40),
+                "{kind}, clean {clean}: after a reopen"
+            );
+            assert_eq!(store.delete_records(&tp, 40).unwrap(), 40, "{kind}");
+            assert_eq!(values(&*store, &tp), Vec::<u8>::new(), "{kind}");
+            store.append(&tp, &mut batch(40), 0).unwrap();
+            let o = store.offsets(&tp).unwrap();
+            assert_eq!((o.start, o.end), (40, 41), "{kind}: appends go on after it");
+            store.close().unwrap();
         }
     }
 }

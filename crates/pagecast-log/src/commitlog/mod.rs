@@ -97,6 +97,10 @@ impl Default for Config {
 struct Partition {
     queue: ConsumeQueue,
     next_offset: i64,
+    /// The log start offset DeleteRecords set (kept as the first offset in
+    /// `PARTITIONS_FILE`); the partition starts at this or at its first queued batch,
+    /// whichever is later.
+    log_start: i64,
 }
 
 /// The commit-log engine.
@@ -173,6 +177,11 @@ impl CommitLogStore {
         if !opened_clean {
             store.recover()?;
             store.flush()?;
+        }
+        for (tp, first) in store.read_partitions()? {
+            if let Some(part) = store.partitions.get_mut(&tp) {
+                part.log_start = first;
+            }
         }
         files::remove(&store.root.join(CLEAN_SHUTDOWN_FILE))?;
         files::sync_dir(&store.root)?;

@@ -98,6 +98,7 @@ impl CommitLogStore {
             let part = Partition {
                 queue,
                 next_offset: next,
+                log_start: 0,
             };
             self.check_queue(&tp, &part, end)?;
             self.partitions.insert(tp, part);
@@ -192,9 +193,11 @@ impl CommitLogStore {
                                 self.config.queue_file_entries,
                             )?;
                             let next_offset = header.base_offset;
-                            self.partitions
-                                .entry(tp.clone())
-                                .or_insert(Partition { queue, next_offset })
+                            self.partitions.entry(tp.clone()).or_insert(Partition {
+                                queue,
+                                next_offset,
+                                log_start: 0,
+                            })
                         }
                     };
                     if header.base_offset != part.next_offset {
@@ -267,6 +270,7 @@ impl CommitLogStore {
                         Partition {
                             queue,
                             next_offset: floor,
+                            log_start: 0,
                         },
                     );
                 }

@@ -15,6 +15,7 @@ impl Store for CommitLogStore {
                 Partition {
                     queue,
                     next_offset: 0,
+                    log_start: 0,
                 },
             );
             self.write_partitions()?;
@@ -36,15 +37,11 @@ impl Store for CommitLogStore {
         files::sync_dir(&self.root.join(QUEUE_DIR))
     }
 
-    fn configure(&mut self, tp: &TopicPartition, config: &PartitionConfig) -> Result<()> {
-        self.part(tp)?;
-        if config.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Config(
-                "the commitlog engine keeps every partition in one log, so segment size and age and retention are set for the whole store, not per topic".into(),
-            ))
-        }
+    /// Accepts a partition's settings and does not act on them: every partition shares
+    /// one log, so segment size and age and retention are the whole store's. Kafka
+    /// accepts them per topic, and so does the broker, which keeps and returns them.
+    fn configure(&mut self, tp: &TopicPartition, _config: &PartitionConfig) -> Result<()> {
+        self.part(tp).map(|_| ())
     }
 
     fn partitions(&self) -> Vec<TopicPartition> {
@@ -185,14 +182,50 @@ impl Store for CommitLogStore {
     fn offsets(&self, tp: &TopicPartition) -> Result<Offsets> {
         let part = self.part(tp)?;
         let end = part.next_offset;
-        let start = part
+        let first = part
             .queue
             .get(part.queue.first())
             .map_or(end, |e| e.base_offset);
-        Ok(Offsets { start, end })
+        Ok(Offsets {
+            start: first.max(part.log_start).min(end),
+            end,
+        })
+    }
+
+    fn delete_records(&mut self, tp: &TopicPartition, offset: i64) -> Result<i64> {
+        let Offsets { start, end } = self.offsets(tp)?;
+        if offset > end {
+            return Err(Error::OffsetOutOfRange {
+                partition: tp.clone(),
+                offset,
+                start,
+                end,
+            });
+        }
+        if offset <= start {
+            return Ok(start);
+        }
+        // The commit log is shared by every partition, so nothing is freed here:
+        // retention frees whole files. The queue's first entry moves up to the batch
+        // holding the new start, and the start is written to the partition list.
+        let part = self.partitions.get_mut(tp).expect("offsets found it");
+        part.log_start = offset;
+        let queue = &mut part.queue;
+        let mut first = queue.first();
+        while first + 1 < queue.count()
+            && queue
+                .get(first + 1)
+                .is_some_and(|e| e.base_offset <= offset)
+        {
+            first += 1;
+        }
+        queue.set_first(first);
+        self.write_partitions()?;
+        Ok(offset)
     }
 
     fn offset_for_timestamp(&self, tp: &TopicPartition, timestamp: i64) -> Result<Option<i64>> {
+        let Offsets { start, end } = self.offsets(tp)?;
         let queue = &self.part(tp)?.queue;
         for i in queue.first()..queue.count() {
             let Some(e) = queue.get(i) else { break };
@@ -200,7 +233,9 @@ impl Store for CommitLogStore {
                 .header_at(e.position)
                 .is_some_and(|h| h.max_timestamp >= timestamp)
             {
-                return Ok(Some(e.base_offset));
+                // Records below the log start offset are not served, so not found.
+                let found = e.base_offset.max(start);
+                return Ok((found < end).then_some(found));
             }
         }
         Ok(None)

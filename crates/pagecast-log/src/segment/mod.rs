@@ -236,6 +236,13 @@ impl Store for SegmentStore {
         Ok(self.partition(tp)?.size())
     }
 
+    fn delete_records(&mut self, tp: &TopicPartition, offset: i64) -> Result<i64> {
+        self.partitions
+            .get_mut(tp)
+            .ok_or_else(|| Error::UnknownPartition(tp.clone()))?
+            .delete_records(offset)
+    }
+
     fn offset_for_timestamp(&self, tp: &TopicPartition, timestamp: i64) -> Result<Option<i64>> {
         self.partition(tp)?.offset_for_timestamp(timestamp)
     }

@@ -30,6 +30,9 @@ pub(crate) struct PartitionLog {
     config: Arc<Config>,
     /// The recovery point last written to the checkpoint.
     recovery_point: i64,
+    /// The log start offset DeleteRecords set (kept in `LOG_START_FILE`); the log starts
+    /// at this or at its first segment, whichever is later.
+    log_start: i64,
     /// Offset below which background flushes (after rolls) have finished.
     flushed: Arc<AtomicI64>,
     flushers: files::Flushers,
@@ -65,12 +68,16 @@ impl PartitionLog {
         } else {
             segments = open_segments(dir, &tp, &bases, clean, checkpoint, &config)?;
         }
+        let log_start = recovery_point::read_named(dir, recovery_point::LOG_START_FILE)?
+            .and_then(|p| i64::try_from(p).ok())
+            .unwrap_or(0);
         let mut log = PartitionLog {
             tp,
             dir: dir.to_owned(),
             segments,
             config,
             recovery_point: checkpoint.unwrap_or(0),
+            log_start,
             flushed: Arc::new(AtomicI64::new(checkpoint.unwrap_or(0))),
             flushers: files::Flushers::default(),
             dirty_since: None,
@@ -110,14 +117,57 @@ impl PartitionLog {
     }
 
     pub(crate) fn offsets(&self) -> Offsets {
+        let first = *self
+            .segments
+            .keys()
+            .next()
+            .expect("a log always has a segment");
+        let end = self.next_offset();
         Offsets {
-            start: *self
+            // A recovery that truncated below a DeleteRecords mark leaves the log
+            // empty at its end, never starting past it.
+            start: first.max(self.log_start).min(end),
+            end,
+        }
+    }
+
+    /// Moves the log start offset up to `offset` (DeleteRecords) and deletes the
+    /// segments wholly below it; returns the log start offset.
+    pub(crate) fn delete_records(&mut self, offset: i64) -> Result<i64> {
+        let Offsets { start, end } = self.offsets();
+        if offset > end {
+            return Err(Error::OffsetOutOfRange {
+                partition: self.tp.clone(),
+                offset,
+                start,
+                end,
+            });
+        }
+        if offset <= start {
+            return Ok(start);
+        }
+        // Durable before anything is deleted: a crash in between finds the mark and
+        // serves nothing below it, and the next retention pass takes the segments.
+        recovery_point::write_named(&self.dir, recovery_point::LOG_START_FILE, offset as u64)?;
+        self.log_start = offset;
+        self.delete_segments_below_start()?;
+        Ok(offset)
+    }
+
+    /// Deletes the oldest segments while the next one starts at or below the log start
+    /// offset. The segment taking appends is never deleted.
+    fn delete_segments_below_start(&mut self) -> Result<()> {
+        while self.segments.len() > 1
+            && self
                 .segments
                 .keys()
-                .next()
-                .expect("a log always has a segment"),
-            end: self.next_offset(),
+                .nth(1)
+                .is_some_and(|&next| next <= self.log_start)
+        {
+            let (_, oldest) = self.segments.pop_first().expect("more than one segment");
+            oldest.delete()?;
         }
+        Ok(())
     }
 
     pub(crate) fn append(&mut self, buf: &mut [u8], now_ms: i64) -> Result<Appended> {
@@ -241,6 +291,7 @@ impl PartitionLog {
     /// Deletes the oldest segments while the log is over its size limit or their newest
     /// batch is older than the age limit. The segment taking appends is never deleted.
     fn apply_retention(&mut self, now_ms: i64) -> Result<()> {
+        self.delete_segments_below_start()?;
         let mut total: u64 = self.segments.values().map(|s| s.size).sum();
         while self.segments.len() > 1 {
             let oldest = self
@@ -321,11 +372,13 @@ impl PartitionLog {
     }
 
     pub(crate) fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<i64>> {
+        let Offsets { start, end } = self.offsets();
         for segment in self.segments.values() {
             if segment.max_timestamp >= timestamp
                 && let Some(offset) = segment.find_timestamp(timestamp)?
             {
-                return Ok(Some(offset));
+                // Records below the log start offset are not served, so not found.
+                return Ok((offset.max(start) < end).then_some(offset.max(start)));
             }
         }
         Ok(None)
