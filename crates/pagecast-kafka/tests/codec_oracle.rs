@@ -703,13 +703,22 @@ fn group_administration_and_the_consumer_protocol() {
         if v >= 4 {
             req = req.with_states_filter(vec![s("Stable")]);
         }
-        let _: lg::ListGroupsRequest = request(&req, v);
+        if v >= 5 {
+            req = req.with_types_filter(vec![s("classic")]);
+        }
+        let got: lg::ListGroupsRequest = request(&req, v);
+        assert_eq!(got.types_filter.len(), usize::from(v >= 5));
         let resp = lg::ListGroupsResponse {
             groups: vec![lg::ListedGroup {
                 group_id: "g".into(),
                 protocol_type: "consumer".into(),
                 group_state: if v >= 4 {
                     "Stable".into()
+                } else {
+                    String::new()
+                },
+                group_type: if v >= 5 {
+                    "classic".into()
                 } else {
                     String::new()
                 },
@@ -723,6 +732,7 @@ fn group_administration_and_the_consumer_protocol() {
         let _: dgs::DescribeGroupsRequest = request(&req, v);
         let resp = dgs::DescribeGroupsResponse {
             groups: vec![dgs::DescribedGroup {
+                error_message: (v >= 6).then(|| "not found".into()),
                 group_id: "g".into(),
                 group_state: "Stable".into(),
                 protocol_type: "consumer".into(),
@@ -738,7 +748,8 @@ fn group_administration_and_the_consumer_protocol() {
             }],
             ..Default::default()
         };
-        let _: kp::DescribeGroupsResponse = response(&resp, v);
+        let theirs: kp::DescribeGroupsResponse = response(&resp, v);
+        assert_eq!(theirs.groups[0].error_message.is_some(), v >= 6);
     }
     for v in versions::<dg::DeleteGroupsRequest>(0, 2) {
         let req = kp::DeleteGroupsRequest::default().with_groups_names(vec![kp::GroupId(s("g"))]);
@@ -847,5 +858,44 @@ fn group_administration_and_the_consumer_protocol() {
             ..Default::default()
         };
         let _: kp::ConsumerGroupDescribeResponse = response(&resp, v);
+    }
+}
+
+#[test]
+fn delete_records() {
+    use ours::delete_records as dr;
+    for v in versions::<dr::DeleteRecordsRequest>(0, 2) {
+        let req = kp::DeleteRecordsRequest::default()
+            .with_topics(vec![
+                kp::delete_records_request::DeleteRecordsTopic::default()
+                    .with_name(topic("orders"))
+                    .with_partitions(vec![
+                        kp::delete_records_request::DeleteRecordsPartition::default()
+                            .with_partition_index(2)
+                            .with_offset(-1),
+                        kp::delete_records_request::DeleteRecordsPartition::default()
+                            .with_partition_index(0)
+                            .with_offset(40),
+                    ]),
+            ])
+            .with_timeout_ms(30_000);
+        let got: dr::DeleteRecordsRequest = request(&req, v);
+        assert_eq!(got.topics[0].name, "orders");
+        assert_eq!(got.topics[0].partitions[1].offset, 40);
+        assert_eq!(got.timeout_ms, 30_000);
+        let resp = dr::DeleteRecordsResponse {
+            throttle_time_ms: 0,
+            topics: vec![dr::DeleteRecordsTopicResult {
+                name: "orders".into(),
+                partitions: vec![dr::DeleteRecordsPartitionResult {
+                    partition_index: 0,
+                    low_watermark: 40,
+                    error_code: 1,
+                }],
+            }],
+        };
+        let theirs: kp::DeleteRecordsResponse = response(&resp, v);
+        assert_eq!(theirs.topics[0].partitions[0].low_watermark, 40);
+        assert_eq!(theirs.topics[0].partitions[0].error_code, 1);
     }
 }

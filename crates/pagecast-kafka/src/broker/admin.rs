@@ -1,16 +1,22 @@
-//! Topic administration: CreateTopics, DeleteTopics, CreatePartitions, DescribeConfigs,
-//! IncrementalAlterConfigs and DescribeCluster.
+//! Topic administration: CreateTopics, DeleteTopics, CreatePartitions, DeleteRecords,
+//! DescribeConfigs, IncrementalAlterConfigs and DescribeCluster.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use pagecast_log::TopicPartition;
+
 use super::topic_config::{self, SETTINGS};
 use super::{NODE_ID, Refusal, Shared};
-use crate::error::ErrorCode;
+use crate::error::{ErrorCode, storage_error_code};
 use crate::messages::create_partitions::{
     CreatePartitionsRequest, CreatePartitionsResponse, CreatePartitionsTopicResult,
 };
 use crate::messages::create_topics::{
     CreatableTopicConfigs, CreatableTopicResult, CreateTopicsRequest, CreateTopicsResponse,
+};
+use crate::messages::delete_records::{
+    DeleteRecordsPartitionResult, DeleteRecordsRequest, DeleteRecordsResponse,
+    DeleteRecordsTopicResult,
 };
 use crate::messages::delete_topics::{
     DeletableTopicResult, DeleteTopicsRequest, DeleteTopicsResponse,
@@ -221,6 +227,83 @@ pub(crate) fn create_partitions(
     (
         CreatePartitionsResponse {
             results,
+            ..Default::default()
+        },
+        code,
+    )
+}
+
+/// The offset DeleteRecords takes for "up to the high watermark".
+const HIGH_WATERMARK: i64 = -1;
+
+/// DeleteRecords, as Kafka's ReplicaManager.deleteRecords: each partition's log start
+/// offset moves up to the offset given (-1: the high watermark); one past the high
+/// watermark, or negative, is OFFSET_OUT_OF_RANGE. The answer is the log start offset
+/// after it (the low watermark of a partition with one replica).
+pub(crate) fn delete_records(
+    shared: &Shared,
+    req: DeleteRecordsRequest,
+) -> (DeleteRecordsResponse, ErrorCode) {
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let topic = shared.topic(&t.name);
+            let partitions = t
+                .partitions
+                .into_iter()
+                .map(|p| {
+                    let mut out = DeleteRecordsPartitionResult {
+                        partition_index: p.partition_index,
+                        low_watermark: -1,
+                        error_code: 0,
+                    };
+                    if !topic
+                        .as_ref()
+                        .is_some_and(|topic| topic.has_partition(p.partition_index))
+                    {
+                        out.error_code = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION.0;
+                        return out;
+                    }
+                    let tp = TopicPartition::new(t.name.as_str(), p.partition_index);
+                    let result = (|| {
+                        let mut store = shared.store_mut();
+                        let offset = match p.offset {
+                            HIGH_WATERMARK => store.offsets(&tp)?.end,
+                            o => o,
+                        };
+                        if offset < 0 {
+                            let o = store.offsets(&tp)?;
+                            return Err(pagecast_log::Error::OffsetOutOfRange {
+                                partition: tp.clone(),
+                                offset,
+                                start: o.start,
+                                end: o.end,
+                            });
+                        }
+                        store.delete_records(&tp, offset)
+                    })();
+                    match result {
+                        Ok(start) => out.low_watermark = start,
+                        Err(e) => out.error_code = storage_error_code(&e).0,
+                    }
+                    out
+                })
+                .collect();
+            DeleteRecordsTopicResult {
+                name: t.name,
+                partitions,
+            }
+        })
+        .collect::<Vec<_>>();
+    let code = ErrorCode::first(
+        topics
+            .iter()
+            .flat_map(|t| t.partitions.iter().map(|p| p.error_code)),
+    );
+    (
+        DeleteRecordsResponse {
+            topics,
             ..Default::default()
         },
         code,

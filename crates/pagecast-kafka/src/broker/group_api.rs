@@ -209,16 +209,19 @@ pub(crate) fn list_groups(
     shared: &Shared,
     req: ListGroupsRequest,
 ) -> (ListGroupsResponse, ErrorCode) {
+    // Kafka compares both filters without regard to case.
+    let wanted = |filter: &[String], value: &str| {
+        filter.is_empty() || filter.iter().any(|f| f.eq_ignore_ascii_case(value))
+    };
     let groups = lock(&shared.groups)
         .list()
         .into_iter()
-        .filter(|(_, _, state)| {
-            req.states_filter.is_empty() || req.states_filter.iter().any(|f| f == state.name())
-        })
-        .map(|(group_id, protocol_type, state)| ListedGroup {
-            group_id,
-            protocol_type,
-            group_state: state.name().into(),
+        .filter(|g| wanted(&req.states_filter, g.state) && wanted(&req.types_filter, g.group_type))
+        .map(|g| ListedGroup {
+            group_id: g.group_id,
+            protocol_type: g.protocol_type,
+            group_state: g.state.into(),
+            group_type: g.group_type.into(),
         })
         .collect();
     (
@@ -233,6 +236,7 @@ pub(crate) fn list_groups(
 pub(crate) fn describe_groups(
     shared: &Shared,
     req: DescribeGroupsRequest,
+    version: i16,
 ) -> (DescribeGroupsResponse, ErrorCode) {
     let coordinator = lock(&shared.groups);
     let groups = req
@@ -264,7 +268,15 @@ pub(crate) fn describe_groups(
                     .collect(),
                 ..Default::default()
             },
-            // Kafka describes a group it does not know as Dead, without an error.
+            // Kafka describes a group it does not know as Dead: from v6 with
+            // GROUP_ID_NOT_FOUND (KIP-1043), before that without an error.
+            None if version >= 6 => DescribedGroup {
+                error_code: ErrorCode::GROUP_ID_NOT_FOUND.0,
+                error_message: Some(format!("Group {group_id} not found.")),
+                group_id,
+                group_state: "Dead".into(),
+                ..Default::default()
+            },
             None => DescribedGroup {
                 group_id,
                 group_state: "Dead".into(),

@@ -150,6 +150,19 @@ impl Default for GroupConfig {
     }
 }
 
+/// A group as ListGroups shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    /// Group ID.
+    pub group_id: String,
+    /// Protocol type ("consumer"), empty for a group that only committed offsets.
+    pub protocol_type: String,
+    /// Kafka's name for its state.
+    pub state: &'static str,
+    /// "classic" or "consumer" (KIP-848).
+    pub group_type: &'static str,
+}
+
 /// A group's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
@@ -433,9 +446,10 @@ impl Group {
         self.rebalance_deadline = None;
         self.generation += 1;
         if self.members.is_empty() {
+            // As Kafka's ClassicGroup, an empty group keeps its protocol type: clients
+            // tell a consumer group from a simple (assign-only) one by it.
             self.state = State::Empty;
             self.protocol = None;
-            self.protocol_type = None;
             self.leader = None;
             self.dirty = true;
             return;
@@ -874,9 +888,13 @@ impl Coordinator {
         if generation != g.generation {
             return Err(ErrorCode::ILLEGAL_GENERATION);
         }
+        // As Kafka's ClassicGroup.validateOffsetCommit: a member of the current
+        // generation may commit while the group prepares a rebalance (eager clients
+        // commit in onPartitionsRevoked at exactly that moment); only the wait for the
+        // leader's assignment refuses it.
         match g.state {
-            State::Stable => Ok(()),
-            _ => Err(ErrorCode::REBALANCE_IN_PROGRESS),
+            State::CompletingRebalance => Err(ErrorCode::REBALANCE_IN_PROGRESS),
+            _ => Ok(()),
         }
     }
 
@@ -929,20 +947,31 @@ impl Coordinator {
         topics
     }
 
-    /// Every group: ID, protocol type, state.
-    pub fn list(&self) -> Vec<(String, String, State)> {
-        let mut out: Vec<_> = self
+    /// Every group of either kind, sorted by ID, as ListGroups shows them.
+    pub fn list(&self) -> Vec<Listed> {
+        let mut out: Vec<Listed> = self
             .groups
             .iter()
-            .map(|(id, g)| {
-                (
-                    id.clone(),
-                    g.protocol_type.clone().unwrap_or_default(),
-                    g.state,
-                )
+            .map(|(id, g)| Listed {
+                group_id: id.clone(),
+                protocol_type: g.protocol_type.clone().unwrap_or_default(),
+                state: g.state.name(),
+                group_type: "classic",
             })
+            .chain(
+                self.consumer
+                    .list()
+                    .into_iter()
+                    .filter(|(id, _)| !self.groups.contains_key(id))
+                    .map(|(group_id, state)| Listed {
+                        group_id,
+                        protocol_type: "consumer".into(),
+                        state,
+                        group_type: "consumer",
+                    }),
+            )
             .collect();
-        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out.sort_by(|a, b| a.group_id.cmp(&b.group_id));
         out
     }
 
@@ -1221,7 +1250,8 @@ mod tests {
         );
         assert_eq!(
             c.check_commit("g", 1, (&leader.member_id, None), t2),
-            Err(ErrorCode::REBALANCE_IN_PROGRESS)
+            Ok(()),
+            "a member of the current generation commits while the group prepares a rebalance"
         );
         let mut wl = waiting(c.join(
             join(&leader.member_id, &["range", "roundrobin"]).clone(),
@@ -1234,6 +1264,12 @@ mod tests {
             wl.try_recv().unwrap().members.len(),
             3,
             "the leader stays the leader"
+        );
+        assert_eq!(c.state("g").unwrap().0, State::CompletingRebalance);
+        assert_eq!(
+            c.check_commit("g", 2, (&leader.member_id, None), t2),
+            Err(ErrorCode::REBALANCE_IN_PROGRESS),
+            "no commit while the members wait for the leader's assignment"
         );
 
         // The follower goes silent: after its session timeout the others rebalance

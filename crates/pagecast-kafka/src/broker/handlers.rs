@@ -19,6 +19,7 @@ use crate::messages::consumer_group_heartbeat::ConsumerGroupHeartbeatRequest;
 use crate::messages::create_partitions::CreatePartitionsRequest;
 use crate::messages::create_topics::CreateTopicsRequest;
 use crate::messages::delete_groups::DeleteGroupsRequest;
+use crate::messages::delete_records::DeleteRecordsRequest;
 use crate::messages::delete_topics::DeleteTopicsRequest;
 use crate::messages::describe_cluster::DescribeClusterRequest;
 use crate::messages::describe_configs::DescribeConfigsRequest;
@@ -95,6 +96,7 @@ pub const APIS: &[Api] = &[
     api::<InitProducerIdRequest>("InitProducerId"),
     api::<CreateTopicsRequest>("CreateTopics"),
     api::<DeleteTopicsRequest>("DeleteTopics"),
+    api::<DeleteRecordsRequest>("DeleteRecords"),
     api::<DescribeConfigsRequest>("DescribeConfigs"),
     api::<CreatePartitionsRequest>("CreatePartitions"),
     api::<IncrementalAlterConfigsRequest>("IncrementalAlterConfigs"),
@@ -338,6 +340,9 @@ pub(crate) async fn handle(
         k if k == DeleteTopicsRequest::KEY => call!(DeleteTopicsRequest, |req| {
             tokio::task::block_in_place(|| admin::delete_topics(shared, req, version))
         }),
+        k if k == DeleteRecordsRequest::KEY => call!(DeleteRecordsRequest, |req| {
+            tokio::task::block_in_place(|| admin::delete_records(shared, req))
+        }),
         k if k == CreatePartitionsRequest::KEY => call!(CreatePartitionsRequest, |req| {
             tokio::task::block_in_place(|| admin::create_partitions(shared, req))
         }),
@@ -378,7 +383,7 @@ pub(crate) async fn handle(
         }
         k if k == DescribeGroupsRequest::KEY => {
             call!(DescribeGroupsRequest, |req| group_api::describe_groups(
-                shared, req
+                shared, req, version
             ))
         }
         k if k == DeleteGroupsRequest::KEY => call!(DeleteGroupsRequest, |req| {
@@ -763,9 +768,14 @@ fn record_at_timestamp(
         position: 0,
         source,
     })?;
-    let found = crate::records::find_record(&bytes, |r| match timestamp {
-        Some(t) => r.timestamp >= t,
-        None => r.timestamp == header.max_timestamp,
+    // Records below the log start offset (DeleteRecords) are not served, so not found.
+    let start = shared.store().offsets(tp)?.start;
+    let found = crate::records::find_record(&bytes, |r| {
+        r.offset >= start
+            && match timestamp {
+                Some(t) => r.timestamp >= t,
+                None => r.timestamp == header.max_timestamp,
+            }
     });
     match found {
         Ok(found) => Ok(found),

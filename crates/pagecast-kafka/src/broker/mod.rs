@@ -744,7 +744,8 @@ pub(crate) fn partition_figures(shared: &Shared) -> Vec<PartitionFigures> {
 pub(crate) fn group_figures(shared: &Shared, partitions: &[PartitionFigures]) -> Vec<GroupFigures> {
     let coordinator = lock(&shared.groups);
     let committed = lock(&shared.offsets);
-    let mut names: Vec<String> = coordinator.list().into_iter().map(|(g, _, _)| g).collect();
+    let listed = coordinator.list();
+    let mut names: Vec<String> = listed.iter().map(|g| g.group_id.clone()).collect();
     names.extend(committed.groups());
     names.sort();
     names.dedup();
@@ -753,7 +754,14 @@ pub(crate) fn group_figures(shared: &Shared, partitions: &[PartitionFigures]) ->
         .map(|group| {
             let (state, generation, members) = match coordinator.describe(&group) {
                 Some(d) => (d.state, d.generation, d.members.len()),
-                None => ("Empty", 0, 0),
+                None => (
+                    listed
+                        .iter()
+                        .find(|g| g.group_id == group)
+                        .map_or("Empty", |g| g.state),
+                    0,
+                    0,
+                ),
             };
             let partitions = committed
                 .group(&group)

@@ -37,6 +37,8 @@ wire_struct! {
     pub struct DescribedGroup {
         /// Error.
         error_code: i16 => 0..;
+        /// Error message (v6+).
+        error_message: Option<String> => 6..;
         /// Group ID.
         group_id: String => 0..;
         /// State.
@@ -62,4 +64,4 @@ wire_struct! {
     }
 }
 
-crate::wire_api!(DescribeGroupsRequest, DescribeGroupsResponse, key 15, versions 0..=5, flexible 5);
+crate::wire_api!(DescribeGroupsRequest, DescribeGroupsResponse, key 15, versions 0..=6, flexible 5);

@@ -7,6 +7,8 @@ wire_struct! {
     pub struct ListGroupsRequest {
         /// States to list (v4+), or empty for all.
         states_filter: Vec<String> => 4..;
+        /// Group types to list (v5+), or empty for all.
+        types_filter: Vec<String> => 5..;
     }
 }
 
@@ -19,6 +21,8 @@ wire_struct! {
         protocol_type: String => 0..;
         /// State (v4+).
         group_state: String => 4..;
+        /// Group type, "classic" or "consumer" (v5+).
+        group_type: String => 5..;
     }
 }
 
@@ -34,4 +38,4 @@ wire_struct! {
     }
 }
 
-crate::wire_api!(ListGroupsRequest, ListGroupsResponse, key 16, versions 0..=4, flexible 3);
+crate::wire_api!(ListGroupsRequest, ListGroupsResponse, key 16, versions 0..=5, flexible 3);
