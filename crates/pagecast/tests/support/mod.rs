@@ -241,3 +241,4 @@ pub fn require_tool(tool: &str) -> PathBuf {
 }
 
 pub mod broker;
+pub mod kafka;
