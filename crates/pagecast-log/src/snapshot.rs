@@ -343,6 +343,11 @@ fn copy_commitlog(
             continue;
         };
         let mut magic = [0u8; 4];
+        if len < magic.len() as u64 {
+            // The next file, created a moment ago on the store's allocation thread
+            // and not yet given its length: it holds nothing.
+            continue;
+        }
         file.read_exact_at(&mut magic, 0)
             .map_err(Error::io("read", &path))?;
         if magic != [0; 4] {
