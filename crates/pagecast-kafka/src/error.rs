@@ -65,6 +65,8 @@ codes! {
     INVALID_RECORD = 87, "A record failed validation.";
     TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53, "Transactional IDs are not supported.";
     UNKNOWN_TOPIC_ID = 100, "No topic has this ID.";
+    FETCH_SESSION_ID_NOT_FOUND = 70, "The fetch session is not in the broker's cache: open a new one.";
+    INVALID_FETCH_SESSION_EPOCH = 71, "The fetch session epoch is not the one expected.";
     PRODUCER_FENCED = 90, "A newer producer with the same ID exists.";
     MEMBER_ID_REQUIRED = 79, "Join again with the member ID given.";
     FENCED_MEMBER_EPOCH = 110, "The member epoch is not the member's: rejoin with epoch 0.";

@@ -362,6 +362,15 @@ struct BrokerArgs {
     /// (group.consumer.heartbeat.interval.ms).
     #[arg(long, env = "PAGECAST_GROUP_CONSUMER_HEARTBEAT_INTERVAL_MS", default_value_t = 5000, value_name = "MS", value_parser = clap::value_parser!(u64).range(100..))]
     group_consumer_heartbeat_interval_ms: u64,
+    /// Incremental fetch sessions (KIP-227) kept at most; 0 turns them off
+    /// (max.incremental.fetch.session.cache.slots).
+    #[arg(
+        long,
+        env = "PAGECAST_FETCH_SESSION_CACHE_SLOTS",
+        default_value_t = 1000,
+        value_name = "N"
+    )]
+    fetch_session_cache_slots: usize,
 }
 
 #[derive(Args)]
@@ -553,6 +562,7 @@ fn broker(args: BrokerArgs) -> anyhow::Result<()> {
     config.auto_create_topics = args.auto_create_topics;
     config.default_partitions = args.default_partitions;
     config.metrics_addr = args.metrics_addr;
+    config.fetch_session_slots = args.fetch_session_cache_slots;
     config.groups.initial_rebalance_delay =
         std::time::Duration::from_millis(args.group_initial_rebalance_delay_ms);
     config.groups.consumer.session_timeout =

@@ -7,17 +7,21 @@
 //!
 //! A fetch that finds fewer than `min_bytes` waits, up to `max_wait_ms`, for a produce
 //! to wake it (a [`tokio::sync::Notify`] every append signals), then reads again.
+//!
+//! A fetch in a session (KIP-227, `fetch_session`) reads every partition of the session
+//! and answers only those with news.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use pagecast_io::{Method, Options};
 use pagecast_log::{Chunk, TopicPartition};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use super::{Shared, is_stopping};
+use super::fetch_session::{FINAL_EPOCH, Key, Outcome, Plan, Requested, TopicKey};
+use super::{Shared, is_stopping, lock};
 use crate::codec::{Message, Uuid, Wire, put_length};
 use crate::error::{ErrorCode, storage_error_code};
 use crate::frame::{finish_response, start_response};
@@ -144,11 +148,76 @@ fn read_all(
         .collect()
 }
 
-/// A topic as the request names it: by name (before v13) or by ID.
-#[derive(Clone)]
-enum TopicKey {
-    Name(String),
-    Id(Uuid),
+/// The partitions of `asked`, resolved against the topics, consecutive partitions of a
+/// topic together as the response lists them.
+fn resolve(shared: &Shared, asked: &[Requested]) -> Vec<(TopicKey, Vec<Wanted>)> {
+    let mut wanted: Vec<(TopicKey, Vec<Wanted>)> = Vec::new();
+    let mut topic = Err(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION);
+    for r in asked {
+        if wanted.last().is_none_or(|(k, _)| *k != r.key.topic) {
+            topic = match &r.key.topic {
+                TopicKey::Id(id) => shared.topic_by_id(*id).ok_or(ErrorCode::UNKNOWN_TOPIC_ID),
+                TopicKey::Name(name) => shared
+                    .topic(name)
+                    .map(|t| (name.clone(), t))
+                    .ok_or(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
+            };
+            wanted.push((r.key.topic.clone(), Vec::new()));
+        }
+        let tp = match &topic {
+            Ok((name, t)) if t.has_partition(r.key.partition) => {
+                Ok(TopicPartition::new(name.as_str(), r.key.partition))
+            }
+            Ok(_) => Err(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
+            Err(code) => Err(*code),
+        };
+        let (_, parts) = wanted.last_mut().expect("pushed above");
+        parts.push(Wanted {
+            partition: r.key.partition,
+            tp,
+            offset: r.fetch_offset,
+            max_bytes: r.max_bytes,
+        });
+    }
+    wanted
+}
+
+/// The partitions a request names, and those it forgets, as the session cache keys them.
+fn requested(req: &FetchRequest, version: i16) -> (Vec<Requested>, Vec<Key>) {
+    let topic = |name: &str, id: Uuid| {
+        if version >= 13 {
+            TopicKey::Id(id)
+        } else {
+            TopicKey::Name(name.to_owned())
+        }
+    };
+    let asked = req
+        .topics
+        .iter()
+        .flat_map(|t| {
+            let key = topic(&t.topic, t.topic_id);
+            t.partitions.iter().map(move |p| Requested {
+                key: Key {
+                    topic: key.clone(),
+                    partition: p.partition,
+                },
+                fetch_offset: p.fetch_offset,
+                max_bytes: p.partition_max_bytes,
+            })
+        })
+        .collect();
+    let forgotten = req
+        .forgotten_topics_data
+        .iter()
+        .flat_map(|t| {
+            let key = topic(&t.topic, t.topic_id);
+            t.partitions.iter().map(move |&partition| Key {
+                topic: key.clone(),
+                partition,
+            })
+        })
+        .collect();
+    (asked, forgotten)
 }
 
 /// Answers a fetch, waiting for data as the request allows.
@@ -158,43 +227,41 @@ pub(crate) async fn fetch(
     version: i16,
     correlation_id: i32,
 ) -> (Response, ErrorCode) {
-    let wanted: Vec<(TopicKey, Vec<Wanted>)> = req
-        .topics
-        .iter()
-        .map(|t| {
-            let (key, topic) = if version >= 13 {
-                let found = shared.topic_by_id(t.topic_id);
-                (
-                    TopicKey::Id(t.topic_id),
-                    found.ok_or(ErrorCode::UNKNOWN_TOPIC_ID),
-                )
-            } else {
-                let found = shared.topic(&t.topic).map(|topic| (t.topic.clone(), topic));
-                (
-                    TopicKey::Name(t.topic.clone()),
-                    found.ok_or(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
-                )
-            };
-            let parts = t
-                .partitions
-                .iter()
-                .map(|p| Wanted {
-                    partition: p.partition,
-                    tp: match &topic {
-                        Ok((name, topic)) if topic.has_partition(p.partition) => {
-                            Ok(TopicPartition::new(name.as_str(), p.partition))
-                        }
-                        Ok(_) => Err(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
-                        Err(code) => Err(*code),
-                    },
-                    offset: p.fetch_offset,
-                    max_bytes: p.partition_max_bytes,
-                })
-                .collect();
-            (key, parts)
-        })
-        .collect();
-
+    let (asked, forgotten) = requested(&req, version);
+    // Before v7 a fetch has no session.
+    let (session_id, epoch) = if version >= 7 {
+        (req.session_id, req.session_epoch)
+    } else {
+        (0, FINAL_EPOCH)
+    };
+    let plan = lock(&shared.fetch_sessions).begin(
+        session_id,
+        epoch,
+        asked.clone(),
+        &forgotten,
+        Instant::now(),
+    );
+    let (session_id, full, wanted) = match plan {
+        Plan::Full { session_id } => (session_id, true, resolve(shared, &asked)),
+        Plan::Incremental {
+            session_id,
+            partitions,
+        } => (session_id, false, resolve(shared, &partitions)),
+        Plan::Refuse(code) => {
+            let response = encode(
+                &[],
+                Vec::new(),
+                version,
+                correlation_id,
+                &Top {
+                    error: code,
+                    session_id: 0,
+                    isolation_level: req.isolation_level,
+                },
+            );
+            return (response, code);
+        }
+    };
     let wait = Duration::from_millis(req.max_wait_ms.max(0) as u64).min(MAX_WAIT);
     let deadline = tokio::time::Instant::now() + wait;
     let mut stopping = shared.stopping.subscribe();
@@ -228,16 +295,74 @@ pub(crate) async fn fetch(
         .map(|a| a.error)
         .find(|e| !e.is_none())
         .unwrap_or(ErrorCode::NONE);
-    let response = encode(
-        &wanted,
-        answers,
-        version,
-        correlation_id,
-        req.isolation_level,
-    );
+    let (wanted, answers) = if session_id == 0 {
+        (wanted, answers)
+    } else {
+        answer_session(shared, session_id, full, wanted, answers)
+    };
+    let top = Top {
+        error: ErrorCode::NONE,
+        session_id,
+        isolation_level: req.isolation_level,
+    };
+    let response = encode(&wanted, answers, version, correlation_id, &top);
     (response, code)
 }
 
+/// Tells the session what its partitions' answers were, and keeps the partitions it
+/// says the client must hear of (all of them for a full fetch).
+#[allow(clippy::type_complexity)]
+fn answer_session(
+    shared: &Shared,
+    session_id: i32,
+    full: bool,
+    wanted: Vec<(TopicKey, Vec<Wanted>)>,
+    answers: Vec<Vec<Answer>>,
+) -> (Vec<(TopicKey, Vec<Wanted>)>, Vec<Vec<Answer>>) {
+    let outcomes: Vec<(Key, Outcome)> = wanted
+        .iter()
+        .zip(&answers)
+        .flat_map(|((topic, parts), answers)| {
+            parts.iter().zip(answers).map(|(w, a)| {
+                (
+                    Key {
+                        topic: topic.clone(),
+                        partition: w.partition,
+                    },
+                    Outcome {
+                        has_records: !a.chunks.is_empty(),
+                        error: a.error,
+                        high_watermark: a.high_watermark,
+                        log_start: a.log_start,
+                    },
+                )
+            })
+        })
+        .collect();
+    let include = lock(&shared.fetch_sessions).finish(session_id, full, &outcomes);
+    let mut include = include.into_iter();
+    let mut kept_wanted = Vec::new();
+    let mut kept_answers = Vec::new();
+    for ((topic, parts), answers) in wanted.into_iter().zip(answers) {
+        let (parts, answers): (Vec<Wanted>, Vec<Answer>) = parts
+            .into_iter()
+            .zip(answers)
+            .filter(|_| include.next().unwrap_or(true))
+            .unzip();
+        if !parts.is_empty() {
+            kept_wanted.push((topic, parts));
+            kept_answers.push(answers);
+        }
+    }
+    (kept_wanted, kept_answers)
+}
+
+/// The response's top-level fields.
+struct Top {
+    error: ErrorCode,
+    session_id: i32,
+    isolation_level: i8,
+}
 /// Encodes the response: every field as [`FetchResponse`] describes it, with each
 /// partition's record data left as chunks at the place its bytes belong.
 fn encode(
@@ -245,7 +370,7 @@ fn encode(
     answers: Vec<Vec<Answer>>,
     version: i16,
     correlation_id: i32,
-    isolation_level: i8,
+    top: &Top,
 ) -> Response {
     let v = FetchResponse::version(version);
     let flexible = v.flexible;
@@ -255,8 +380,8 @@ fn encode(
     let mut total = 0u64;
     0i32.encode(&mut head, v); // throttle_time_ms
     if version >= 7 {
-        ErrorCode::NONE.0.encode(&mut head, v);
-        0i32.encode(&mut head, v); // session_id: no fetch sessions are kept
+        top.error.0.encode(&mut head, v);
+        top.session_id.encode(&mut head, v);
     }
     put_length(&mut head, Some(wanted.len()), flexible, true);
     for ((key, parts), answers) in wanted.iter().zip(answers) {
@@ -275,7 +400,7 @@ fn encode(
             if version >= 5 {
                 a.log_start.encode(&mut head, v);
             }
-            if isolation_level == 1 {
+            if top.isolation_level == 1 {
                 put_length(&mut head, Some(0), flexible, true);
             } else {
                 put_length(&mut head, None, flexible, true);
@@ -484,7 +609,12 @@ mod tests {
                         records: 0,
                     },
                 ]];
-                let resp = encode(&wanted, answers, version, 42, 1);
+                let top = Top {
+                    error: ErrorCode::NONE,
+                    session_id: 77,
+                    isolation_level: 1,
+                };
+                let resp = encode(&wanted, answers, version, 42, &top);
                 assert_eq!(resp.records, 3);
                 let bytes = resp.to_bytes().unwrap();
                 let size = i32::from_be_bytes(bytes[..4].try_into().unwrap()) as usize;
@@ -497,6 +627,9 @@ mod tests {
                 let theirs = kafka_protocol::messages::FetchResponse::decode(&mut buf, version)
                     .unwrap_or_else(|e| panic!("v{version}: {e}"));
                 assert_eq!(buf.remaining(), 0, "v{version}: bytes left over");
+                if version >= 7 {
+                    assert_eq!(theirs.session_id, 77, "v{version}");
+                }
                 let topic = &theirs.responses[0];
                 if version >= 13 {
                     assert_eq!(topic.topic_id.as_bytes(), &id.0);

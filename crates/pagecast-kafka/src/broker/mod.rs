@@ -12,6 +12,7 @@ mod admin;
 mod conn;
 pub mod consumer_groups;
 mod fetch;
+mod fetch_session;
 mod group_api;
 pub mod groups;
 mod handlers;
@@ -101,6 +102,9 @@ pub struct Config {
     pub metrics_addr: Option<SocketAddr>,
     /// Consumer group settings.
     pub groups: groups::GroupConfig,
+    /// Fetch sessions kept at most (Kafka's `max.incremental.fetch.session.cache.slots`);
+    /// 0 turns them off.
+    pub fetch_session_slots: usize,
 }
 
 impl Config {
@@ -117,6 +121,7 @@ impl Config {
             message_max_bytes: DEFAULT_MESSAGE_MAX_BYTES,
             metrics_addr: None,
             groups: groups::GroupConfig::default(),
+            fetch_session_slots: fetch_session::DEFAULT_SLOTS,
         }
     }
 }
@@ -172,6 +177,7 @@ pub(crate) struct Shared {
     offsets: Mutex<CommittedOffsets>,
     producers: Mutex<Producers>,
     groups: Mutex<groups::Coordinator>,
+    fetch_sessions: Mutex<fetch_session::Sessions>,
     /// Woken after every append, for fetches waiting for data.
     appended: Notify,
     metrics: Metrics,
@@ -523,6 +529,7 @@ impl Broker {
             .clone()
             .unwrap_or_else(|| (local.ip().to_string(), local.port()));
         let config_groups = config.groups;
+        let fetch_session_slots = config.fetch_session_slots;
         let shared = Arc::new(Shared {
             config,
             advertised,
@@ -532,6 +539,7 @@ impl Broker {
             offsets: Mutex::new(CommittedOffsets::default()),
             producers: Mutex::new(Producers::default()),
             groups: Mutex::new(groups::Coordinator::new(config_groups)),
+            fetch_sessions: Mutex::new(fetch_session::Sessions::new(fetch_session_slots)),
             appended: Notify::new(),
             metrics: Metrics::default(),
             stopping: watch::channel(false).0,

@@ -9,7 +9,7 @@ import java.util.concurrent.ExecutionException;
  * run by pagecast's tests against the real Kafka and against pagecast with the same
  * arguments.
  *
- * <p>Usage: {@code Checks producer|consumer|admin BOOTSTRAP}. Every observation is a line
+ * <p>Usage: {@code Checks producer|consumer|admin|sessions BOOTSTRAP}. Every observation is a line
  * {@code same NAME: VALUE}: the test asserts that pagecast prints exactly the lines Kafka
  * prints. A line {@code fail NAME: WHY} is an expectation of the check itself that did not
  * hold (the test fails on any). A line {@code info ...} is for people reading the log.
@@ -67,7 +67,7 @@ public final class Checks {
 
   public static void main(String[] args) throws Exception {
     if (args.length != 2) {
-      System.err.println("usage: Checks producer|consumer|admin BOOTSTRAP");
+      System.err.println("usage: Checks producer|consumer|admin|sessions BOOTSTRAP");
       System.exit(2);
     }
     String bootstrap = args[1];
@@ -81,8 +81,11 @@ public final class Checks {
       case "admin":
         AdminChecks.run(bootstrap);
         break;
+      case "sessions":
+        SessionChecks.run(bootstrap);
+        break;
       default:
-        System.err.println("unknown check " + args[0] + "; one of " + Arrays.asList("producer", "consumer", "admin"));
+        System.err.println("unknown check " + args[0] + "; one of " + Arrays.asList("producer", "consumer", "admin", "sessions"));
         System.exit(2);
     }
     info("done, " + failures + " failures");
