@@ -1,0 +1,79 @@
+//! Current Go clients against the real Kafka and against pagecast on both storage
+//! engines, in the same test: franz-go (kgo producing with every codec, consuming, a
+//! consumer group through a member leaving; kadm on topics, configs, groups, offsets
+//! and DeleteRecords) and IBM/sarama (producing with every codec, a consumer group).
+//! The checks (tests/go, built by scripts/test from the Go module proxy) print what they
+//! observe, and pagecast must show the clients exactly what Kafka shows them.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use support::broker::{Broker, ENGINES};
+use support::kafka::{Kafka, PAGECAST_SETTINGS};
+
+const CHECKS: [&str; 2] = ["franz", "sarama"];
+
+fn checks_binary() -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/go/target/checks");
+    assert!(
+        path.is_file(),
+        "the Go checks ({}) are not built: run scripts/test (it builds them with go build, franz-go and sarama from the Go module proxy)",
+        path.display()
+    );
+    path
+}
+
+/// Runs one group of checks; returns its `same` lines, after failing on a `fail` line,
+/// a crash or a hang.
+fn run_checks(which: &str, bootstrap: &str, broker: &str) -> Vec<String> {
+    let out = Command::new("timeout")
+        .arg("300")
+        .arg(checks_binary())
+        .args([which, bootstrap])
+        .output()
+        .expect("run the Go checks");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let failed: Vec<&str> = stdout.lines().filter(|l| l.starts_with("fail ")).collect();
+    assert!(
+        failed.is_empty() && out.status.success(),
+        "{which} checks against {broker} ({}):\n{}\n\nall output:\n{stdout}\n{}",
+        out.status,
+        failed.join("\n"),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let same: Vec<String> = stdout
+        .lines()
+        .filter(|l| l.starts_with("same "))
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        !same.is_empty(),
+        "{which} checks printed nothing:\n{stdout}"
+    );
+    same
+}
+
+#[test]
+fn go_clients_see_pagecast_as_they_see_kafka() {
+    let kafka = Kafka::start(&[]);
+    let reference: Vec<Vec<String>> = CHECKS
+        .iter()
+        .map(|which| run_checks(which, &kafka.bootstrap(), "Kafka"))
+        .collect();
+    drop(kafka);
+    for engine in ENGINES {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = Broker::start(dir.path(), engine, &PAGECAST_SETTINGS);
+        for (which, kafka_saw) in CHECKS.iter().zip(&reference) {
+            let pagecast_saw =
+                run_checks(which, &broker.bootstrap(), &format!("pagecast ({engine})"));
+            assert_eq!(
+                &pagecast_saw, kafka_saw,
+                "{which} on {engine}: what the client saw from pagecast (left) and from Kafka (right)"
+            );
+        }
+        broker.stop();
+    }
+}
