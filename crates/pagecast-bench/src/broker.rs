@@ -11,6 +11,12 @@
 //! loop of its transfer method (`pagecast bench --raw`): sendfile for the segment
 //! engine, mmap+write for the commit log. When confluent-kafka is installed, the same
 //! load is repeated with its producer and consumer.
+//!
+//! With a peer (`--peer kafka`, or `--peer HOST:PORT` for any running broker) the same
+//! runs go to it too, alternated with pagecast's run by run: a fresh Apache Kafka per
+//! run (started by the repository's `scripts/kafka`, its shipped defaults and 1 GiB heap,
+//! data on the same filesystem), whose CPU, peak resident memory and time from launch to
+//! its first Metadata answer are read as pagecast's are.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -26,7 +32,9 @@ use pagecast_kafka::client::{self, Client, SplicePipe};
 use pagecast_kafka::messages::create_topics::{
     CreatableTopic, CreateTopicsRequest, CreateTopicsResponse,
 };
+use pagecast_kafka::messages::delete_topics::{DeleteTopicsRequest, DeleteTopicsResponse};
 use pagecast_kafka::messages::fetch::{FetchPartition, FetchRequest, FetchResponse, FetchTopic};
+use pagecast_kafka::messages::metadata::{MetadataRequest, MetadataRequestTopic, MetadataResponse};
 use pagecast_kafka::messages::produce::{
     PartitionProduceData, ProduceRequest, ProduceResponse, TopicProduceData,
 };
@@ -75,6 +83,41 @@ pub struct Config {
     pub confluent: bool,
     /// Members of a consumer group that also read the volume, and then lose one.
     pub group: Option<usize>,
+    /// Another broker to measure beside pagecast, run by run.
+    pub peer: Option<Peer>,
+}
+
+/// A broker measured beside pagecast.
+#[derive(Debug, Clone)]
+pub enum Peer {
+    /// Apache Kafka, a fresh one per run, started and stopped by this script
+    /// (`scripts/kafka` of the repository).
+    Kafka { script: PathBuf },
+    /// A broker already running there. Its process is not ours to measure: no CPU,
+    /// memory or start time, and the topic is deleted after each run.
+    Addr(SocketAddr),
+}
+
+/// What a row measured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// pagecast on this engine.
+    Pagecast(StorageKind),
+    /// Apache Kafka.
+    Kafka,
+    /// A running broker.
+    Addr(SocketAddr),
+}
+
+impl Target {
+    /// The row's name.
+    pub fn name(&self) -> String {
+        match self {
+            Target::Pagecast(engine) => engine.name().to_owned(),
+            Target::Kafka => "kafka".to_owned(),
+            Target::Addr(addr) => addr.to_string(),
+        }
+    }
 }
 
 impl Config {
@@ -95,6 +138,7 @@ impl Config {
             dir: None,
             confluent: true,
             group: None,
+            peer: None,
         }
     }
 }
@@ -153,13 +197,17 @@ pub struct Run {
     /// Reading it back in a consumer group, then losing a member (with `--group`), in
     /// the classic protocol and in the consumer protocol.
     pub group: Vec<(broker_group::Protocol, broker_group::GroupPhase)>,
+    /// The broker's peak resident memory (VmHWM), for a process of ours.
+    pub peak_rss_kib: Option<u64>,
+    /// From the broker's launch to its first Metadata answer, for a process of ours.
+    pub start: Option<Duration>,
 }
 
 /// Every run of one engine with one client.
 #[derive(Debug, Clone)]
 pub struct Row {
-    /// The engine.
-    pub engine: StorageKind,
+    /// The broker measured.
+    pub target: Target,
     /// `pagecast` (the built-in client) or `confluent-kafka`.
     pub client: &'static str,
     /// The runs.
@@ -198,25 +246,79 @@ pub fn fetch_method(engine: StorageKind) -> Method {
     }
 }
 
-/// A running broker process.
+/// The broker measured in a run.
 struct Broker {
-    child: Child,
+    process: Process,
     addr: SocketAddr,
-    /// Removed when the broker is dropped.
-    _data: tempfile::TempDir,
+    /// From launch to the first Metadata answer (none for a broker not ours).
+    start: Option<Duration>,
+}
+
+enum Process {
+    Pagecast {
+        child: Child,
+        /// Removed when the broker is dropped.
+        _data: tempfile::TempDir,
+    },
+    Kafka {
+        script: PathBuf,
+        dir: tempfile::TempDir,
+        pid: u32,
+    },
+    External,
+}
+
+/// Asks `addr` for metadata until it answers, for at most `limit`.
+fn first_metadata(addr: SocketAddr, limit: Duration) -> Result<(), Error> {
+    let until = Instant::now() + limit;
+    loop {
+        let answer = Client::connect(addr, "pagecast-bench").and_then(|mut c| {
+            c.call::<_, MetadataResponse>(
+                client::METADATA_VERSION,
+                &MetadataRequest {
+                    topics: Some(Vec::new()),
+                    ..Default::default()
+                },
+            )
+        });
+        match answer {
+            Ok(_) => return Ok(()),
+            Err(e) if Instant::now() >= until => {
+                return Err(Error::Receiver(format!(
+                    "no Metadata answer from {addr}: {e}"
+                )));
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(2)),
+        }
+    }
 }
 
 impl Broker {
-    fn start(
-        program: &Path,
-        dir: &Path,
-        engine: StorageKind,
-        partitions: i32,
-    ) -> Result<Broker, Error> {
+    fn start(config: &Config, dir: &Path, target: &Target) -> Result<Broker, Error> {
+        match target {
+            Target::Pagecast(engine) => Broker::start_pagecast(config, dir, *engine),
+            Target::Kafka => {
+                let Some(Peer::Kafka { script }) = &config.peer else {
+                    return Err(Error::Receiver("no Kafka to start".into()));
+                };
+                Broker::start_kafka(script, dir)
+            }
+            Target::Addr(addr) => Ok(Broker {
+                process: Process::External,
+                addr: *addr,
+                start: None,
+            }),
+        }
+    }
+
+    fn start_pagecast(config: &Config, dir: &Path, engine: StorageKind) -> Result<Broker, Error> {
+        let program = &config.program;
+        let partitions = config.partitions;
         let data = tempfile::Builder::new()
             .prefix("pagecast-bench-broker-")
             .tempdir_in(dir)
             .map_err(|e| Error::File(dir.to_owned(), e))?;
+        let launched = Instant::now();
         let mut child = Command::new(program)
             .args([
                 "broker",
@@ -256,30 +358,114 @@ impl Broker {
                 }
             }
         });
+        first_metadata(addr, Duration::from_secs(60))?;
         Ok(Broker {
-            child,
+            process: Process::Pagecast { child, _data: data },
             addr,
-            _data: data,
+            start: Some(launched.elapsed()),
         })
     }
 
-    /// User + system CPU the broker process has used.
-    fn cpu(&self) -> Duration {
-        process_cpu(self.child.id()).unwrap_or_default()
+    /// Formats a directory and starts Kafka with `script` (scripts/kafka), which writes
+    /// the wall-clock time it launched the JVM to `launched-ns`.
+    fn start_kafka(script: &Path, dir: &Path) -> Result<Broker, Error> {
+        let data = tempfile::Builder::new()
+            .prefix("pagecast-bench-kafka-")
+            .tempdir_in(dir)
+            .map_err(|e| Error::File(dir.to_owned(), e))?;
+        let out = Command::new(script)
+            .arg("start")
+            .arg(data.path())
+            .stderr(Stdio::inherit())
+            .output()
+            .map_err(|e| Error::Receiver(format!("{}: {e}", script.display())))?;
+        let printed = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() {
+            return Err(Error::Receiver(format!(
+                "{} start failed ({}): {printed}",
+                script.display(),
+                out.status
+            )));
+        }
+        let addr: SocketAddr = printed.trim().parse().map_err(|_| {
+            Error::Receiver(format!("{} start printed {printed:?}", script.display()))
+        })?;
+        let read = |name: &str| std::fs::read_to_string(data.path().join(name)).unwrap_or_default();
+        let pid: u32 = read("pid")
+            .trim()
+            .parse()
+            .map_err(|_| Error::Receiver("scripts/kafka wrote no pid".into()))?;
+        let launched_ns: u128 = read("launched-ns").trim().parse().unwrap_or(0);
+        first_metadata(addr, Duration::from_secs(60))?;
+        let now_ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let start = (launched_ns > 0 && now_ns > launched_ns)
+            .then(|| Duration::from_nanos((now_ns - launched_ns) as u64));
+        Ok(Broker {
+            process: Process::Kafka {
+                script: script.to_owned(),
+                dir: data,
+                pid,
+            },
+            addr,
+            start,
+        })
     }
 
-    /// SIGTERM, and a wait for the clean close; the data directory goes with `self`.
+    /// The broker's process ID, if it is ours.
+    fn pid(&self) -> Option<u32> {
+        match &self.process {
+            Process::Pagecast { child, .. } => Some(child.id()),
+            Process::Kafka { pid, .. } => Some(*pid),
+            Process::External => None,
+        }
+    }
+
+    /// User + system CPU the broker process has used (zero for a broker not ours).
+    fn cpu(&self) -> Duration {
+        self.pid().and_then(process_cpu).unwrap_or_default()
+    }
+
+    /// Peak resident memory of the broker process, KiB.
+    fn peak_rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    }
+
+    /// Stops the broker cleanly; a broker not ours loses the benchmark's topic instead.
     fn stop(mut self) {
-        let pid = rustix::process::Pid::from_child(&self.child);
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-        let _ = self.child.wait();
+        match &mut self.process {
+            Process::Pagecast { child, .. } => {
+                let pid = rustix::process::Pid::from_child(child);
+                let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+                let _ = child.wait();
+            }
+            Process::Kafka { script, dir, .. } => {
+                let _ = Command::new(&*script).arg("stop").arg(dir.path()).status();
+            }
+            Process::External => {
+                let _ = delete_topic(self.addr);
+            }
+        }
     }
 }
 
 impl Drop for Broker {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        match &mut self.process {
+            Process::Pagecast { child, .. } => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            Process::Kafka { script, dir, .. } => {
+                let _ = Command::new(&*script).arg("stop").arg(dir.path()).status();
+            }
+            Process::External => {}
+        }
     }
 }
 
@@ -334,26 +520,83 @@ fn io_error(what: &str) -> impl Fn(std::io::Error) -> Error + '_ {
     move |e| Error::Receiver(format!("{what}: {e}"))
 }
 
+/// Creates the benchmark's topic and waits until every partition has a leader (Kafka's
+/// metadata follows its controller a moment later). A topic of the same name still
+/// being deleted (on a running peer) is waited for.
 fn create_topic(addr: SocketAddr, partitions: i32) -> Result<(), Error> {
     let mut c = Client::connect(addr, "pagecast-bench").map_err(io_error("connect"))?;
-    let resp: CreateTopicsResponse = c
-        .call(
-            client::CREATE_TOPICS_VERSION,
-            &CreateTopicsRequest {
-                topics: vec![CreatableTopic {
-                    name: TOPIC.into(),
-                    num_partitions: partitions,
-                    replication_factor: 1,
+    let until = Instant::now() + Duration::from_secs(60);
+    loop {
+        let resp: CreateTopicsResponse = c
+            .call(
+                client::CREATE_TOPICS_VERSION,
+                &CreateTopicsRequest {
+                    topics: vec![CreatableTopic {
+                        name: TOPIC.into(),
+                        num_partitions: partitions,
+                        replication_factor: 1,
+                        ..Default::default()
+                    }],
+                    timeout_ms: 30_000,
                     ..Default::default()
-                }],
+                },
+            )
+            .map_err(io_error("create the topic"))?;
+        match resp.topics.first().map(|t| t.error_code) {
+            Some(0) => break,
+            // TOPIC_ALREADY_EXISTS while an earlier run's topic is deleted.
+            Some(36) if Instant::now() < until => std::thread::sleep(Duration::from_millis(200)),
+            code => return Err(kafka_error("create the topic", code.unwrap_or(-1))),
+        }
+    }
+    loop {
+        let meta: MetadataResponse = c
+            .call(
+                client::METADATA_VERSION,
+                &MetadataRequest {
+                    topics: Some(vec![MetadataRequestTopic {
+                        name: Some(TOPIC.into()),
+                        ..Default::default()
+                    }]),
+                    ..Default::default()
+                },
+            )
+            .map_err(io_error("metadata"))?;
+        // Metadata names the leader before the leader takes requests: every partition
+        // must also answer ListOffsets.
+        let ready = meta.topics.first().is_some_and(|t| {
+            t.error_code == 0
+                && t.partitions.len() == partitions as usize
+                && t.partitions
+                    .iter()
+                    .all(|p| p.error_code == 0 && p.leader_id >= 0)
+        }) && log_ends(&mut c, partitions)?
+            .iter()
+            .all(|(code, _)| *code == 0);
+        if ready {
+            return Ok(());
+        }
+        if Instant::now() >= until {
+            return Err(Error::Receiver("the topic has no leader after 60 s".into()));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Deletes the benchmark's topic (after a run on a broker not ours).
+fn delete_topic(addr: SocketAddr) -> Result<(), Error> {
+    let mut c = Client::connect(addr, "pagecast-bench").map_err(io_error("connect"))?;
+    let _: DeleteTopicsResponse = c
+        .call(
+            4,
+            &DeleteTopicsRequest {
+                topic_names: vec![TOPIC.into()],
+                timeout_ms: 30_000,
                 ..Default::default()
             },
         )
-        .map_err(io_error("create the topic"))?;
-    match resp.topics.first().map(|t| t.error_code) {
-        Some(0) => Ok(()),
-        code => Err(kafka_error("create the topic", code.unwrap_or(-1))),
-    }
+        .map_err(io_error("delete the topic"))?;
+    Ok(())
 }
 
 /// The batch every produce request carries, and its record count.
@@ -464,34 +707,42 @@ fn produce_one(
 }
 
 /// Waits until every partition holds `records` records (after acks=0 produce).
-fn wait_for_end(addr: SocketAddr, partitions: i32, expected: &[i64]) -> Result<(), Error> {
+/// Each partition's error code and log end, by ListOffsets.
+fn log_ends(c: &mut Client, partitions: i32) -> Result<Vec<(i16, i64)>, Error> {
     use pagecast_kafka::messages::list_offsets::*;
+    let resp: ListOffsetsResponse = c
+        .call(
+            client::LIST_OFFSETS_VERSION,
+            &ListOffsetsRequest {
+                replica_id: -1,
+                isolation_level: 0,
+                topics: vec![ListOffsetsTopic {
+                    name: TOPIC.into(),
+                    partitions: (0..partitions)
+                        .map(|p| ListOffsetsPartition {
+                            partition_index: p,
+                            timestamp: LATEST,
+                            ..Default::default()
+                        })
+                        .collect(),
+                }],
+            },
+        )
+        .map_err(io_error("list offsets"))?;
+    Ok(resp
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| (p.error_code, p.offset)))
+        .collect())
+}
+
+fn wait_for_end(addr: SocketAddr, partitions: i32, expected: &[i64]) -> Result<(), Error> {
     let mut c = Client::connect(addr, "pagecast-bench").map_err(io_error("connect"))?;
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let resp: ListOffsetsResponse = c
-            .call(
-                client::LIST_OFFSETS_VERSION,
-                &ListOffsetsRequest {
-                    replica_id: -1,
-                    isolation_level: 0,
-                    topics: vec![ListOffsetsTopic {
-                        name: TOPIC.into(),
-                        partitions: (0..partitions)
-                            .map(|p| ListOffsetsPartition {
-                                partition_index: p,
-                                timestamp: LATEST,
-                                ..Default::default()
-                            })
-                            .collect(),
-                    }],
-                },
-            )
-            .map_err(io_error("list offsets"))?;
-        let ends: Vec<i64> = resp
-            .topics
-            .iter()
-            .flat_map(|t| t.partitions.iter().map(|p| p.offset))
+        let ends: Vec<i64> = log_ends(&mut c, partitions)?
+            .into_iter()
+            .map(|(_, end)| end)
             .collect();
         if ends == expected {
             return Ok(());
@@ -599,17 +850,15 @@ fn consume_one(
                         got.error,
                     ));
                 }
-                if got.bytes % batch_size != 0 {
-                    return Err(Error::Receiver(format!(
-                        "a fetch returned {} bytes, not whole {batch_size}-byte batches",
-                        got.bytes
-                    )));
-                }
-                let n = got.bytes / batch_size * per_batch;
+                // Kafka may end a partition's data with part of a batch (to fit
+                // the partition's byte limit), as clients expect: it is read whole
+                // by the next fetch. pagecast sends whole batches only.
+                let whole = got.bytes / batch_size;
+                let n = whole * per_batch;
                 if let Some(slot) = next.iter_mut().find(|(p, _, _)| *p == got.partition) {
                     slot.1 += n as i64;
                 }
-                bytes += got.bytes;
+                bytes += whole * batch_size;
                 records += n;
             }
         } else {
@@ -625,15 +874,22 @@ fn consume_one(
                 }
                 let Some(data) = &p.records else { continue };
                 for item in batch::split(&data.0) {
-                    let (_, h) = item.map_err(|(at, e)| {
-                        Error::Receiver(format!("fetched batch at byte {at}: {e}"))
-                    })?;
+                    let (_, h) = match item {
+                        Ok(found) => found,
+                        // A part of a batch at the end (Kafka): the next fetch reads it.
+                        Err((_, batch::BatchError::Truncated { .. })) => break,
+                        Err((at, e)) => {
+                            return Err(Error::Receiver(format!(
+                                "fetched batch at byte {at}: {e}"
+                            )));
+                        }
+                    };
                     records += h.record_count as u64;
+                    bytes += h.size();
                     if let Some(slot) = next.iter_mut().find(|(q, _, _)| *q == p.partition_index) {
                         slot.1 = h.next_offset();
                     }
                 }
-                bytes += data.0.len() as u64;
             }
         }
     }
@@ -644,11 +900,11 @@ fn consume_one(
 fn run_once(
     config: &Config,
     dir: &Path,
-    engine: StorageKind,
+    target: &Target,
     batch: &[u8],
     per_batch: usize,
 ) -> Result<Run, Error> {
-    let broker = Broker::start(&config.program, dir, engine, config.partitions)?;
+    let broker = Broker::start(config, dir, target)?;
     create_topic(broker.addr, config.partitions)?;
     let batches = config
         .bytes
@@ -702,11 +958,14 @@ fn run_once(
     // broker, every thread of it) runs on one CPU and the consumers on the other while
     // the volume is read back, so the CPU per GB of both is measured alike.
     let cpus = crate::transfer::two_cpus();
-    let pinned = cpus.map(|(broker_cpu, _)| pin_process(broker.child.id(), broker_cpu));
+    let pid = broker.pid();
+    let pinned = cpus
+        .zip(pid)
+        .and_then(|((broker_cpu, _), pid)| pin_process(pid, broker_cpu));
     let zero_copy = phase(true)?;
     let decoding = phase(false)?;
-    if let Some(previous) = pinned.flatten() {
-        unpin_process(broker.child.id(), &previous);
+    if let (Some(previous), Some(pid)) = (pinned, pid) {
+        unpin_process(pid, &previous);
     }
     if decoding.records != produce.records || zero_copy.records != produce.records {
         return Err(Error::Receiver(format!(
@@ -736,12 +995,16 @@ fn run_once(
             group.push((protocol, g));
         }
     }
+    let peak_rss_kib = broker.peak_rss_kib();
+    let start = broker.start;
     broker.stop();
     Ok(Run {
         produce,
         decoding,
         zero_copy,
         group,
+        peak_rss_kib,
+        start,
     })
 }
 
@@ -761,7 +1024,7 @@ fn confluent_available() -> Result<(), String> {
 }
 
 fn run_confluent(config: &Config, dir: &Path, engine: StorageKind) -> Result<Run, Error> {
-    let broker = Broker::start(&config.program, dir, engine, config.partitions)?;
+    let broker = Broker::start(config, dir, &Target::Pagecast(engine))?;
     create_topic(broker.addr, config.partitions)?;
     let bytes = config.bytes.min(CONFLUENT_MAX_BYTES);
     let records = (bytes / config.record_size as u64).max(1);
@@ -810,6 +1073,8 @@ fn run_confluent(config: &Config, dir: &Path, engine: StorageKind) -> Result<Run
         decoding,
         zero_copy: Phase::default(),
         group: Vec::new(),
+        peak_rss_kib: None,
+        start: None,
     })
 }
 
@@ -849,19 +1114,39 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, Er
     for &engine in &config.engines {
         let bare = bare_cpu_per_gb(config, fetch_method(engine), &mut progress)?;
         rows.push(Row {
-            engine,
+            target: Target::Pagecast(engine),
             client: "pagecast",
             runs: Vec::new(),
             bare_cpu_per_gb: bare,
         });
     }
+    if let Some(peer) = &config.peer {
+        // Kafka fetches with sendfile, so its bare loop is sendfile's.
+        let bare = match rows
+            .iter()
+            .find(|r| r.target == Target::Pagecast(StorageKind::Segment))
+        {
+            Some(r) => r.bare_cpu_per_gb,
+            None => bare_cpu_per_gb(config, Method::Sendfile, &mut progress)?,
+        };
+        rows.push(Row {
+            target: match peer {
+                Peer::Kafka { .. } => Target::Kafka,
+                Peer::Addr(addr) => Target::Addr(*addr),
+            },
+            client: "pagecast",
+            runs: Vec::new(),
+            bare_cpu_per_gb: bare,
+        });
+    }
+    let measured = rows.len();
     for round in 1..=config.runs {
-        for i in round_order(round, config.engines.len()) {
-            let engine = config.engines[i];
-            let r = run_once(config, &dir, engine, &batch, per_batch)?;
+        for i in round_order(round, measured) {
+            let target = rows[i].target.clone();
+            let r = run_once(config, &dir, &target, &batch, per_batch)?;
             progress(&format!(
                 "{} run {round}: produce {:.0} MB/s ({:.0} records/s), consume {:.2} GB/s zero-copy, {:.0} MB/s decoding",
-                engine.name(),
+                target.name(),
                 r.produce.mb_per_s(),
                 r.produce.records_per_s(),
                 r.zero_copy.mb_per_s() / 1e3,
@@ -877,12 +1162,12 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, Er
     } else {
         for &engine in &config.engines {
             let mut row = Row {
-                engine,
+                target: Target::Pagecast(engine),
                 client: "confluent-kafka",
                 runs: Vec::new(),
                 bare_cpu_per_gb: rows
                     .iter()
-                    .find(|r| r.engine == engine)
+                    .find(|r| r.target == Target::Pagecast(engine))
                     .map_or(f64::NAN, |r| r.bare_cpu_per_gb),
             };
             for round in 1..=config.runs {
@@ -932,8 +1217,8 @@ pub fn text(report: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        "{:<10} {:<16} {:>9} {:>12} {:>22} {:>10} {:>11} {:>12} {:>10} {:>12} {:>10}",
-        "engine",
+        "{:<15} {:<16} {:>9} {:>12} {:>22} {:>10} {:>11} {:>12} {:>10} {:>12} {:>10} {:>9} {:>9}",
+        "broker",
         "client",
         "prod MB/s",
         "prod rec/s",
@@ -943,7 +1228,9 @@ pub fn text(report: &Report) -> String {
         "zc CPU s/GB",
         "bare s/GB",
         "dec MB/s",
-        "dec rec/s"
+        "dec rec/s",
+        "peak MiB",
+        "start ms"
     );
     for r in &report.rows {
         let lat = if r.client == "pagecast" && c.acks != 0 {
@@ -966,8 +1253,8 @@ pub fn text(report: &Report) -> String {
         };
         let _ = writeln!(
             out,
-            "{:<10} {:<16} {:>9.0} {:>12.0} {:>22} {:>10.3} {:>11} {:>12} {:>10.3} {:>12.0} {:>10.0}",
-            r.engine.name(),
+            "{:<15} {:<16} {:>9.0} {:>12.0} {:>22} {:>10.3} {:>11} {:>12} {:>10.3} {:>12.0} {:>10.0} {:>9} {:>9}",
+            r.target.name(),
             r.client,
             r.median(|x| x.produce.mb_per_s()),
             r.median(|x| x.produce.records_per_s()),
@@ -978,16 +1265,27 @@ pub fn text(report: &Report) -> String {
             r.bare_cpu_per_gb,
             r.median(|x| x.decoding.mb_per_s()),
             r.median(|x| x.decoding.records_per_s()),
+            optional(
+                r.median(|x| x.peak_rss_kib.map_or(f64::NAN, |k| k as f64 / 1024.0)),
+                0
+            ),
+            optional(
+                r.median(|x| x.start.map_or(f64::NAN, |s| s.as_secs_f64() * 1e3)),
+                0
+            ),
         );
     }
     out.push('\n');
     for r in report.rows.iter().filter(|r| r.client == "pagecast") {
-        let method = fetch_method(r.engine);
+        let method = match &r.target {
+            Target::Pagecast(engine) => fetch_method(*engine),
+            _ => Method::Sendfile,
+        };
         let ratio = r.median(|x| x.zero_copy.cpu_per_gb()) / r.bare_cpu_per_gb;
         let _ = writeln!(
             out,
             "{}: produce {:.0} records/s of {} B; consume {:.2} GB/s to the zero-copy consumer; broker CPU per GB fetched {:.2}x the bare {method} loop",
-            r.engine.name(),
+            r.target.name(),
             r.median(|x| x.produce.records_per_s()),
             c.record_size,
             r.median(|x| x.zero_copy.mb_per_s()) / 1e3,
@@ -1006,7 +1304,7 @@ pub fn text(report: &Report) -> String {
                 let _ = writeln!(
                     out,
                     "{}: a group of {members} members ({} protocol) read {:.2} GB/s; after one left, the others owned every partition in {:.1} ms",
-                    r.engine.name(),
+                    r.target.name(),
                     protocol.name(),
                     r.median(|x| of(x).map_or(f64::NAN, |g| g.bytes as f64
                         / 1e9
@@ -1016,10 +1314,44 @@ pub fn text(report: &Report) -> String {
             }
         }
     }
+    if let Some(peer) = report
+        .rows
+        .iter()
+        .find(|r| r.client == "pagecast" && !matches!(r.target, Target::Pagecast(_)))
+    {
+        for r in report
+            .rows
+            .iter()
+            .filter(|r| r.client == "pagecast" && matches!(r.target, Target::Pagecast(_)))
+        {
+            let ratio = |f: &dyn Fn(&Run) -> f64| r.median(f) / peer.median(f);
+            let _ = writeln!(
+                out,
+                "{} vs {}: produce {:.2}x the records/s (target >= 3x), produce p99 {:.2}x (target <= 0.5x), broker CPU per GB fetched {:.2}x (target <= 0.5x), CPU per GB produced {:.2}x, peak RSS {:.3}x (target <= 0.1x), start {:.3}x (target <= 0.05x)",
+                r.target.name(),
+                peer.target.name(),
+                ratio(&|x| x.produce.records_per_s()),
+                ratio(&|x| x.produce.latency_ms(99.0)),
+                ratio(&|x| x.zero_copy.cpu_per_gb()),
+                ratio(&|x| x.produce.cpu_per_gb()),
+                ratio(&|x| x.peak_rss_kib.map_or(f64::NAN, |k| k as f64)),
+                ratio(&|x| x.start.map_or(f64::NAN, |s| s.as_secs_f64())),
+            );
+        }
+    }
     if let Some(why) = &report.confluent_skipped {
         let _ = writeln!(out, "confluent-kafka not measured: {why}");
     }
     out
+}
+
+/// `value` with `decimals`, or "-" when it was not measured.
+fn optional(value: f64, decimals: usize) -> String {
+    if value.is_nan() {
+        "-".into()
+    } else {
+        format!("{value:.decimals$}")
+    }
 }
 
 /// The report as JSON: every run.
@@ -1045,13 +1377,15 @@ pub fn json(report: &Report) -> serde_json::Value {
         "consumers": report.config.consumers,
         "acks": report.config.acks,
         "rows": report.rows.iter().map(|r| json!({
-            "engine": r.engine.name(),
+            "engine": r.target.name(),
             "client": r.client,
             "bare_cpu_seconds_per_gb": r.bare_cpu_per_gb,
             "runs": r.runs.iter().map(|x| json!({
                 "produce": phase(&x.produce),
                 "consume_decoding": phase(&x.decoding),
                 "consume_zero_copy": phase(&x.zero_copy),
+                "peak_rss_kib": x.peak_rss_kib,
+                "start_ms": x.start.map(|s| s.as_secs_f64() * 1e3),
                 "group": x.group.iter().map(|(protocol, g)| json!({
                     "protocol": protocol.name(),
                     "members": report.config.group,

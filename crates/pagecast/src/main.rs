@@ -178,6 +178,11 @@ struct BrokerBenchArgs {
     /// Print JSON on standard output instead of the table.
     #[arg(long)]
     json: bool,
+    /// Measure another broker beside pagecast, run by run: `kafka` (a fresh Apache
+    /// Kafka per run, from the repository's scripts/kafka, or PAGECAST_KAFKA_SCRIPT) or
+    /// HOST:PORT of a running broker.
+    #[arg(long, value_name = "kafka|HOST:PORT")]
+    peer: Option<String>,
     /// Directory for the brokers' data (default: the system temporary directory).
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
@@ -737,6 +742,28 @@ fn bench_http(args: HttpBenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The script that starts the reference Kafka: PAGECAST_KAFKA_SCRIPT, or scripts/kafka
+/// of the repository this binary was built in or the working directory is in.
+fn kafka_script() -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os("PAGECAST_KAFKA_SCRIPT") {
+        return Ok(PathBuf::from(path));
+    }
+    let exe = std::env::current_exe().ok();
+    let cwd = std::env::current_dir().ok();
+    let starts = [exe.as_deref(), cwd.as_deref()];
+    starts
+        .into_iter()
+        .flatten()
+        .flat_map(|p| p.ancestors())
+        .map(|dir| dir.join("scripts/kafka"))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "--peer kafka needs the repository's scripts/kafka (run from the repository, or set PAGECAST_KAFKA_SCRIPT)"
+            )
+        })
+}
+
 fn bench_broker(args: BrokerBenchArgs) -> anyhow::Result<()> {
     use pagecast_bench::broker;
     let program =
@@ -773,6 +800,15 @@ fn bench_broker(args: BrokerBenchArgs) -> anyhow::Result<()> {
         bail!("--group {n} needs at least {n} partitions (--partitions)");
     }
     config.dir = args.dir;
+    config.peer = match args.peer.as_deref() {
+        None => None,
+        Some("kafka") => Some(broker::Peer::Kafka {
+            script: kafka_script()?,
+        }),
+        Some(addr) => Some(broker::Peer::Addr(parse_listen_addr(addr).map_err(
+            |e| anyhow::anyhow!("--peer {addr}: {e}; give kafka or HOST:PORT"),
+        )?)),
+    };
     let report = broker::run(&config, |line| eprintln!("{line}"))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&broker::json(&report))?);

@@ -1,7 +1,12 @@
 //! `pagecast bench broker` end to end: both engines, the built-in client's three phases
-//! and confluent-kafka's, on a small volume; and refused arguments.
+//! and confluent-kafka's, on a small volume; Apache Kafka and a running broker measured
+//! beside pagecast (`--peer`); and refused arguments.
+
+mod support;
 
 use std::process::Command;
+
+use support::broker::Broker;
 
 fn pagecast() -> Command {
     Command::new(env!("CARGO_BIN_EXE_pagecast"))
@@ -92,6 +97,103 @@ fn bench_broker_measures_both_engines_and_both_clients() {
     }
 }
 
+/// Runs `bench broker --json` with `args` on a small volume; returns the rows.
+fn bench_rows(args: &[&str]) -> Vec<serde_json::Value> {
+    let dir = tempfile::tempdir().unwrap();
+    let out = pagecast()
+        .args([
+            "bench",
+            "broker",
+            "--size",
+            "24M",
+            "--partitions",
+            "2",
+            "--no-confluent",
+            "--json",
+            "--dir",
+        ])
+        .arg(dir.path())
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{args:?}: {stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    report["rows"].as_array().unwrap().clone()
+}
+
+/// Every run of `row` read back all it produced, zero-copy and decoding.
+fn assert_read_back(row: &serde_json::Value) {
+    for run in row["runs"].as_array().unwrap() {
+        let produced = run["produce"]["records"].as_u64().unwrap();
+        assert!(
+            run["produce"]["bytes"].as_u64().unwrap() >= 24 << 20,
+            "{row}"
+        );
+        assert_eq!(
+            run["consume_decoding"]["records"].as_u64(),
+            Some(produced),
+            "{row}"
+        );
+        assert_eq!(
+            run["consume_zero_copy"]["records"].as_u64(),
+            Some(produced),
+            "{row}"
+        );
+    }
+}
+
+#[test]
+fn bench_broker_measures_kafka_beside_pagecast() {
+    let rows = bench_rows(&["--peer", "kafka", "--storage", "segment", "--runs", "1"]);
+    let names: Vec<&str> = rows.iter().map(|r| r["engine"].as_str().unwrap()).collect();
+    assert_eq!(names, ["segment", "kafka"]);
+    for row in &rows {
+        assert_read_back(row);
+        let run = &row["runs"][0];
+        assert!(run["peak_rss_kib"].as_u64().unwrap() > 1024, "{row}");
+        assert!(run["start_ms"].as_f64().unwrap() > 0.0, "{row}");
+        assert!(
+            run["produce"]["broker_cpu_seconds"].as_f64().unwrap() > 0.0,
+            "{row}"
+        );
+    }
+    assert!(
+        rows[1]["runs"][0]["peak_rss_kib"].as_u64() > rows[0]["runs"][0]["peak_rss_kib"].as_u64(),
+        "a JVM with a 1 GiB heap holds more than pagecast: {rows:?}"
+    );
+}
+
+/// A broker already running is measured too, run after run on one topic name: the
+/// topic is deleted after each run and created again for the next.
+#[test]
+fn bench_broker_measures_a_running_broker_run_after_run() {
+    let data = tempfile::tempdir().unwrap();
+    let peer = Broker::start(data.path(), "segment", &[]);
+    let rows = bench_rows(&[
+        "--peer",
+        &peer.bootstrap(),
+        "--storage",
+        "commitlog",
+        "--runs",
+        "2",
+    ]);
+    let names: Vec<String> = rows
+        .iter()
+        .map(|r| r["engine"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["commitlog".to_owned(), peer.bootstrap()]);
+    for row in &rows {
+        assert_eq!(row["runs"].as_array().unwrap().len(), 2, "{row}");
+        assert_read_back(row);
+    }
+    assert!(
+        rows[1]["runs"][0]["peak_rss_kib"].is_null(),
+        "a broker not started by the bench is not measured as a process"
+    );
+    peer.stop();
+}
+
 #[test]
 fn bench_broker_refuses_bad_arguments() {
     for (args, needle) in [
@@ -99,6 +201,7 @@ fn bench_broker_refuses_bad_arguments() {
         (&["--acks", "2"][..], "expected 0, 1 or all"),
         (&["--record-size", "0"][..], "--record-size"),
         (&["--storage", "tape"][..], "segment or commitlog"),
+        (&["--peer", "nowhere"][..], "give kafka or HOST:PORT"),
         (
             &["--group", "5", "--partitions", "4"][..],
             "at least 5 partitions",
