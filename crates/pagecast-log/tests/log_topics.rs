@@ -315,3 +315,28 @@ fn delete_records_moves_the_log_start_and_survives_a_reopen() {
         }
     }
 }
+
+/// A DeleteRecords mark that survived a crash the appends before it did not (the mark is
+/// fsynced, appends with `--fsync none` are not): the log starts again, empty, at the
+/// mark, and what is appended next is served instead of falling below the start.
+#[test]
+fn a_log_start_past_the_recovered_end_restarts_the_log_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let tp = TopicPartition::new("t", 0);
+    let mut store = open("segment", dir.path());
+    store.create(&tp).unwrap();
+    for i in 0..10 {
+        store.append(&tp, &mut batch(i), 0).unwrap();
+    }
+    drop(store);
+    // As if offsets 10..100 had been appended, DeleteRecords(100) answered, and the
+    // appends lost in a power cut.
+    std::fs::write(dir.path().join("t-0").join("log-start-offset"), "100\n").unwrap();
+    let mut store = open("segment", dir.path());
+    let o = store.offsets(&tp).unwrap();
+    assert_eq!((o.start, o.end), (100, 100));
+    let appended = store.append(&tp, &mut batch(7), 0).unwrap();
+    assert_eq!(appended.base_offset, 100);
+    assert_eq!(values(&*store, &tp), vec![7], "the new record is served");
+    store.close().unwrap();
+}

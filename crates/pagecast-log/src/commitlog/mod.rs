@@ -181,6 +181,9 @@ impl CommitLogStore {
         for (tp, first) in store.read_partitions()? {
             if let Some(part) = store.partitions.get_mut(&tp) {
                 part.log_start = first;
+                if let Some(entry) = part.queue.search(first) {
+                    part.queue.set_first(entry);
+                }
             }
         }
         files::remove(&store.root.join(CLEAN_SHUTDOWN_FILE))?;

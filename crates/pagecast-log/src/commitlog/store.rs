@@ -207,20 +207,20 @@ impl Store for CommitLogStore {
         }
         // The commit log is shared by every partition, so nothing is freed here:
         // retention frees whole files. The queue's first entry moves up to the batch
-        // holding the new start, and the start is written to the partition list.
+        // holding the new start, and the start is written to the partition list; if
+        // that fails, both are put back.
         let part = self.partitions.get_mut(tp).expect("offsets found it");
+        let before = (part.log_start, part.queue.first());
         part.log_start = offset;
-        let queue = &mut part.queue;
-        let mut first = queue.first();
-        while first + 1 < queue.count()
-            && queue
-                .get(first + 1)
-                .is_some_and(|e| e.base_offset <= offset)
-        {
-            first += 1;
+        if let Some(first) = part.queue.search(offset) {
+            part.queue.set_first(first);
         }
-        queue.set_first(first);
-        self.write_partitions()?;
+        if let Err(e) = self.write_partitions() {
+            let part = self.partitions.get_mut(tp).expect("offsets found it");
+            part.log_start = before.0;
+            part.queue.set_first(before.1);
+            return Err(e);
+        }
         Ok(offset)
     }
 

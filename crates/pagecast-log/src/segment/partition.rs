@@ -71,6 +71,22 @@ impl PartitionLog {
         let log_start = recovery_point::read_named(dir, recovery_point::LOG_START_FILE)?
             .and_then(|p| i64::try_from(p).ok())
             .unwrap_or(0);
+        let end = segments.values().next_back().map_or(0, |s| s.next_offset);
+        if log_start > end {
+            // DeleteRecords moved the start past what survived a crash (appends not yet
+            // on disk were lost): as Kafka's log loader, the log starts again, empty, at
+            // the start offset, so that what is appended next is served.
+            progress(
+                &config,
+                &format!(
+                    "{tp}: the log ends at {end}, below its log start offset {log_start}; starting it empty at {log_start}"
+                ),
+            );
+            for (_, segment) in std::mem::take(&mut segments) {
+                segment.delete()?;
+            }
+            segments.insert(log_start, Segment::create(dir, log_start, limits)?);
+        }
         let mut log = PartitionLog {
             tp,
             dir: dir.to_owned(),
