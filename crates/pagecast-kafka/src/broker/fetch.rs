@@ -234,13 +234,18 @@ pub(crate) async fn fetch(
     } else {
         (0, FINAL_EPOCH)
     };
-    let plan = lock(&shared.fetch_sessions).begin(
-        session_id,
-        epoch,
-        asked.clone(),
-        &forgotten,
-        Instant::now(),
-    );
+    let plan = if session_id == 0 && epoch == FINAL_EPOCH {
+        // A fetch without a session (librdkafka's, and every one before v7).
+        Plan::Full { session_id: 0 }
+    } else {
+        lock(&shared.fetch_sessions).begin(
+            session_id,
+            epoch,
+            asked.clone(),
+            &forgotten,
+            Instant::now(),
+        )
+    };
     let (session_id, full, wanted) = match plan {
         Plan::Full { session_id } => (session_id, true, resolve(shared, &asked)),
         Plan::Incremental {
@@ -295,8 +300,8 @@ pub(crate) async fn fetch(
         .map(|a| a.error)
         .find(|e| !e.is_none())
         .unwrap_or(ErrorCode::NONE);
-    let (wanted, answers) = if session_id == 0 {
-        (wanted, answers)
+    let (wanted, answers, session_id) = if session_id == 0 {
+        (wanted, answers, 0)
     } else {
         answer_session(shared, session_id, full, wanted, answers)
     };
@@ -310,7 +315,8 @@ pub(crate) async fn fetch(
 }
 
 /// Tells the session what its partitions' answers were, and keeps the partitions it
-/// says the client must hear of (all of them for a full fetch).
+/// says the client must hear of (all of them for a full fetch); with the session ID to
+/// answer with (0 when a full fetch's new session was closed at once).
 #[allow(clippy::type_complexity)]
 fn answer_session(
     shared: &Shared,
@@ -318,7 +324,7 @@ fn answer_session(
     full: bool,
     wanted: Vec<(TopicKey, Vec<Wanted>)>,
     answers: Vec<Vec<Answer>>,
-) -> (Vec<(TopicKey, Vec<Wanted>)>, Vec<Vec<Answer>>) {
+) -> (Vec<(TopicKey, Vec<Wanted>)>, Vec<Vec<Answer>>, i32) {
     let outcomes: Vec<(Key, Outcome)> = wanted
         .iter()
         .zip(&answers)
@@ -339,7 +345,7 @@ fn answer_session(
             })
         })
         .collect();
-    let include = lock(&shared.fetch_sessions).finish(session_id, full, &outcomes);
+    let (include, alive) = lock(&shared.fetch_sessions).finish(session_id, full, &outcomes);
     let mut include = include.into_iter();
     let mut kept_wanted = Vec::new();
     let mut kept_answers = Vec::new();
@@ -354,7 +360,10 @@ fn answer_session(
             kept_answers.push(answers);
         }
     }
-    (kept_wanted, kept_answers)
+    // An incremental fetch names its session even if it closed it: the client's next
+    // fetch learns it is gone and starts over.
+    let session_id = if alive || !full { session_id } else { 0 };
+    (kept_wanted, kept_answers, session_id)
 }
 
 /// The response's top-level fields.

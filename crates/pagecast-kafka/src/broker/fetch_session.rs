@@ -12,10 +12,11 @@
 //! `max.incremental.fetch.session.cache.slots`, 1000; 0 turns sessions off); a new
 //! session takes the place of the least recently used one only if that one has been idle
 //! for [`EVICTION_AFTER`], otherwise the fetch goes on without a session. A session holds
-//! only partitions that exist, so all sessions together hold at most `slots` times the
-//! broker's partitions.
+//! only partitions that exist: one that names a partition that does not is closed (the
+//! client's next fetch gets FETCH_SESSION_ID_NOT_FOUND and starts over with a full
+//! one), so all sessions together hold at most `slots` times the broker's partitions.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use crate::codec::Uuid;
@@ -182,17 +183,8 @@ impl Sessions {
                     return Plan::Full { session_id: 0 };
                 }
                 let id = self.new_id();
-                let mut partitions: Vec<Cached> = Vec::with_capacity(requested.len());
-                for asked in requested {
-                    match partitions.iter_mut().find(|c| c.asked.key == asked.key) {
-                        Some(c) => c.asked = asked,
-                        None => partitions.push(Cached {
-                            asked,
-                            high_watermark: -1,
-                            log_start: -1,
-                        }),
-                    }
-                }
+                let mut partitions = Vec::with_capacity(requested.len());
+                upsert(&mut partitions, requested);
                 self.sessions.insert(
                     id,
                     Session {
@@ -212,23 +204,13 @@ impl Sessions {
                 }
                 session.next_epoch = next_epoch(epoch);
                 session.last_used = now;
-                session
-                    .partitions
-                    .retain(|c| !forgotten.contains(&c.asked.key));
-                for asked in requested {
-                    match session
+                if !forgotten.is_empty() {
+                    let forgotten: HashSet<&Key> = forgotten.iter().collect();
+                    session
                         .partitions
-                        .iter_mut()
-                        .find(|c| c.asked.key == asked.key)
-                    {
-                        Some(c) => c.asked = asked,
-                        None => session.partitions.push(Cached {
-                            asked,
-                            high_watermark: -1,
-                            log_start: -1,
-                        }),
-                    }
+                        .retain(|c| !forgotten.contains(&c.asked.key));
                 }
+                upsert(&mut session.partitions, requested);
                 Plan::Incremental {
                     session_id,
                     partitions: session.partitions.iter().map(|c| c.asked.clone()).collect(),
@@ -240,47 +222,84 @@ impl Sessions {
     /// After a session's partitions were fetched (`outcomes` in the order
     /// [`Sessions::begin`] gave them, or the request's for a new session): records what
     /// the client is told, and returns which partitions go in the response (all of them
-    /// for a full fetch; for an incremental one, those with news). Partitions that do
-    /// not exist leave the session; those that returned records move to its end.
+    /// for a full fetch; for an incremental one, those with news) and whether the
+    /// session lives on. Partitions that returned records move to the end; a partition
+    /// that does not exist closes the session.
     pub fn finish(
         &mut self,
         session_id: i32,
         full: bool,
         outcomes: &[(Key, Outcome)],
-    ) -> Vec<bool> {
-        let session = self.sessions.get_mut(&session_id);
-        let mut include = Vec::with_capacity(outcomes.len());
-        let Some(session) = session else {
-            include.resize(outcomes.len(), true);
-            return include;
+    ) -> (Vec<bool>, bool) {
+        let mut include = vec![true; outcomes.len()];
+        let Some(session) = self.sessions.get_mut(&session_id) else {
+            return (include, false);
         };
+        let at: HashMap<&Key, usize> = outcomes
+            .iter()
+            .enumerate()
+            .map(|(i, (k, _))| (k, i))
+            .collect();
+        let mut kept = Vec::with_capacity(session.partitions.len());
         let mut moved = Vec::new();
-        for (key, o) in outcomes {
-            let Some(at) = session.partitions.iter().position(|c| &c.asked.key == key) else {
-                include.push(full);
+        let mut gone = false;
+        for mut c in std::mem::take(&mut session.partitions) {
+            let Some(&i) = at.get(&c.asked.key) else {
+                kept.push(c);
                 continue;
             };
-            let c = &mut session.partitions[at];
+            let o = outcomes[i].1;
             let news = o.has_records
                 || !o.error.is_none()
                 || o.high_watermark != c.high_watermark
                 || o.log_start != c.log_start;
-            include.push(full || news);
-            c.high_watermark = o.high_watermark;
-            c.log_start = o.log_start;
-            let gone = matches!(
+            include[i] = full || news;
+            // After an error the client must hear of the partition again once it
+            // clears, whatever its offsets are then.
+            (c.high_watermark, c.log_start) = if o.error.is_none() {
+                (o.high_watermark, o.log_start)
+            } else {
+                (-1, -1)
+            };
+            gone |= matches!(
                 o.error,
                 ErrorCode::UNKNOWN_TOPIC_OR_PARTITION | ErrorCode::UNKNOWN_TOPIC_ID
             );
-            if gone || o.has_records {
-                let c = session.partitions.remove(at);
-                if !gone {
-                    moved.push(c);
-                }
+            if o.has_records {
+                moved.push(c);
+            } else {
+                kept.push(c);
             }
         }
-        session.partitions.extend(moved);
-        include
+        kept.extend(moved);
+        session.partitions = kept;
+        if gone {
+            self.sessions.remove(&session_id);
+        }
+        (include, !gone)
+    }
+}
+
+/// Adds the partitions asked for at the end of `partitions`, or updates those it holds
+/// in place.
+fn upsert(partitions: &mut Vec<Cached>, requested: Vec<Requested>) {
+    let mut at: HashMap<Key, usize> = partitions
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.asked.key.clone(), i))
+        .collect();
+    for asked in requested {
+        match at.get(&asked.key) {
+            Some(&i) => partitions[i].asked = asked,
+            None => {
+                at.insert(asked.key.clone(), partitions.len());
+                partitions.push(Cached {
+                    asked,
+                    high_watermark: -1,
+                    log_start: -1,
+                });
+            }
+        }
     }
 }
 
@@ -329,19 +348,25 @@ mod tests {
         };
         assert!(id > 0);
         let outcomes: Vec<(Key, Outcome)> = all.iter().map(|r| (r.key.clone(), idle(5))).collect();
-        assert_eq!(s.finish(id, true, &outcomes), [true, true, true]);
+        assert_eq!(
+            s.finish(id, true, &outcomes),
+            (vec![true, true, true], true)
+        );
 
         // Nothing changed: the session fetches all three, the answer names none.
         let parts = incremental(s.begin(id, 1, vec![], &[], t0));
         assert_eq!(parts, all);
-        assert_eq!(s.finish(id, false, &outcomes), [false, false, false]);
+        assert_eq!(
+            s.finish(id, false, &outcomes),
+            (vec![false, false, false], true)
+        );
 
         // p1 returned records and p2's high watermark moved: both are news.
         let mut news = outcomes.clone();
         news[1].1.has_records = true;
         news[2].1.high_watermark = 6;
         let _ = incremental(s.begin(id, 2, vec![], &[], t0));
-        assert_eq!(s.finish(id, false, &news), [false, true, true]);
+        assert_eq!(s.finish(id, false, &news), (vec![false, true, true], true));
 
         // p1 went to the end after returning records. The client moves p2 on, adds
         // u-0 (at the end) and forgets p0.
@@ -435,7 +460,7 @@ mod tests {
     }
 
     #[test]
-    fn partitions_that_do_not_exist_leave_the_session() {
+    fn a_partition_that_does_not_exist_closes_the_session() {
         let mut s = Sessions::new(DEFAULT_SLOTS);
         let t0 = Instant::now();
         let all = vec![asked("t", 0, 0), asked("gone", 0, 0)];
@@ -444,17 +469,40 @@ mod tests {
         };
         let mut missing = idle(-1);
         missing.error = ErrorCode::UNKNOWN_TOPIC_OR_PARTITION;
+        let outcomes = [(all[0].key.clone(), idle(1)), (all[1].key.clone(), missing)];
+        assert_eq!(s.finish(id, true, &outcomes), (vec![true, true], false));
         assert_eq!(
-            s.finish(
-                id,
-                true,
-                &[(all[0].key.clone(), idle(1)), (all[1].key.clone(), missing)]
-            ),
-            [true, true]
+            s.begin(id, 1, vec![], &[], t0),
+            Plan::Refuse(ErrorCode::FETCH_SESSION_ID_NOT_FOUND),
+            "the client starts over with a full fetch"
         );
+    }
+
+    #[test]
+    fn a_partition_is_news_again_when_its_error_clears() {
+        let mut s = Sessions::new(DEFAULT_SLOTS);
+        let t0 = Instant::now();
+        let all = vec![asked("t", 0, 50)];
+        let Plan::Full { session_id: id } = s.begin(0, INITIAL_EPOCH, all.clone(), &[], t0) else {
+            panic!()
+        };
+        let mut out_of_range = idle(10);
+        out_of_range.error = ErrorCode::OFFSET_OUT_OF_RANGE;
         assert_eq!(
-            incremental(s.begin(id, 1, vec![], &[], t0)),
-            vec![all[0].clone()]
+            s.finish(id, true, &[(all[0].key.clone(), out_of_range)]).0,
+            [true]
+        );
+        // The client resets to 10, the end: nothing new, but it must hear that the
+        // error is gone.
+        let _ = incremental(s.begin(id, 1, vec![asked("t", 0, 10)], &[], t0));
+        assert_eq!(
+            s.finish(id, false, &[(all[0].key.clone(), idle(10))]).0,
+            [true]
+        );
+        let _ = incremental(s.begin(id, 2, vec![], &[], t0));
+        assert_eq!(
+            s.finish(id, false, &[(all[0].key.clone(), idle(10))]).0,
+            [false]
         );
     }
 }

@@ -854,7 +854,8 @@ impl Coordinator {
 
     /// Whether an OffsetCommit from this member and generation may store offsets, as
     /// Kafka judges it: commits outside a generation (-1) only for a group without
-    /// members, and a member's only in the current generation outside a rebalance.
+    /// members, and a member's only in the current generation and not while the
+    /// members wait for the leader's assignment.
     pub fn check_commit(
         &mut self,
         group: &str,

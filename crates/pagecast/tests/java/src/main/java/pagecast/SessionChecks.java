@@ -85,6 +85,19 @@ final class SessionChecks {
         }
       }
       expect("a record produced to one of 1000 idle partitions", got, "537@0 news");
+
+      // The client now fetches 537 from offset 1, an update the session must take, and
+      // another partition wakes.
+      producer.send(new ProducerRecord<>("idle", 537, null, ProducerChecks.bytes("more"))).get();
+      producer.send(new ProducerRecord<>("idle", 12, null, ProducerChecks.bytes("other"))).get();
+      var later = new java.util.TreeSet<String>();
+      deadline = System.currentTimeMillis() + 30_000;
+      while (later.size() < 2 && System.currentTimeMillis() < deadline) {
+        for (var r : c.poll(Duration.ofMillis(100))) {
+          later.add(r.partition() + "@" + r.offset() + " " + new String(r.value(), StandardCharsets.UTF_8));
+        }
+      }
+      expect("records produced next to two partitions", later, "[12@0 other, 537@1 more]");
     }
   }
 }
