@@ -266,6 +266,8 @@ enum Process {
         pid: u32,
     },
     External,
+    /// Stopped already.
+    Stopped,
 }
 
 /// Asks `addr` for metadata until it answers, for at most `limit`.
@@ -358,12 +360,15 @@ impl Broker {
                 }
             }
         });
-        first_metadata(addr, Duration::from_secs(60))?;
-        Ok(Broker {
+        // Owned before anything can fail, so that a failure stops it.
+        let mut broker = Broker {
             process: Process::Pagecast { child, _data: data },
             addr,
-            start: Some(launched.elapsed()),
-        })
+            start: None,
+        };
+        first_metadata(addr, Duration::from_secs(60))?;
+        broker.start = Some(launched.elapsed());
+        Ok(broker)
     }
 
     /// Formats a directory and starts Kafka with `script` (scripts/kafka), which writes
@@ -391,26 +396,28 @@ impl Broker {
             Error::Receiver(format!("{} start printed {printed:?}", script.display()))
         })?;
         let read = |name: &str| std::fs::read_to_string(data.path().join(name)).unwrap_or_default();
-        let pid: u32 = read("pid")
-            .trim()
-            .parse()
-            .map_err(|_| Error::Receiver("scripts/kafka wrote no pid".into()))?;
+        let Ok(pid) = read("pid").trim().parse::<u32>() else {
+            let _ = Command::new(script).arg("stop").arg(data.path()).status();
+            return Err(Error::Receiver("scripts/kafka wrote no pid".into()));
+        };
         let launched_ns: u128 = read("launched-ns").trim().parse().unwrap_or(0);
-        first_metadata(addr, Duration::from_secs(60))?;
-        let now_ns = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let start = (launched_ns > 0 && now_ns > launched_ns)
-            .then(|| Duration::from_nanos((now_ns - launched_ns) as u64));
-        Ok(Broker {
+        // Owned before anything can fail, so that a failure stops it.
+        let mut broker = Broker {
             process: Process::Kafka {
                 script: script.to_owned(),
                 dir: data,
                 pid,
             },
             addr,
-            start,
-        })
+            start: None,
+        };
+        first_metadata(addr, Duration::from_secs(60))?;
+        let now_ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        broker.start = (launched_ns > 0 && now_ns > launched_ns)
+            .then(|| Duration::from_nanos((now_ns - launched_ns) as u64));
+        Ok(broker)
     }
 
     /// The broker's process ID, if it is ours.
@@ -418,7 +425,7 @@ impl Broker {
         match &self.process {
             Process::Pagecast { child, .. } => Some(child.id()),
             Process::Kafka { pid, .. } => Some(*pid),
-            Process::External => None,
+            Process::External | Process::Stopped => None,
         }
     }
 
@@ -438,33 +445,38 @@ impl Broker {
 
     /// Stops the broker cleanly; a broker not ours loses the benchmark's topic instead.
     fn stop(mut self) {
-        match &mut self.process {
-            Process::Pagecast { child, .. } => {
-                let pid = rustix::process::Pid::from_child(child);
+        match std::mem::replace(&mut self.process, Process::Stopped) {
+            Process::Pagecast { mut child, .. } => {
+                let pid = rustix::process::Pid::from_child(&child);
                 let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
                 let _ = child.wait();
             }
             Process::Kafka { script, dir, .. } => {
-                let _ = Command::new(&*script).arg("stop").arg(dir.path()).status();
+                let _ = Command::new(&script).arg("stop").arg(dir.path()).status();
             }
             Process::External => {
                 let _ = delete_topic(self.addr);
             }
+            Process::Stopped => {}
         }
     }
 }
 
 impl Drop for Broker {
+    /// A run that failed midway: the broker is killed (a running one loses the topic).
     fn drop(&mut self) {
-        match &mut self.process {
-            Process::Pagecast { child, .. } => {
+        match std::mem::replace(&mut self.process, Process::Stopped) {
+            Process::Pagecast { mut child, .. } => {
                 let _ = child.kill();
                 let _ = child.wait();
             }
             Process::Kafka { script, dir, .. } => {
-                let _ = Command::new(&*script).arg("stop").arg(dir.path()).status();
+                let _ = Command::new(&script).arg("stop").arg(dir.path()).status();
             }
-            Process::External => {}
+            Process::External => {
+                let _ = delete_topic(self.addr);
+            }
+            Process::Stopped => {}
         }
     }
 }
