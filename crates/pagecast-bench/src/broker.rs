@@ -445,10 +445,20 @@ impl Broker {
 
     /// Stops the broker cleanly; a broker not ours loses the benchmark's topic instead.
     fn stop(mut self) {
+        self.shut(true);
+    }
+
+    /// Stops the broker, with SIGTERM and a wait if `clean`, else with SIGKILL. Once:
+    /// the process is forgotten first.
+    fn shut(&mut self, clean: bool) {
         match std::mem::replace(&mut self.process, Process::Stopped) {
             Process::Pagecast { mut child, .. } => {
-                let pid = rustix::process::Pid::from_child(&child);
-                let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+                if clean {
+                    let pid = rustix::process::Pid::from_child(&child);
+                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
+                } else {
+                    let _ = child.kill();
+                }
                 let _ = child.wait();
             }
             Process::Kafka { script, dir, .. } => {
@@ -465,19 +475,7 @@ impl Broker {
 impl Drop for Broker {
     /// A run that failed midway: the broker is killed (a running one loses the topic).
     fn drop(&mut self) {
-        match std::mem::replace(&mut self.process, Process::Stopped) {
-            Process::Pagecast { mut child, .. } => {
-                let _ = child.kill();
-                let _ = child.wait();
-            }
-            Process::Kafka { script, dir, .. } => {
-                let _ = Command::new(&script).arg("stop").arg(dir.path()).status();
-            }
-            Process::External => {
-                let _ = delete_topic(self.addr);
-            }
-            Process::Stopped => {}
-        }
+        self.shut(false);
     }
 }
 

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use support::broker::{Broker, ENGINES};
-use support::kafka::{Kafka, PAGECAST_SETTINGS};
+use support::kafka::{Kafka, PAGECAST_SETTINGS, same_lines};
 
 const CHECKS: [&str; 2] = ["franz", "sarama"];
 
@@ -34,25 +34,7 @@ fn run_checks(which: &str, bootstrap: &str, broker: &str) -> Vec<String> {
         .args([which, bootstrap])
         .output()
         .expect("run the Go checks");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let failed: Vec<&str> = stdout.lines().filter(|l| l.starts_with("fail ")).collect();
-    assert!(
-        failed.is_empty() && out.status.success(),
-        "{which} checks against {broker} ({}):\n{}\n\nall output:\n{stdout}\n{}",
-        out.status,
-        failed.join("\n"),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let same: Vec<String> = stdout
-        .lines()
-        .filter(|l| l.starts_with("same "))
-        .map(str::to_owned)
-        .collect();
-    assert!(
-        !same.is_empty(),
-        "{which} checks printed nothing:\n{stdout}"
-    );
-    same
+    same_lines(&out, which, broker)
 }
 
 #[test]

@@ -5,10 +5,8 @@
 
 mod support;
 
-use std::process::Output;
-
 use support::broker::{Broker, ENGINES};
-use support::kafka::{Kafka, PAGECAST_SETTINGS, kafka_class};
+use support::kafka::{Kafka, PAGECAST_SETTINGS, kafka_class, same_lines};
 
 /// The checks, in the order they run on every broker (later ones see the topics of
 /// earlier ones).
@@ -17,29 +15,11 @@ const CHECKS: [&str; 3] = ["producer", "admin", "consumer"];
 /// Runs one group of checks against `bootstrap`; returns its `same` lines, after
 /// failing on any `fail` line or a crash.
 fn run_checks(which: &str, bootstrap: &str, broker: &str) -> Vec<String> {
-    let out: Output = kafka_class("pagecast.Checks")
+    let out = kafka_class("pagecast.Checks")
         .args([which, bootstrap])
         .output()
         .expect("run the Java checks");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let failed: Vec<&str> = stdout.lines().filter(|l| l.starts_with("fail ")).collect();
-    assert!(
-        failed.is_empty() && out.status.success(),
-        "{which} checks against {broker} ({}):\n{}\n\nall output:\n{stdout}\n{}",
-        out.status,
-        failed.join("\n"),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let same: Vec<String> = stdout
-        .lines()
-        .filter(|l| l.starts_with("same "))
-        .map(str::to_owned)
-        .collect();
-    assert!(
-        !same.is_empty(),
-        "{which} checks printed nothing:\n{stdout}"
-    );
-    same
+    same_lines(&out, which, broker)
 }
 
 #[test]

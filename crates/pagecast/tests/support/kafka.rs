@@ -3,7 +3,7 @@
 //! Maven Central and compile the checks.
 
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Output};
 
 use super::broker::run_ok;
 
@@ -95,4 +95,28 @@ pub fn kafka_class(class: &str) -> Command {
     let mut cmd = Command::new(script());
     cmd.args(["run", class]);
     cmd
+}
+
+/// The `same NAME: VALUE` lines that a checks program (tests/java, tests/go) printed,
+/// after failing on any `fail` line, an exit other than success, or no lines at all.
+pub fn same_lines(out: &Output, which: &str, broker: &str) -> Vec<String> {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let failed: Vec<&str> = stdout.lines().filter(|l| l.starts_with("fail ")).collect();
+    assert!(
+        failed.is_empty() && out.status.success(),
+        "{which} checks against {broker} ({}):\n{}\n\nall output:\n{stdout}\n{}",
+        out.status,
+        failed.join("\n"),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let same: Vec<String> = stdout
+        .lines()
+        .filter(|l| l.starts_with("same "))
+        .map(str::to_owned)
+        .collect();
+    assert!(
+        !same.is_empty(),
+        "{which} checks printed nothing:\n{stdout}"
+    );
+    same
 }
