@@ -10,8 +10,7 @@ mod support;
 use std::path::PathBuf;
 use std::process::Command;
 
-use support::broker::{Broker, ENGINES};
-use support::kafka::{Kafka, PAGECAST_SETTINGS, same_lines};
+use support::kafka::{same_as_kafka, same_lines};
 
 const CHECKS: [&str; 2] = ["franz", "sarama"];
 
@@ -39,23 +38,5 @@ fn run_checks(which: &str, bootstrap: &str, broker: &str) -> Vec<String> {
 
 #[test]
 fn go_clients_see_pagecast_as_they_see_kafka() {
-    let kafka = Kafka::start(&[]);
-    let reference: Vec<Vec<String>> = CHECKS
-        .iter()
-        .map(|which| run_checks(which, &kafka.bootstrap(), "Kafka"))
-        .collect();
-    drop(kafka);
-    for engine in ENGINES {
-        let dir = tempfile::tempdir().unwrap();
-        let broker = Broker::start(dir.path(), engine, &PAGECAST_SETTINGS);
-        for (which, kafka_saw) in CHECKS.iter().zip(&reference) {
-            let pagecast_saw =
-                run_checks(which, &broker.bootstrap(), &format!("pagecast ({engine})"));
-            assert_eq!(
-                &pagecast_saw, kafka_saw,
-                "{which} on {engine}: what the client saw from pagecast (left) and from Kafka (right)"
-            );
-        }
-        broker.stop();
-    }
+    same_as_kafka(&CHECKS, run_checks);
 }

@@ -5,8 +5,8 @@
 
 mod support;
 
-use support::broker::{Broker, ENGINES};
-use support::kafka::{Kafka, PAGECAST_SETTINGS, kafka_class, same_lines};
+use support::broker::Broker;
+use support::kafka::{Kafka, PAGECAST_SETTINGS, kafka_class, same_as_kafka, same_lines};
 
 /// The checks, in the order they run on every broker (later ones see the topics of
 /// earlier ones).
@@ -24,34 +24,7 @@ fn run_checks(which: &str, bootstrap: &str, broker: &str) -> Vec<String> {
 
 #[test]
 fn the_java_client_sees_pagecast_as_it_sees_kafka() {
-    let kafka = Kafka::start(&[]);
-    let reference: Vec<Vec<String>> = CHECKS
-        .iter()
-        .map(|which| run_checks(which, &kafka.bootstrap(), "Kafka"))
-        .collect();
-    drop(kafka);
-    for engine in ENGINES {
-        let dir = tempfile::tempdir().unwrap();
-        let broker = Broker::start(dir.path(), engine, &PAGECAST_SETTINGS);
-        for (which, kafka_saw) in CHECKS.iter().zip(&reference) {
-            let name = format!("pagecast ({engine})");
-            let pagecast_saw = run_checks(which, &broker.bootstrap(), &name);
-            let differ: Vec<String> = kafka_saw
-                .iter()
-                .zip(&pagecast_saw)
-                .filter(|(k, p)| k != p)
-                .map(|(k, p)| format!("Kafka:    {k}\npagecast: {p}"))
-                .collect();
-            assert!(
-                differ.is_empty() && kafka_saw.len() == pagecast_saw.len(),
-                "{which} checks on {engine}: the Java client saw {} lines from Kafka and {} from pagecast; these differ:\n{}",
-                kafka_saw.len(),
-                pagecast_saw.len(),
-                differ.join("\n")
-            );
-        }
-        broker.stop();
-    }
+    same_as_kafka(&CHECKS, run_checks);
 }
 
 /// The bytes each fetch sends and receives, from the `info fetch bytes per poll` line.

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use super::broker::run_ok;
+use super::broker::{Broker, ENGINES, run_ok};
 
 /// The broker settings of Kafka in the tests: topics are created explicitly, and
 /// consumer-protocol members heartbeat every second (the clients' checks run through
@@ -119,4 +119,37 @@ pub fn same_lines(out: &Output, which: &str, broker: &str) -> Vec<String> {
         "{which} checks printed nothing:\n{stdout}"
     );
     same
+}
+
+/// Runs each of `checks` (with `run(which, bootstrap, broker name)`, returning the
+/// `same` lines) against a fresh Kafka, then against pagecast on each engine with
+/// [`PAGECAST_SETTINGS`], and fails unless pagecast's lines are exactly Kafka's.
+pub fn same_as_kafka(checks: &[&str], run: impl Fn(&str, &str, &str) -> Vec<String>) {
+    let kafka = Kafka::start(&[]);
+    let reference: Vec<Vec<String>> = checks
+        .iter()
+        .map(|which| run(which, &kafka.bootstrap(), "Kafka"))
+        .collect();
+    drop(kafka);
+    for engine in ENGINES {
+        let dir = tempfile::tempdir().unwrap();
+        let broker = Broker::start(dir.path(), engine, &PAGECAST_SETTINGS);
+        for (which, kafka_saw) in checks.iter().zip(&reference) {
+            let pagecast_saw = run(which, &broker.bootstrap(), &format!("pagecast ({engine})"));
+            let differ: Vec<String> = kafka_saw
+                .iter()
+                .zip(&pagecast_saw)
+                .filter(|(k, p)| k != p)
+                .map(|(k, p)| format!("Kafka:    {k}\npagecast: {p}"))
+                .collect();
+            assert!(
+                differ.is_empty() && kafka_saw.len() == pagecast_saw.len(),
+                "{which} checks on {engine}: the client saw {} lines from Kafka and {} from pagecast; these differ:\n{}",
+                kafka_saw.len(),
+                pagecast_saw.len(),
+                differ.join("\n")
+            );
+        }
+        broker.stop();
+    }
 }
