@@ -40,6 +40,7 @@ use pagecast_kafka::messages::produce::{
 };
 use pagecast_log::batch::{self, Builder};
 
+use crate::congestion::InEffect;
 use crate::receiver::ReceiverKind;
 use crate::{Error, broker_group, format_size, round_order, transfer};
 
@@ -85,6 +86,9 @@ pub struct Config {
     pub group: Option<usize>,
     /// Another broker to measure beside pagecast, run by run.
     pub peer: Option<Peer>,
+    /// The TCP congestion control the run's connections are under (see
+    /// [`crate::congestion::enter`]), for the report.
+    pub congestion: Option<InEffect>,
 }
 
 /// A broker measured beside pagecast.
@@ -139,6 +143,7 @@ impl Config {
             confluent: true,
             group: None,
             peer: None,
+            congestion: None,
         }
     }
 }
@@ -1223,8 +1228,12 @@ pub fn text(report: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        "the broker runs in its own process; CPU is its user + system time from /proc\n"
+        "the broker runs in its own process; CPU is its user + system time from /proc"
     );
+    if let Some(congestion) = &c.congestion {
+        let _ = writeln!(out, "TCP congestion control: {}", congestion.describe());
+    }
+    let _ = writeln!(out);
     let _ = writeln!(
         out,
         "{:<15} {:<16} {:>9} {:>12} {:>22} {:>10} {:>11} {:>12} {:>10} {:>12} {:>10} {:>9} {:>9}",
@@ -1386,6 +1395,7 @@ pub fn json(report: &Report) -> serde_json::Value {
         "producers": report.config.producers,
         "consumers": report.config.consumers,
         "acks": report.config.acks,
+        "tcp_congestion": report.config.congestion.as_ref().map(InEffect::json),
         "rows": report.rows.iter().map(|r| json!({
             "engine": r.target.name(),
             "client": r.client,

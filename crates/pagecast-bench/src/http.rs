@@ -26,6 +26,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use pagecast_http::client::ResponseHead;
 
 use crate::Error;
+use crate::congestion::InEffect;
 
 /// The median of a figure over the runs (NaN for none), as the table and JSON show it.
 fn med(values: &[f64]) -> f64 {
@@ -55,6 +56,9 @@ pub struct Config {
     pub nginx: bool,
     /// Directory for the files (default: the system temporary directory).
     pub dir: Option<PathBuf>,
+    /// The TCP congestion control the run's connections are under (see
+    /// [`crate::congestion::enter`]), for the report.
+    pub congestion: Option<InEffect>,
 }
 
 impl Config {
@@ -71,6 +75,7 @@ impl Config {
             workers: 1,
             nginx: true,
             dir: None,
+            congestion: None,
         }
     }
 }
@@ -102,6 +107,8 @@ pub struct Report {
     pub nginx: Result<ServerResult, String>,
     /// `Err` says why wrk was not used.
     pub wrk: Result<String, String>,
+    /// The TCP congestion control of the run's connections.
+    pub congestion: Option<InEffect>,
 }
 
 /// Runs the benchmark; `progress` hears a line per run.
@@ -216,6 +223,7 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, Er
         pagecast,
         nginx: nginx.map(|()| results.next().expect("nginx ran")),
         wrk: wrk.map(|(binary, _)| binary.display().to_string()),
+        congestion: config.congestion.clone(),
     })
 }
 
@@ -594,12 +602,16 @@ pub fn text(report: &Report) -> String {
     let nginx = report.nginx.as_ref().ok();
     let _ = writeln!(
         out,
-        "\nHTTP download server: pagecast serve{} ({} worker{} each; medians of {} runs, range in brackets)\n",
+        "\nHTTP download server: pagecast serve{} ({} worker{} each; medians of {} runs, range in brackets)",
         nginx.map_or(String::new(), |n| format!(" vs {}", n.name)),
         report.workers,
         if report.workers == 1 { "" } else { "s" },
         report.pagecast.download_gbps.len(),
     );
+    if let Some(congestion) = &report.congestion {
+        let _ = writeln!(out, "TCP congestion control: {}", congestion.describe());
+    }
+    let _ = writeln!(out);
     let range = |v: &[f64], digits: usize| {
         let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
         let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -698,6 +710,7 @@ pub fn json(report: &Report) -> serde_json::Value {
         "small_size": report.small_size,
         "connections": report.connections,
         "workers": report.workers,
+        "tcp_congestion": report.congestion.as_ref().map(InEffect::json),
         "pagecast": server(&report.pagecast),
         "nginx": nginx.map(server),
         "nginx_missing": report.nginx.as_ref().err(),

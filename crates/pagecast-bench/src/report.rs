@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use pagecast_io::{DEFAULT_READ_WRITE_BUF, Method};
 use serde_json::json;
 
+use crate::congestion::InEffect;
 use crate::receiver::ReceiverKind;
 use crate::transfer::{Report, Row, Sample, Variant};
 use crate::{format_size, gbps};
@@ -54,16 +55,9 @@ pub fn text(report: &Report) -> String {
             let _ = writeln!(out, "one CPU: sender and receiver share it");
         }
     }
-    let _ = writeln!(
-        out,
-        "TCP congestion control: {}{}",
-        report.congestion,
-        if report.congestion_is_default {
-            " (the system's default; --congestion picks another)"
-        } else {
-            ""
-        }
-    );
+    if let Some(congestion) = &report.congestion {
+        let _ = writeln!(out, "TCP congestion control: {}", congestion.describe());
+    }
     for (name, role, sg) in &report.interfaces {
         let answer = match sg {
             Ok(true) => "scatter-gather on: sendfile's last copy can be DMA by the NIC".to_owned(),
@@ -227,8 +221,7 @@ pub fn json(report: &Report) -> serde_json::Value {
         "bytes": report.size,
         "runs": report.runs,
         "cpus": report.cpus.map(|(sender, receiver)| json!({"sender": sender, "receiver": receiver})),
-        "tcp_congestion": report.congestion,
-        "tcp_congestion_is_default": report.congestion_is_default,
+        "tcp_congestion": report.congestion.as_ref().map(InEffect::json),
         "interfaces": report.interfaces.iter().map(|(name, role, sg)| json!({
             "name": name,
             "role": role,

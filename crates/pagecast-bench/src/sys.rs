@@ -1,5 +1,6 @@
 //! The benchmark's own system calls that need `unsafe`: resource usage, the
-//! scatter-gather query, and the mapping and ring of the raw loops.
+//! scatter-gather query, the mapping and ring of the raw loops, and the network
+//! namespace of the congestion control.
 
 use std::ffi::c_void;
 use std::io;
@@ -246,6 +247,38 @@ pub(crate) fn push_chain(
         unsafe { sq.push(e) }.map_err(|_| io::Error::from_raw_os_error(libc::EBUSY))?;
     }
     Ok(())
+}
+
+/// unshare(CLONE_NEWNET): this thread, and what it starts from now on, in a new network
+/// namespace with only a loopback interface, down.
+pub(crate) fn unshare_network() -> io::Result<()> {
+    use rustix::thread::{UnshareFlags, unshare_unsafe};
+    // SAFETY: a network namespace is not state the Rust runtime or libc caches on the
+    // thread's behalf (unlike CLONE_FILES or CLONE_FS); the caller runs this before any
+    // other thread exists.
+    unsafe { unshare_unsafe(UnshareFlags::NEWNET) }.map_err(io::Error::from)
+}
+
+/// unshare(CLONE_NEWUSER | CLONE_NEWNET): as [`unshare_network`], inside a new user
+/// namespace in which this process holds every capability until it execs. The kernel
+/// refuses it to a process of more than one thread.
+pub(crate) fn unshare_user_and_network() -> io::Result<()> {
+    use rustix::thread::{UnshareFlags, unshare_unsafe};
+    // SAFETY: as in unshare_network; the user namespace changes ids and capabilities
+    // only, which libc does not cache (getuid asks the kernel).
+    unsafe { unshare_unsafe(UnshareFlags::NEWUSER | UnshareFlags::NEWNET) }.map_err(io::Error::from)
+}
+
+/// if_nametoindex(3): the index of network interface `name` in this thread's network
+/// namespace.
+pub(crate) fn interface_index(name: &str) -> io::Result<u32> {
+    let name = std::ffi::CString::new(name).map_err(|_| io::ErrorKind::InvalidInput)?;
+    // SAFETY: name is a NUL-terminated string that lives for the call.
+    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    if index == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(index)
 }
 
 #[cfg(test)]

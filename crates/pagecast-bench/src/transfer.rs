@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use pagecast_io::{Method, Options, send_file};
 
+use crate::congestion::InEffect;
 use crate::receiver::{RECEIVER_SUBCOMMAND, ReceiverKind};
 use crate::sys::{Usage, usage};
 use crate::{Error, raw};
@@ -31,10 +32,10 @@ pub struct Config {
     pub raw: bool,
     /// Directory for the test file (the system temporary directory by default).
     pub dir: Option<PathBuf>,
-    /// TCP congestion control for the sender's sockets; `None` keeps the system's
-    /// (`net.ipv4.tcp_congestion_control`). It decides whether the kernel paces the
-    /// sends with timers, which changes both speed and spread over loopback.
-    pub congestion: Option<String>,
+    /// The TCP congestion control the run's connections are under (see
+    /// [`crate::congestion::enter`]), checked on every sender socket and named in the
+    /// report; `None` leaves it unchecked and unreported.
+    pub congestion: Option<InEffect>,
     /// The program to start receivers with (normally the running `pagecast`).
     pub receiver_program: PathBuf,
 }
@@ -125,9 +126,7 @@ pub struct Report {
     /// CPUs the sender and the receivers were pinned to, when the machine has two.
     pub cpus: Option<(usize, usize)>,
     /// The TCP congestion control the sender's sockets used.
-    pub congestion: String,
-    /// Whether that is the system's default rather than one asked for.
-    pub congestion_is_default: bool,
+    pub congestion: Option<InEffect>,
 }
 
 /// A receiver process and its connection details.
@@ -179,7 +178,6 @@ impl Drop for Receiver {
 
 /// Runs the benchmark. `progress` gets a line per measured row.
 pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, Error> {
-    let congestion = congestion_control(config.congestion.as_deref())?;
     let dir = config.dir.clone().unwrap_or_else(std::env::temp_dir);
     let file = tempfile::Builder::new()
         .prefix("pagecast-bench-")
@@ -234,7 +232,7 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, Er
                 .iter()
                 .find(|(kind, _)| *kind == row.receiver)
                 .map_or(0, |(_, r)| r.port);
-            let sock = connect(port, config.congestion.as_deref(), &congestion)?;
+            let sock = connect(port, config.congestion.as_ref())?;
             match one_run(file, config.size, row.method, row.variant, sock)? {
                 Ok(sample) => row.samples.push(sample),
                 Err(why) => {
@@ -255,49 +253,23 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, Er
         interfaces: interfaces(),
         rows,
         cpus,
-        congestion,
-        congestion_is_default: config.congestion.is_none(),
+        congestion: config.congestion.clone(),
     })
 }
 
-/// The congestion control a sender socket gets: `wanted`, tried on a socket of its own
-/// so a name the kernel refuses fails before the test file is written, or the system's
-/// default.
-fn congestion_control(wanted: Option<&str>) -> Result<String, Error> {
-    use rustix::net::{AddressFamily, SocketType, socket};
-    let sock = socket(AddressFamily::INET, SocketType::STREAM, None)
-        .map_err(|e| Error::Congestion(format!("make a TCP socket: {e}")))?;
-    apply_congestion(&sock, wanted)
-}
-
-/// Sets `wanted` on `sock`, if given, and returns the congestion control `sock` has.
-fn apply_congestion(sock: impl std::os::fd::AsFd, wanted: Option<&str>) -> Result<String, Error> {
-    use rustix::net::sockopt;
-    if let Some(name) = wanted {
-        sockopt::set_tcp_congestion(&sock, name).map_err(|e| {
-            let available =
-                std::fs::read_to_string("/proc/sys/net/ipv4/tcp_available_congestion_control")
-                    .unwrap_or_default();
-            Error::Congestion(format!(
-                "{name:?} refused ({e}); this kernel has: {}",
-                available.trim()
-            ))
-        })?;
-    }
-    sockopt::tcp_congestion(&sock)
-        .map_err(|e| Error::Congestion(format!("read TCP_CONGESTION: {e}")))
-}
-
-/// A connection to a receiver, with the congestion control asked for (`wanted`),
-/// checked to be the one the report names (`expected`).
-fn connect(port: u16, wanted: Option<&str>, expected: &str) -> Result<TcpStream, Error> {
+/// A connection to a receiver, checked to run the congestion control the report names.
+fn connect(port: u16, congestion: Option<&InEffect>) -> Result<TcpStream, Error> {
     let sock =
         TcpStream::connect(("127.0.0.1", port)).map_err(|e| Error::Receiver(e.to_string()))?;
-    let got = apply_congestion(&sock, wanted)?;
-    if got != expected {
-        return Err(Error::Congestion(format!(
-            "a sender socket has {got}, not {expected}"
-        )));
+    if let Some(expected) = congestion {
+        let got = rustix::net::sockopt::tcp_congestion(&sock)
+            .map_err(|e| Error::Congestion(format!("read TCP_CONGESTION: {e}")))?;
+        if got != expected.algorithm {
+            return Err(Error::Congestion(format!(
+                "a sender socket has {got}, not {}",
+                expected.algorithm
+            )));
+        }
     }
     Ok(sock)
 }

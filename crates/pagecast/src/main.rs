@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use pagecast_bench::receiver::{self, RECEIVER_SUBCOMMAND, ReceiverKind};
-use pagecast_bench::{report, transfer};
+use pagecast_bench::{congestion, report, transfer};
 use pagecast_io::Method;
 
 #[derive(Parser)]
@@ -79,10 +79,19 @@ struct BenchArgs {
     /// Directory for the test file (default: the system temporary directory).
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
-    /// TCP congestion control for the sender's sockets, e.g. cubic or bbr (default: the
-    /// system's). bbr paces sends with timers, which over loopback spreads the runs.
-    #[arg(long, value_name = "NAME")]
-    congestion: Option<String>,
+    #[command(flatten)]
+    congestion: CongestionArgs,
+}
+
+/// What the network benchmarks share.
+#[derive(Args)]
+struct CongestionArgs {
+    /// TCP congestion control of every connection of the run, set on the loopback
+    /// routes of a network namespace of the benchmark's own: an algorithm (cubic, reno,
+    /// bbr...), or system for the system's default. bbr paces sends with timers, which
+    /// over loopback slows and spreads the runs.
+    #[arg(long, value_name = "NAME|system", default_value = congestion::DEFAULT)]
+    congestion: congestion::Wanted,
 }
 
 #[derive(Subcommand)]
@@ -186,6 +195,8 @@ struct BrokerBenchArgs {
     /// Directory for the brokers' data (default: the system temporary directory).
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
+    #[command(flatten)]
+    congestion: CongestionArgs,
 }
 
 fn parse_acks(s: &str) -> Result<i16, String> {
@@ -267,6 +278,8 @@ struct HttpBenchArgs {
     /// Directory for the test files (default: the system temporary directory).
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
+    #[command(flatten)]
+    congestion: CongestionArgs,
 }
 
 #[derive(Args)]
@@ -496,7 +509,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
     config.runs = args.runs as usize;
     config.raw = args.raw;
     config.dir = args.dir;
-    config.congestion = args.congestion;
+    config.congestion = Some(congestion::enter(&args.congestion.congestion)?);
 
     let report = transfer::run(&config, |line| eprintln!("{line}"))?;
     if args.json {
@@ -733,6 +746,7 @@ fn bench_http(args: HttpBenchArgs) -> anyhow::Result<()> {
     config.workers = args.workers as usize;
     config.nginx = !args.no_nginx;
     config.dir = args.dir;
+    config.congestion = Some(congestion::enter(&args.congestion.congestion)?);
     let report = http::run(&config, |line| eprintln!("{line}"))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&http::json(&report))?);
@@ -809,6 +823,15 @@ fn bench_broker(args: BrokerBenchArgs) -> anyhow::Result<()> {
             |e| anyhow::anyhow!("--peer {addr}: {e}; give kafka or HOST:PORT"),
         )?)),
     };
+    let wanted = &args.congestion.congestion;
+    config.congestion = Some(match &config.peer {
+        // A namespace of the benchmark's own could not reach a broker outside it.
+        Some(broker::Peer::Addr(addr)) => congestion::keep(
+            wanted,
+            &format!("the peer at {addr} is reached from the system's network namespace only"),
+        )?,
+        _ => congestion::enter(wanted)?,
+    });
     let report = broker::run(&config, |line| eprintln!("{line}"))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&broker::json(&report))?);

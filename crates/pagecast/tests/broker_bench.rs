@@ -97,8 +97,8 @@ fn bench_broker_measures_both_engines_and_both_clients() {
     }
 }
 
-/// Runs `bench broker --json` with `args` on a small volume; returns the rows.
-fn bench_rows(args: &[&str]) -> Vec<serde_json::Value> {
+/// Runs `bench broker --json` with `args` on a small volume; returns the report.
+fn bench_report(args: &[&str]) -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
     let out = pagecast()
         .args([
@@ -118,7 +118,11 @@ fn bench_rows(args: &[&str]) -> Vec<serde_json::Value> {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{args:?}: {stderr}");
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The rows of `report`.
+fn rows(report: &serde_json::Value) -> Vec<serde_json::Value> {
     report["rows"].as_array().unwrap().clone()
 }
 
@@ -145,7 +149,10 @@ fn assert_read_back(row: &serde_json::Value) {
 
 #[test]
 fn bench_broker_measures_kafka_beside_pagecast() {
-    let rows = bench_rows(&["--peer", "kafka", "--storage", "segment", "--runs", "1"]);
+    let report = bench_report(&["--peer", "kafka", "--storage", "segment", "--runs", "1"]);
+    // Both brokers' connections, Kafka's accepted ones too, under the same algorithm.
+    support::assert_congestion(&report, "cubic");
+    let rows = rows(&report);
     let names: Vec<&str> = rows.iter().map(|r| r["engine"].as_str().unwrap()).collect();
     assert_eq!(names, ["segment", "kafka"]);
     for row in &rows {
@@ -170,7 +177,7 @@ fn bench_broker_measures_kafka_beside_pagecast() {
 fn bench_broker_measures_a_running_broker_run_after_run() {
     let data = tempfile::tempdir().unwrap();
     let peer = Broker::start(data.path(), "segment", &[]);
-    let rows = bench_rows(&[
+    let report = bench_report(&[
         "--peer",
         &peer.bootstrap(),
         "--storage",
@@ -178,6 +185,19 @@ fn bench_broker_measures_a_running_broker_run_after_run() {
         "--runs",
         "2",
     ]);
+    // A broker outside the benchmark is reached from the system's namespace only, so
+    // both run under the system's algorithm, and the report says why.
+    let congestion = &report["tcp_congestion"];
+    assert_eq!(
+        congestion["algorithm"],
+        support::system_congestion().as_str()
+    );
+    if support::system_congestion() != "cubic" {
+        assert_eq!(congestion["scope"], "kept", "{report}");
+        let why = congestion["why_not"].as_str().unwrap();
+        assert!(why.contains(&peer.bootstrap()), "{why}");
+    }
+    let rows = rows(&report);
     let names: Vec<String> = rows
         .iter()
         .map(|r| r["engine"].as_str().unwrap().to_owned())

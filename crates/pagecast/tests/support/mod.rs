@@ -240,5 +240,27 @@ pub fn require_tool(tool: &str) -> PathBuf {
         })
 }
 
+/// The system's default TCP congestion control.
+pub fn system_congestion() -> String {
+    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_congestion_control")
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// Checks a benchmark report's `tcp_congestion`: every connection of the run under
+/// `algorithm`, in the benchmark's own network namespace unless that is the system's
+/// default already.
+pub fn assert_congestion(report: &serde_json::Value, algorithm: &str) {
+    let c = &report["tcp_congestion"];
+    assert_eq!(c["algorithm"], algorithm, "{report}");
+    let scope = if system_congestion() == algorithm {
+        "system"
+    } else {
+        "namespace"
+    };
+    assert_eq!(c["scope"], scope, "{report}");
+}
+
 pub mod broker;
 pub mod kafka;
