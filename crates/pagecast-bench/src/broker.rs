@@ -42,10 +42,10 @@ use pagecast_log::batch::{self, Builder};
 
 use crate::congestion::InEffect;
 use crate::receiver::ReceiverKind;
-use crate::{Error, broker_group, format_size, round_order, transfer};
+use crate::{Error, broker_group, broker_perf, format_size, round_order, transfer};
 
 /// The topic the load goes to.
-const TOPIC: &str = "bench";
+pub(crate) const TOPIC: &str = "bench";
 /// Produce requests a producer keeps in flight (Kafka's
 /// `max.in.flight.requests.per.connection` default).
 const IN_FLIGHT: usize = 5;
@@ -86,6 +86,9 @@ pub struct Config {
     pub group: Option<usize>,
     /// Another broker to measure beside pagecast, run by run.
     pub peer: Option<Peer>,
+    /// Whether to run Kafka's ProducerPerformance and ConsumerPerformance against
+    /// every broker too, when the peer is Kafka (whose classpath they come from).
+    pub kafka_tools: bool,
     /// The TCP congestion control the run's connections are under (see
     /// [`crate::congestion::enter`]), for the report.
     pub congestion: Option<InEffect>,
@@ -143,6 +146,7 @@ impl Config {
             confluent: true,
             group: None,
             peer: None,
+            kafka_tools: true,
             congestion: None,
         }
     }
@@ -161,6 +165,9 @@ pub struct Phase {
     pub broker_cpu: Duration,
     /// Produce request latencies, sorted (empty for consume phases and acks=0).
     pub latencies: Vec<Duration>,
+    /// Latency percentiles p50, p99 and p99.9 in milliseconds, as a tool that keeps its
+    /// samples to itself reported them (Kafka's ProducerPerformance).
+    pub reported_latency_ms: Option<[f64; 3]>,
 }
 
 impl Phase {
@@ -182,7 +189,11 @@ impl Phase {
     /// A latency percentile (0 to 100), in milliseconds.
     pub fn latency_ms(&self, percentile: f64) -> f64 {
         if self.latencies.is_empty() {
-            return f64::NAN;
+            let reported = [50.0, 99.0, 99.9].iter().position(|&p| p == percentile);
+            return match (self.reported_latency_ms, reported) {
+                (Some(ms), Some(i)) => ms[i],
+                _ => f64::NAN,
+            };
         }
         let i = ((self.latencies.len() as f64 * percentile / 100.0).ceil() as usize)
             .clamp(1, self.latencies.len());
@@ -241,6 +252,8 @@ pub struct Report {
     pub rows: Vec<Row>,
     /// Why confluent-kafka was not measured, if it was not.
     pub confluent_skipped: Option<String>,
+    /// Why Kafka's perf tools were not run, if they were not.
+    pub kafka_tools_skipped: Option<String>,
 }
 
 /// The transfer method each engine's fetches use.
@@ -252,11 +265,11 @@ pub fn fetch_method(engine: StorageKind) -> Method {
 }
 
 /// The broker measured in a run.
-struct Broker {
+pub(crate) struct Broker {
     process: Process,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     /// From launch to the first Metadata answer (none for a broker not ours).
-    start: Option<Duration>,
+    pub(crate) start: Option<Duration>,
 }
 
 enum Process {
@@ -301,7 +314,7 @@ fn first_metadata(addr: SocketAddr, limit: Duration) -> Result<(), Error> {
 }
 
 impl Broker {
-    fn start(config: &Config, dir: &Path, target: &Target) -> Result<Broker, Error> {
+    pub(crate) fn start(config: &Config, dir: &Path, target: &Target) -> Result<Broker, Error> {
         match target {
             Target::Pagecast(engine) => Broker::start_pagecast(config, dir, *engine),
             Target::Kafka => {
@@ -435,12 +448,12 @@ impl Broker {
     }
 
     /// User + system CPU the broker process has used (zero for a broker not ours).
-    fn cpu(&self) -> Duration {
+    pub(crate) fn cpu(&self) -> Duration {
         self.pid().and_then(process_cpu).unwrap_or_default()
     }
 
     /// Peak resident memory of the broker process, KiB.
-    fn peak_rss_kib(&self) -> Option<u64> {
+    pub(crate) fn peak_rss_kib(&self) -> Option<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()?)).ok()?;
         status
             .lines()
@@ -449,7 +462,7 @@ impl Broker {
     }
 
     /// Stops the broker cleanly; a broker not ours loses the benchmark's topic instead.
-    fn stop(mut self) {
+    pub(crate) fn stop(mut self) {
         self.shut(true);
     }
 
@@ -538,7 +551,7 @@ fn io_error(what: &str) -> impl Fn(std::io::Error) -> Error + '_ {
 /// Creates the benchmark's topic and waits until every partition has a leader (Kafka's
 /// metadata follows its controller a moment later). A topic of the same name still
 /// being deleted (on a running peer) is waited for.
-fn create_topic(addr: SocketAddr, partitions: i32) -> Result<(), Error> {
+pub(crate) fn create_topic(addr: SocketAddr, partitions: i32) -> Result<(), Error> {
     let mut c = Client::connect(addr, "pagecast-bench").map_err(io_error("connect"))?;
     let until = Instant::now() + Duration::from_secs(60);
     loop {
@@ -954,6 +967,7 @@ fn run_once(
         records: batches * per_batch as u64,
         broker_cpu: broker.cpu().saturating_sub(cpu),
         latencies,
+        reported_latency_ms: None,
     };
 
     let geometry = (batch.len() as u64, per_batch as u64);
@@ -967,6 +981,7 @@ fn run_once(
             records,
             broker_cpu: broker.cpu().saturating_sub(cpu),
             latencies: Vec::new(),
+            reported_latency_ms: None,
         })
     };
     // As in the bare loop it is compared with (`pagecast bench --raw`), the sender (the
@@ -1075,6 +1090,7 @@ fn run_confluent(config: &Config, dir: &Path, engine: StorageKind) -> Result<Run
                 records: records.parse().unwrap_or(0),
                 broker_cpu: broker.cpu().saturating_sub(cpu),
                 latencies: Vec::new(),
+                reported_latency_ms: None,
             }),
             _ => {}
         }
@@ -1199,12 +1215,43 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, Er
         }
         None
     };
+    let kafka_tools_skipped = match &config.peer {
+        _ if !config.kafka_tools => Some("not asked for".to_owned()),
+        Some(Peer::Kafka { script }) => {
+            let targets: Vec<Target> = rows[..measured].iter().map(|r| r.target.clone()).collect();
+            let mut tool_rows: Vec<Row> = rows[..measured]
+                .iter()
+                .map(|r| Row {
+                    client: broker_perf::CLIENT,
+                    runs: Vec::new(),
+                    ..r.clone()
+                })
+                .collect();
+            for round in 1..=config.runs {
+                for i in round_order(round, targets.len()) {
+                    let r = broker_perf::run(config, &dir, &targets[i], script)?;
+                    progress(&format!(
+                        "{} ProducerPerformance/ConsumerPerformance run {round}: produce {:.0} records/s, p99 {:.0} ms; consume {:.0} records/s",
+                        targets[i].name(),
+                        r.produce.records_per_s(),
+                        r.produce.latency_ms(99.0),
+                        r.decoding.records_per_s()
+                    ));
+                    tool_rows[i].runs.push(r);
+                }
+            }
+            rows.extend(tool_rows);
+            None
+        }
+        _ => Some("they come with --peer kafka".to_owned()),
+    };
     Ok(Report {
         config: config.clone(),
         records_per_batch: per_batch,
         batch_size: batch.len(),
         rows,
         confluent_skipped,
+        kafka_tools_skipped,
     })
 }
 
@@ -1252,7 +1299,7 @@ pub fn text(report: &Report) -> String {
         "start ms"
     );
     for r in &report.rows {
-        let lat = if r.client == "pagecast" && c.acks != 0 {
+        let lat = if c.acks != 0 && !r.median(|x| x.produce.latency_ms(50.0)).is_nan() {
             format!(
                 "{:.1}/{:.1}/{:.1}",
                 r.median(|x| x.produce.latency_ms(50.0)),
@@ -1358,8 +1405,37 @@ pub fn text(report: &Report) -> String {
             );
         }
     }
+    if let Some(peer) = report
+        .rows
+        .iter()
+        .find(|r| r.client == broker_perf::CLIENT && r.target == Target::Kafka)
+    {
+        for r in report
+            .rows
+            .iter()
+            .filter(|r| r.client == broker_perf::CLIENT && matches!(r.target, Target::Pagecast(_)))
+        {
+            let ratio = |f: &dyn Fn(&Run) -> f64| r.median(f) / peer.median(f);
+            let _ = writeln!(
+                out,
+                "{} vs kafka, Kafka's ProducerPerformance and ConsumerPerformance: produce {:.2}x the records/s, p99 {:.2}x, broker CPU per GB produced {:.2}x; consume {:.2}x the records/s, broker CPU per GB consumed {:.2}x",
+                r.target.name(),
+                ratio(&|x| x.produce.records_per_s()),
+                ratio(&|x| x.produce.latency_ms(99.0)),
+                ratio(&|x| x.produce.cpu_per_gb()),
+                ratio(&|x| x.decoding.records_per_s()),
+                ratio(&|x| x.decoding.cpu_per_gb()),
+            );
+        }
+    }
     if let Some(why) = &report.confluent_skipped {
         let _ = writeln!(out, "confluent-kafka not measured: {why}");
+    }
+    if let Some(why) = &report.kafka_tools_skipped {
+        let _ = writeln!(
+            out,
+            "Kafka's ProducerPerformance and ConsumerPerformance not run: {why}"
+        );
     }
     out
 }
@@ -1382,7 +1458,7 @@ pub fn json(report: &Report) -> serde_json::Value {
             "bytes": p.bytes,
             "records": p.records,
             "broker_cpu_seconds": p.broker_cpu.as_secs_f64(),
-            "latency_ms": if p.latencies.is_empty() { json!(null) } else {
+            "latency_ms": if p.latency_ms(50.0).is_nan() { json!(null) } else {
                 json!({"p50": p.latency_ms(50.0), "p99": p.latency_ms(99.0), "p99.9": p.latency_ms(99.9)})
             },
         })
@@ -1417,5 +1493,6 @@ pub fn json(report: &Report) -> serde_json::Value {
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "confluent_skipped": report.confluent_skipped,
+        "kafka_tools_skipped": report.kafka_tools_skipped,
     })
 }

@@ -8,6 +8,7 @@
 
 pub mod broker;
 pub mod broker_group;
+pub mod broker_perf;
 pub mod congestion;
 pub mod copy;
 pub mod cow;

@@ -192,6 +192,10 @@ struct BrokerBenchArgs {
     /// HOST:PORT of a running broker.
     #[arg(long, value_name = "kafka|HOST:PORT")]
     peer: Option<String>,
+    /// With --peer kafka, do not run Kafka's ProducerPerformance and
+    /// ConsumerPerformance against every broker.
+    #[arg(long)]
+    no_kafka_tools: bool,
     /// Directory for the brokers' data (default: the system temporary directory).
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
@@ -807,6 +811,7 @@ fn bench_broker(args: BrokerBenchArgs) -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)?;
     config.runs = args.runs as usize;
     config.confluent = !args.no_confluent;
+    config.kafka_tools = !args.no_kafka_tools;
     config.group = args.group.map(|n| n as usize);
     if let Some(n) = config.group
         && n > config.partitions as usize

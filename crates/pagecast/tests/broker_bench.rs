@@ -153,9 +153,44 @@ fn bench_broker_measures_kafka_beside_pagecast() {
     // Both brokers' connections, Kafka's accepted ones too, under the same algorithm.
     support::assert_congestion(&report, "cubic");
     let rows = rows(&report);
-    let names: Vec<&str> = rows.iter().map(|r| r["engine"].as_str().unwrap()).collect();
-    assert_eq!(names, ["segment", "kafka"]);
-    for row in &rows {
+    let names: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r["engine"].as_str().unwrap(), r["client"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("segment", "pagecast"),
+            ("kafka", "pagecast"),
+            ("segment", "kafka-perf"),
+            ("kafka", "kafka-perf")
+        ]
+    );
+    // Kafka's ProducerPerformance and ConsumerPerformance against both: every record
+    // sent is read back, with the producer's latency percentiles and the broker's CPU.
+    for row in &rows[2..] {
+        let run = &row["runs"][0];
+        let sent = run["produce"]["records"].as_u64().unwrap();
+        assert_eq!(sent, (24 << 20) / 100, "{row}");
+        assert_eq!(
+            run["consume_decoding"]["records"].as_u64(),
+            Some(sent),
+            "{row}"
+        );
+        assert!(
+            run["produce"]["latency_ms"]["p99"].as_f64().unwrap() > 0.0,
+            "{row}"
+        );
+        assert!(
+            run["produce"]["broker_cpu_seconds"].as_f64().unwrap() > 0.0,
+            "{row}"
+        );
+        assert!(
+            run["consume_decoding"]["seconds"].as_f64().unwrap() > 0.0,
+            "{row}"
+        );
+    }
+    for row in &rows[..2] {
         assert_read_back(row);
         let run = &row["runs"][0];
         assert!(run["peak_rss_kib"].as_u64().unwrap() > 1024, "{row}");
