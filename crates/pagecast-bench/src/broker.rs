@@ -157,7 +157,8 @@ impl Config {
 pub struct Phase {
     /// Wall time.
     pub elapsed: Duration,
-    /// Record batch bytes moved.
+    /// Record batch bytes moved (record value bytes for Kafka's tools, which count
+    /// those).
     pub bytes: u64,
     /// Records moved.
     pub records: u64,
@@ -206,7 +207,8 @@ impl Phase {
 pub struct Run {
     /// Producing the volume.
     pub produce: Phase,
-    /// Reading it back, decoding and CRC-checking every batch.
+    /// Reading it back, decoding and CRC-checking every batch (for Kafka's tools,
+    /// ConsumerPerformance, which leaves CRCs unchecked).
     pub decoding: Phase,
     /// Reading it back, splicing record bytes into /dev/null.
     pub zero_copy: Phase,
@@ -224,7 +226,8 @@ pub struct Run {
 pub struct Row {
     /// The broker measured.
     pub target: Target,
-    /// `pagecast` (the built-in client) or `confluent-kafka`.
+    /// `pagecast` (the built-in client), `confluent-kafka`, or `kafka-perf` (Kafka's
+    /// ProducerPerformance and ConsumerPerformance).
     pub client: &'static str,
     /// The runs.
     pub runs: Vec<Run>,
@@ -1243,7 +1246,8 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, Er
             rows.extend(tool_rows);
             None
         }
-        _ => Some("they come with --peer kafka".to_owned()),
+        // Their classpath comes with the Kafka peer.
+        _ => None,
     };
     Ok(Report {
         config: config.clone(),

@@ -3,8 +3,9 @@
 //! kafka-consumer-perf-test), unmodified, from the classpath of the repository's
 //! `scripts/kafka`, against each broker of the run in turn.
 //!
-//! The tools run with the Java client's defaults (batch.size 16384, linger.ms 5, no
-//! compression) and the run's `acks`, as an application that changes nothing would.
+//! The producer runs with the Java client's defaults (batch.size 16384, linger.ms 5, no
+//! compression) and the run's `acks`, as an application that changes nothing would;
+//! the consumer with ConsumerPerformance's own settings (it turns CRC checks off).
 //! Their figures are taken as they print them: the producer's records/s and latency
 //! percentiles over its own run, the consumer's fetch time (without its group join).
 //! Both count record values, not batch bytes. The broker's CPU over each tool's run comes
@@ -60,6 +61,13 @@ pub(crate) fn run(
     )?;
     let mut produce = producer_summary(&printed, config.record_size)?;
     produce.broker_cpu = broker.cpu().saturating_sub(before);
+    // ProducerPerformance counts only the sends that succeeded, and exits 0 either way.
+    if produce.records != records {
+        return Err(Error::Receiver(format!(
+            "ProducerPerformance sent {} of its {records} records",
+            produce.records
+        )));
+    }
 
     let before = broker.cpu();
     let printed = tool(
@@ -80,7 +88,7 @@ pub(crate) fn run(
     decoding.broker_cpu = broker.cpu().saturating_sub(before);
     if decoding.records < records {
         return Err(Error::Receiver(format!(
-            "ConsumerPerformance read {} of the {records} records ProducerPerformance sent",
+            "ConsumerPerformance read {} of the {records} records sent",
             decoding.records
         )));
     }
@@ -103,6 +111,8 @@ fn tool(script: &Path, class: &str, args: &[&str]) -> Result<String, Error> {
         .arg("run")
         .arg(class)
         .args(args)
+        // The tools format their figures in the default locale: a decimal point, here.
+        .env("LC_ALL", "C")
         .stdin(Stdio::null())
         .output()
         .map_err(|e| Error::Receiver(format!("{} run {name}: {e}", script.display())))?;
@@ -144,8 +154,10 @@ fn producer_summary(printed: &str, record_size: usize) -> Result<Phase, Error> {
         )));
     };
     let records = records as u64;
+    let elapsed = seconds(records as f64 / per_s)
+        .ok_or_else(|| Error::Receiver(format!("ProducerPerformance's rate unread: {line}")))?;
     Ok(Phase {
-        elapsed: Duration::from_secs_f64(records as f64 / per_s.max(1e-9)),
+        elapsed,
         bytes: records * record_size as u64,
         records,
         reported_latency_ms: Some([p50, p99, p999]),
@@ -171,12 +183,22 @@ fn consumer_summary(printed: &str, record_size: usize) -> Result<Phase, Error> {
             "ConsumerPerformance's figures unread: {fields:?}"
         )));
     };
+    // Its clock is the wall clock, which may step: a time that is not positive is refused.
+    let elapsed = seconds(fetch_ms / 1e3)
+        .ok_or_else(|| Error::Receiver(format!("ConsumerPerformance's fetch time: {fields:?}")))?;
     Ok(Phase {
-        elapsed: Duration::from_secs_f64(fetch_ms / 1e3),
+        elapsed,
         bytes: records * record_size as u64,
         records,
         ..Phase::default()
     })
+}
+
+/// `secs` as a duration, if it is a positive, finite number of seconds.
+fn seconds(secs: f64) -> Option<Duration> {
+    (secs > 0.0)
+        .then(|| Duration::try_from_secs_f64(secs).ok())
+        .flatten()
 }
 
 #[cfg(test)]
@@ -201,5 +223,7 @@ mod tests {
         assert_eq!(c.elapsed, Duration::from_millis(1400));
         assert!(producer_summary("nothing", 100).is_err());
         assert!(consumer_summary("start.time, end.time\n", 100).is_err());
+        let stepped = consumer.replace(", 1400, ", ", -3, ");
+        assert!(consumer_summary(&stepped, 100).is_err());
     }
 }

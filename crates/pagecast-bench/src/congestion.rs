@@ -163,8 +163,8 @@ pub fn keep(wanted: &Wanted, why: &str) -> Result<InEffect, Error> {
 /// algorithm than the system's. Call it before the process starts a thread: a
 /// namespace is a thread's, and a user namespace can be made only by a process of one
 /// thread. Where no namespace can be made (a container without the privilege), the
-/// system's default is kept and the result says why; a name the kernel does not know
-/// is an error.
+/// system's default is kept and the result says why; in a namespace, a name the kernel
+/// does not know is an error, as is a namespace it cannot set up.
 pub fn enter(wanted: &Wanted) -> Result<InEffect, Error> {
     let system = system_default()?;
     let name = match wanted {
@@ -182,25 +182,26 @@ pub fn enter(wanted: &Wanted) -> Result<InEffect, Error> {
             "a network namespace must be entered before the benchmark starts a thread".into(),
         ));
     }
-    if let Err(why) = own_namespace() {
-        return Ok(InEffect {
-            algorithm: system.clone(),
-            system,
-            scope: Scope::Kept {
-                wanted: name.clone(),
-                why,
-            },
-        });
+    match own_namespace() {
+        Namespace::Entered => {}
+        Namespace::Refused(why) => {
+            return Ok(InEffect {
+                algorithm: system.clone(),
+                system,
+                scope: Scope::Kept {
+                    wanted: name.clone(),
+                    why,
+                },
+            });
+        }
+        // In a namespace that cannot be used: nothing of the run could connect.
+        Namespace::Broken(why) => {
+            return Err(Error::Congestion(format!(
+                "{why}; --congestion system runs without a namespace"
+            )));
+        }
     }
-    route_loopback(name).map_err(|e| {
-        let available =
-            std::fs::read_to_string("/proc/sys/net/ipv4/tcp_available_congestion_control")
-                .unwrap_or_default();
-        Error::Congestion(format!(
-            "{name:?} refused ({e}); this kernel has: {}",
-            available.trim()
-        ))
-    })?;
+    route_loopback(name)?;
     for addr in [
         SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
         SocketAddr::from((Ipv6Addr::LOCALHOST, 0)),
@@ -225,17 +226,31 @@ fn threads() -> Result<usize, Error> {
         .ok_or_else(|| Error::Congestion("/proc/self/status has no Threads line".into()))
 }
 
+/// What [`own_namespace`] did.
+enum Namespace {
+    /// The process is in a new network namespace.
+    Entered,
+    /// Neither namespace could be made; the process is where it was.
+    Refused(String),
+    /// A user namespace was made but its ids could not be mapped: the process cannot
+    /// go back, and cannot work where it is.
+    Broken(String),
+}
+
 /// Moves this process into a new network namespace, inside a new user namespace if it
-/// lacks the privilege for the first; `Err` says why neither could be made.
-fn own_namespace() -> Result<(), String> {
+/// lacks the privilege for the first.
+fn own_namespace() -> Namespace {
     let plain = match crate::sys::unshare_network() {
-        Ok(()) => return Ok(()),
+        Ok(()) => return Namespace::Entered,
         Err(e) => e,
     };
-    let (uid, gid) = (rustix::process::getuid(), rustix::process::getgid());
-    crate::sys::unshare_user_and_network().map_err(|e| {
-        format!("no network namespace of its own: {plain}; nor inside a user namespace: {e}")
-    })?;
+    // The ids the kernel lets an unprivileged process map are its effective ones.
+    let (uid, gid) = (rustix::process::geteuid(), rustix::process::getegid());
+    if let Err(e) = crate::sys::unshare_user_and_network() {
+        return Namespace::Refused(format!(
+            "no network namespace of its own: {plain}; nor inside a user namespace: {e}"
+        ));
+    }
     // The process is now in a user namespace with no ids mapped; map its own, so it and
     // its children keep their ids (setgroups must be denied before gid_map is written
     // by an unprivileged process; user_namespaces(7)).
@@ -243,10 +258,13 @@ fn own_namespace() -> Result<(), String> {
         std::fs::write(format!("/proc/self/{file}"), text)
             .map_err(|e| format!("write /proc/self/{file} in a new user namespace: {e}"))
     };
-    write("setgroups", "deny".to_owned())?;
-    write("uid_map", format!("{0} {0} 1\n", uid.as_raw()))?;
-    write("gid_map", format!("{0} {0} 1\n", gid.as_raw()))?;
-    Ok(())
+    let mapped = write("setgroups", "deny".to_owned())
+        .and_then(|()| write("uid_map", format!("{0} {0} 1\n", uid.as_raw())))
+        .and_then(|()| write("gid_map", format!("{0} {0} 1\n", gid.as_raw())));
+    match mapped {
+        Ok(()) => Namespace::Entered,
+        Err(why) => Namespace::Broken(why),
+    }
 }
 
 /// Connects to a listener on `addr`'s loopback address and checks that both ends run
@@ -286,35 +304,52 @@ fn check_connection(addr: SocketAddr, name: &str) -> Result<(), Error> {
 /// Brings loopback up and puts `algorithm` on its local routes, as
 /// `ip route replace local 127.0.0.0/8 ... congctl ALGORITHM` would, for 127.0.0.0/8,
 /// 127.0.0.1 and ::1.
-fn route_loopback(algorithm: &str) -> io::Result<()> {
-    let netlink = Netlink::open()?;
-    let lo = crate::sys::interface_index("lo")?;
-    netlink.link_up(lo)?;
+fn route_loopback(algorithm: &str) -> Result<(), Error> {
+    let fail = |what: &'static str| move |e: io::Error| Error::Congestion(format!("{what}: {e}"));
+    let netlink = Netlink::open().map_err(fail("open an rtnetlink socket"))?;
+    let lo = rustix::net::netdevice::name_to_index(&netlink.fd, "lo")
+        .map_err(|e| fail("find the loopback interface")(e.into()))?;
+    netlink.link_up(lo).map_err(fail("bring loopback up"))?;
     for (net, prefix) in [(Ipv4Addr::new(127, 0, 0, 0), 8), (Ipv4Addr::LOCALHOST, 32)] {
-        netlink.request(
-            RTM_NEWROUTE,
-            NLM_F_CREATE | NLM_F_REPLACE,
-            &local_route(lo, Ip::V4(net, prefix), Some(algorithm)),
-        )?;
+        netlink
+            .request(
+                RTM_NEWROUTE,
+                NLM_F_CREATE | NLM_F_REPLACE,
+                &local_route(lo, Ip::V4(net, prefix), Some(algorithm)),
+            )
+            .map_err(|e| refused(algorithm, e))?;
     }
     // The kernel's ::1 route has metric 0, which a request cannot name (0 means the
     // default, 1024), so it is deleted and made again rather than replaced. A machine
     // without IPv6 has no such route.
     let v6 = Ip::V6(Ipv6Addr::LOCALHOST);
     match netlink.request(RTM_DELROUTE, 0, &local_route(lo, v6, None)) {
-        Ok(()) => netlink.request(
-            RTM_NEWROUTE,
-            NLM_F_CREATE | NLM_F_REPLACE,
-            &local_route(lo, v6, Some(algorithm)),
-        ),
+        Ok(()) => netlink
+            .request(
+                RTM_NEWROUTE,
+                NLM_F_CREATE | NLM_F_REPLACE,
+                &local_route(lo, v6, Some(algorithm)),
+            )
+            .map_err(|e| refused(algorithm, e)),
         Err(e)
             if [libc::ESRCH, libc::ENOENT, libc::EAFNOSUPPORT]
                 .contains(&e.raw_os_error().unwrap_or(0)) =>
         {
             Ok(())
         }
-        Err(e) => Err(e),
+        Err(e) => Err(fail("delete the ::1 route to make it again")(e)),
     }
+}
+
+/// The kernel refused a route naming `algorithm`: most likely a name it does not know,
+/// or a module it would not load from inside a user namespace.
+fn refused(algorithm: &str, e: io::Error) -> Error {
+    let available = std::fs::read_to_string("/proc/sys/net/ipv4/tcp_available_congestion_control")
+        .unwrap_or_default();
+    Error::Congestion(format!(
+        "{algorithm:?} refused ({e}); this kernel has: {} (modprobe tcp_{algorithm} loads a module; --congestion system keeps the system's)",
+        available.trim()
+    ))
 }
 
 // From include/uapi/linux/netlink.h and rtnetlink.h.
@@ -458,16 +493,18 @@ impl Netlink {
                 rustix::net::recv(&self.fd, &mut buf[..], rustix::net::RecvFlags::empty())?;
             let mut rest = &buf[..got];
             while rest.len() >= NLMSG_HEADER {
-                let field = |at: usize| u32::from_ne_bytes(rest[at..at + 4].try_into().unwrap());
+                let field = |at: usize| {
+                    rest.get(at..at + 4)
+                        .and_then(|b| b.try_into().ok())
+                        .map_or(0, u32::from_ne_bytes)
+                };
                 let len = field(0) as usize;
                 let msg_kind = u16::from_ne_bytes([rest[4], rest[5]]);
                 if len < NLMSG_HEADER || len > rest.len() {
                     break;
                 }
                 if field(8) == seq && msg_kind == NLMSG_ERROR && len >= NLMSG_HEADER + 4 {
-                    let errno = i32::from_ne_bytes(
-                        rest[NLMSG_HEADER..NLMSG_HEADER + 4].try_into().unwrap(),
-                    );
+                    let errno = field(NLMSG_HEADER) as i32;
                     return if errno == 0 {
                         Ok(())
                     } else {

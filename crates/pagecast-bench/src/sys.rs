@@ -253,9 +253,9 @@ pub(crate) fn push_chain(
 /// namespace with only a loopback interface, down.
 pub(crate) fn unshare_network() -> io::Result<()> {
     use rustix::thread::{UnshareFlags, unshare_unsafe};
-    // SAFETY: a network namespace is not state the Rust runtime or libc caches on the
-    // thread's behalf (unlike CLONE_FILES or CLONE_FS); the caller runs this before any
-    // other thread exists.
+    // SAFETY: rustix's contract concerns CLONE_FILES (descriptors the program holds
+    // could change under it), which is not asked for; a network namespace is not state
+    // Rust or libc caches for the thread.
     unsafe { unshare_unsafe(UnshareFlags::NEWNET) }.map_err(io::Error::from)
 }
 
@@ -264,21 +264,9 @@ pub(crate) fn unshare_network() -> io::Result<()> {
 /// refuses it to a process of more than one thread.
 pub(crate) fn unshare_user_and_network() -> io::Result<()> {
     use rustix::thread::{UnshareFlags, unshare_unsafe};
-    // SAFETY: as in unshare_network; the user namespace changes ids and capabilities
-    // only, which libc does not cache (getuid asks the kernel).
+    // SAFETY: as in unshare_network: no CLONE_FILES; the user namespace changes ids and
+    // capabilities, which libc does not cache (getuid asks the kernel).
     unsafe { unshare_unsafe(UnshareFlags::NEWUSER | UnshareFlags::NEWNET) }.map_err(io::Error::from)
-}
-
-/// if_nametoindex(3): the index of network interface `name` in this thread's network
-/// namespace.
-pub(crate) fn interface_index(name: &str) -> io::Result<u32> {
-    let name = std::ffi::CString::new(name).map_err(|_| io::ErrorKind::InvalidInput)?;
-    // SAFETY: name is a NUL-terminated string that lives for the call.
-    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
-    if index == 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(index)
 }
 
 #[cfg(test)]

@@ -36,6 +36,10 @@ pub struct Config {
     /// [`crate::congestion::enter`]), checked on every sender socket and named in the
     /// report; `None` leaves it unchecked and unreported.
     pub congestion: Option<InEffect>,
+    /// The network interfaces to report, read before the process entered a network
+    /// namespace of its own (which has only loopback); `None` reads them at the start
+    /// of the run.
+    pub interfaces: Option<Vec<Interface>>,
     /// The program to start receivers with (normally the running `pagecast`).
     pub receiver_program: PathBuf,
 }
@@ -51,6 +55,7 @@ impl Config {
             raw: false,
             dir: None,
             congestion: None,
+            interfaces: None,
             receiver_program,
         }
     }
@@ -120,7 +125,7 @@ pub struct Report {
     /// Runs per row.
     pub runs: usize,
     /// Scatter-gather of the interfaces involved: (interface, role, answer).
-    pub interfaces: Vec<(String, &'static str, Result<bool, String>)>,
+    pub interfaces: Vec<Interface>,
     /// The rows, grouped by receiver.
     pub rows: Vec<Row>,
     /// CPUs the sender and the receivers were pinned to, when the machine has two.
@@ -250,7 +255,7 @@ pub fn run(config: &Config, mut progress: impl FnMut(&str)) -> Result<Report, Er
     Ok(Report {
         size: config.size,
         runs: config.runs,
-        interfaces: interfaces(),
+        interfaces: config.interfaces.clone().unwrap_or_else(interfaces),
         rows,
         cpus,
         congestion: config.congestion.clone(),
@@ -419,9 +424,12 @@ fn one_run(
     }))
 }
 
+/// A network interface, its role in the run, and whether it does scatter-gather DMA.
+pub type Interface = (String, &'static str, Result<bool, String>);
+
 /// Scatter-gather of loopback (what the benchmark uses) and of the interface the
 /// default route leaves by (what real clients would be served through).
-fn interfaces() -> Vec<(String, &'static str, Result<bool, String>)> {
+pub fn interfaces() -> Vec<Interface> {
     let mut out = vec![(
         "lo".to_owned(),
         "loopback, used here",

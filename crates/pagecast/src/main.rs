@@ -513,6 +513,8 @@ fn bench(args: BenchArgs) -> anyhow::Result<()> {
     config.runs = args.runs as usize;
     config.raw = args.raw;
     config.dir = args.dir;
+    // The new namespace has only loopback: the interfaces are read before it.
+    config.interfaces = Some(transfer::interfaces());
     config.congestion = Some(congestion::enter(&args.congestion.congestion)?);
 
     let report = transfer::run(&config, |line| eprintln!("{line}"))?;
@@ -835,7 +837,15 @@ fn bench_broker(args: BrokerBenchArgs) -> anyhow::Result<()> {
             wanted,
             &format!("the peer at {addr} is reached from the system's network namespace only"),
         )?,
-        _ => congestion::enter(wanted)?,
+        Some(broker::Peer::Kafka { script }) => {
+            // Maven may need the network to resolve Kafka: before the namespace.
+            let built = std::process::Command::new(script).arg("build").status()?;
+            if !built.success() {
+                bail!("{} build failed ({built})", script.display());
+            }
+            congestion::enter(wanted)?
+        }
+        None => congestion::enter(wanted)?,
     });
     let report = broker::run(&config, |line| eprintln!("{line}"))?;
     if args.json {

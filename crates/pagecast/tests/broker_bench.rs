@@ -149,9 +149,19 @@ fn assert_read_back(row: &serde_json::Value) {
 
 #[test]
 fn bench_broker_measures_kafka_beside_pagecast() {
-    let report = bench_report(&["--peer", "kafka", "--storage", "segment", "--runs", "1"]);
+    let algorithm = support::namespaced_congestion();
+    let report = bench_report(&[
+        "--peer",
+        "kafka",
+        "--storage",
+        "segment",
+        "--runs",
+        "1",
+        "--congestion",
+        algorithm,
+    ]);
     // Both brokers' connections, Kafka's accepted ones too, under the same algorithm.
-    support::assert_congestion(&report, "cubic");
+    support::assert_congestion(&report, algorithm);
     let rows = rows(&report);
     let names: Vec<(&str, &str)> = rows
         .iter()

@@ -248,6 +248,16 @@ pub fn system_congestion() -> String {
         .to_owned()
 }
 
+/// An algorithm other than the system's default, so that a benchmark asked for it must
+/// make a network namespace of its own: cubic, or reno where cubic is the default.
+pub fn namespaced_congestion() -> &'static str {
+    if system_congestion() == "cubic" {
+        "reno"
+    } else {
+        "cubic"
+    }
+}
+
 /// Checks a benchmark report's `tcp_congestion`: every connection of the run under
 /// `algorithm`, in the benchmark's own network namespace unless that is the system's
 /// default already.
