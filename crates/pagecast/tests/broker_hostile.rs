@@ -113,16 +113,16 @@ fn hostile_frames_get_errors_or_closed_connections() {
     s.write_all(&[0, 3, 0, 1]).unwrap();
     assert_closed(&mut s, "a 50 MiB Metadata request");
 
-    // Unknown API key, unsupported versions: an UNSUPPORTED_VERSION answer, and the
-    // connection goes on.
+    // Unknown API key, unsupported versions: the connection closed, as Kafka closes it
+    // (see the test below); ApiVersions at an unknown version is answered in v0 with the
+    // error and the list.
     let mut s = connect(&b);
     s.write_all(&frame(9999, 0, 7, &[])).unwrap();
-    let (id, body) = response(&mut s);
-    assert_eq!((id, &body[..]), (7, &35i16.to_be_bytes()[..]));
+    assert_closed(&mut s, "an unknown API key");
+    let mut s = connect(&b);
     s.write_all(&frame(3, 99, 8, &[])).unwrap();
-    let (id, body) = response(&mut s);
-    assert_eq!((id, &body[..]), (8, &35i16.to_be_bytes()[..]));
-    // ApiVersions at an unknown version: answered in v0 with the error and the list.
+    assert_closed(&mut s, "Metadata v99");
+    let mut s = connect(&b);
     s.write_all(&frame(18, 9, 9, &[])).unwrap();
     let (id, body) = response(&mut s);
     assert_eq!(id, 9);
@@ -153,4 +153,61 @@ fn hostile_frames_get_errors_or_closed_connections() {
     );
     drop(held);
     b.stop();
+}
+
+/// The APIs `addr` lists in an ApiVersions v0 answer: (key, min, max).
+fn api_versions(addr: &str) -> Vec<(i16, i16, i16)> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(&frame(18, 0, 1, &[])).unwrap();
+    let (_, body) = response(&mut s);
+    assert_eq!(&body[..2], &[0, 0], "{addr}: ApiVersions error");
+    let count = i32::from_be_bytes(body[2..6].try_into().unwrap()) as usize;
+    let field = |i: usize| i16::from_be_bytes([body[i], body[i + 1]]);
+    (0..count)
+        .map(|n| 6 + n * 6)
+        .map(|at| (field(at), field(at + 2), field(at + 4)))
+        .collect()
+}
+
+/// Kafka closes the connection of a request at a version it does not implement (only
+/// ApiVersions is answered): an old client's lowest versions, a version past the
+/// newest, an unknown API. pagecast must do the same, for the same requests.
+#[test]
+fn a_version_not_implemented_closes_the_connection_as_kafka_does() {
+    let kafka = support::kafka::Kafka::start(&[]);
+    let data = tempfile::tempdir().unwrap();
+    let b = Broker::start(data.path(), "segment", &[]);
+    let brokers = [kafka.bootstrap(), b.bootstrap()];
+    let [theirs, ours] = [api_versions(&brokers[0]), api_versions(&brokers[1])];
+    // Versions neither implements, of APIs both do.
+    let mut requests = vec![(9999i16, 0i16)];
+    for &(key, min, max) in &ours {
+        let Some(&(_, kmin, kmax)) = theirs.iter().find(|t| t.0 == key) else {
+            continue;
+        };
+        if key == 18 {
+            continue;
+        }
+        if min.min(kmin) > 0 {
+            requests.push((key, min.min(kmin) - 1));
+        }
+        requests.push((key, max.max(kmax) + 1));
+    }
+    let below: Vec<_> = requests
+        .iter()
+        .filter(|&&(key, v)| key != 9999 && ours.iter().any(|o| o.0 == key && v < o.1))
+        .collect();
+    assert!(
+        !below.is_empty(),
+        "Kafka 4 dropped old versions (KIP-896): some API must start above v0"
+    );
+    for addr in &brokers {
+        for &(key, version) in &requests {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            s.write_all(&frame(key, version, 5, &[])).unwrap();
+            assert_closed(&mut s, &format!("{addr}: API {key} v{version}"));
+        }
+    }
 }

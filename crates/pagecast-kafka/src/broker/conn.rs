@@ -27,7 +27,8 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 pub const MAX_OTHER_REQUEST: usize = 8 << 20;
 
 /// Largest request of an API the broker does not implement: enough for any real
-/// request header, so the client gets its UNSUPPORTED_VERSION answer.
+/// request header, so the broker reads which API it was before it closes the
+/// connection.
 pub const MAX_UNKNOWN_REQUEST: usize = 64 << 10;
 
 /// The most bytes a request may have, given its first two (the API key); `None` for

@@ -143,14 +143,22 @@ pub(crate) fn respond<M: Message>(
     out
 }
 
-/// The answer to a request for an API or version not implemented: the header and an
-/// UNSUPPORTED_VERSION error code, the first field of the error responses clients read.
-fn unsupported(correlation_id: i32) -> Vec<u8> {
-    let mut out = start_response(correlation_id, false);
-    out.extend_from_slice(&ErrorCode::UNSUPPORTED_VERSION.0.to_be_bytes());
-    finish_response(&mut out, 0);
-    out
+/// What a request for an API or version not implemented gets: the connection closed,
+/// as Kafka closes it (no client can decode a response to a version it was not told
+/// of). `what` is logged once per client address, so a client that reconnects in a
+/// loop does not flood the log; the metrics count every one.
+fn not_implemented(shared: &Shared, peer: std::net::SocketAddr, what: String) -> Reply {
+    let mut logged = lock(&shared.unsupported_logged);
+    if logged.len() < MAX_UNSUPPORTED_LOGGED && logged.insert((peer.ip(), what.clone())) {
+        eprintln!(
+            "pagecast broker: {peer}: {what} is not implemented; closing the connection (logged once per client)"
+        );
+    }
+    Reply::Close(String::new())
 }
+
+/// Clients and requests [`not_implemented`] remembers having logged.
+pub(crate) const MAX_UNSUPPORTED_LOGGED: usize = 1024;
 
 fn api_versions_body(error: ErrorCode) -> ApiVersionsResponse {
     ApiVersionsResponse {
@@ -187,7 +195,7 @@ pub(crate) async fn handle(
     };
     let Some(api) = APIS.iter().find(|a| a.key == key) else {
         return (
-            Reply::Frame(unsupported(correlation_id)),
+            not_implemented(shared, peer, format!("API key {key}")),
             "Unknown",
             ErrorCode::UNSUPPORTED_VERSION,
         );
@@ -202,7 +210,12 @@ pub(crate) async fn handle(
                 false,
             )
         } else {
-            unsupported(correlation_id)
+            let what = format!("{} v{version} (v{} to v{} are)", api.name, api.min, api.max);
+            return (
+                not_implemented(shared, peer, what),
+                api.name,
+                ErrorCode::UNSUPPORTED_VERSION,
+            );
         };
         return (
             Reply::Frame(reply),
@@ -398,7 +411,7 @@ pub(crate) async fn handle(
             ))
         }
         _ => (
-            Reply::Frame(unsupported(correlation_id)),
+            Reply::Close(format!("{} is listed but has no handler", api.name)),
             api.name,
             ErrorCode::UNSUPPORTED_VERSION,
         ),

@@ -178,6 +178,9 @@ pub(crate) struct Shared {
     producers: Mutex<Producers>,
     groups: Mutex<groups::Coordinator>,
     fetch_sessions: Mutex<fetch_session::Sessions>,
+    /// Client addresses and requests not implemented that were logged (at most
+    /// `handlers::MAX_UNSUPPORTED_LOGGED`).
+    unsupported_logged: Mutex<std::collections::HashSet<(std::net::IpAddr, String)>>,
     /// Woken after every append, for fetches waiting for data.
     appended: Notify,
     metrics: Metrics,
@@ -540,6 +543,7 @@ impl Broker {
             producers: Mutex::new(Producers::default()),
             groups: Mutex::new(groups::Coordinator::new(config_groups)),
             fetch_sessions: Mutex::new(fetch_session::Sessions::new(fetch_session_slots)),
+            unsupported_logged: Mutex::default(),
             appended: Notify::new(),
             metrics: Metrics::default(),
             stopping: watch::channel(false).0,
