@@ -229,6 +229,8 @@ fn bench_broker_measures_a_running_broker_run_after_run() {
         "commitlog",
         "--runs",
         "2",
+        "--congestion",
+        support::namespaced_congestion(),
     ]);
     // A broker outside the benchmark is reached from the system's namespace only, so
     // both run under the system's algorithm, and the report says why.
@@ -237,11 +239,9 @@ fn bench_broker_measures_a_running_broker_run_after_run() {
         congestion["algorithm"],
         support::system_congestion().as_str()
     );
-    if support::system_congestion() != "cubic" {
-        assert_eq!(congestion["scope"], "kept", "{report}");
-        let why = congestion["why_not"].as_str().unwrap();
-        assert!(why.contains(&peer.bootstrap()), "{why}");
-    }
+    assert_eq!(congestion["scope"], "kept", "{report}");
+    let why = congestion["why_not"].as_str().unwrap();
+    assert!(why.contains(&peer.bootstrap()), "{why}");
     let rows = rows(&report);
     let names: Vec<String> = rows
         .iter()
