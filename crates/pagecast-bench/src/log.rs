@@ -244,7 +244,7 @@ fn one_run(
         Error::Receiver(format!("{} store in {}: {e}", engine.name(), dir.display()))
     };
     let tp = TopicPartition::new("bench", 0);
-    let mut store = engine.open(dir).map_err(fail)?;
+    let store = engine.open(dir).map_err(fail)?;
     store.create(&tp).map_err(fail)?;
     let (mut batch, per_batch) = template_batch(config.batch_bytes, record_size);
     let appends = (config.size / batch.len() as u64).max(1);

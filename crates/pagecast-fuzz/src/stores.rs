@@ -110,7 +110,7 @@ fn template(engine: Engine) -> &'static Template {
     };
     cell.get_or_init(|| {
         let dir = scratch();
-        let mut store = open(engine, dir.path()).expect("a new store opens");
+        let store = open(engine, dir.path()).expect("a new store opens");
         store.create(&tp()).expect("the partition is created");
         let value = vec![b'v'; VALUE];
         for b in 0..BATCHES {

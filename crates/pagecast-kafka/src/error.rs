@@ -34,6 +34,7 @@ codes! {
     REQUEST_TIMED_OUT = 7, "The request timed out.";
     MESSAGE_TOO_LARGE = 10, "A batch is larger than the topic's max.message.bytes.";
     OFFSET_METADATA_TOO_LARGE = 12, "The commit's metadata is larger than offset.metadata.max.bytes.";
+    COORDINATOR_LOAD_IN_PROGRESS = 14, "The coordinator is loading its state.";
     COORDINATOR_NOT_AVAILABLE = 15, "The coordinator is not available.";
     NOT_COORDINATOR = 16, "This broker is not the coordinator.";
     INVALID_TOPIC_EXCEPTION = 17, "The topic name is invalid.";
@@ -54,6 +55,7 @@ codes! {
     INVALID_PARTITIONS = 37, "The partition count is invalid.";
     INVALID_REPLICATION_FACTOR = 38, "The replication factor is invalid.";
     INVALID_REQUEST = 42, "The request is malformed or not allowed.";
+    POLICY_VIOLATION = 44, "The request breaks a limit the broker is configured with.";
     UNSUPPORTED_FOR_MESSAGE_FORMAT = 43, "The message format does not support the request.";
     OUT_OF_ORDER_SEQUENCE_NUMBER = 45, "A producer sequence number skips ahead.";
     DUPLICATE_SEQUENCE_NUMBER = 46, "A producer sequence number was seen before.";

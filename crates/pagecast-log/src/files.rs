@@ -131,34 +131,53 @@ pub fn lock_dir(dir: &Path) -> Result<File> {
 }
 
 /// fsyncs running on other threads (after a roll or a file switch), so the append path
-/// does not wait for them; their first error surfaces on the next reap.
+/// does not wait for them; their first error surfaces on the next reap. Each flush
+/// makes durable everything below a position (an offset, a commit-log byte) once those
+/// before it are done, so reaping hands back the position below which every flush has
+/// finished: flushes may finish out of order, and a later one proves nothing alone.
 #[derive(Default)]
-pub(crate) struct Flushers(Vec<JoinHandle<Result<()>>>);
+pub(crate) struct Flushers {
+    running: std::collections::VecDeque<(u64, JoinHandle<Result<()>>)>,
+    /// A flush failed: nothing is claimed until [`Flushers::covered`] says a full flush
+    /// made its range durable again.
+    failed: bool,
+}
 
 impl Flushers {
-    /// Runs `flush` on a new thread.
-    pub(crate) fn spawn(&mut self, flush: impl FnOnce() -> Result<()> + Send + 'static) {
-        self.0.push(std::thread::spawn(flush));
+    /// Runs `flush`, which makes everything below `end` durable, on a new thread.
+    pub(crate) fn spawn(&mut self, end: u64, flush: impl FnOnce() -> Result<()> + Send + 'static) {
+        self.running.push_back((end, std::thread::spawn(flush)));
     }
 
-    /// Collects the finished flushes (with `all`, waits for every one), returning the
-    /// first error.
-    pub(crate) fn reap(&mut self, all: bool) -> Result<()> {
-        let mut first_error = None;
-        let mut pending = Vec::new();
-        for handle in self.0.drain(..) {
+    /// Collects the flushes finished in order from the oldest (with `all`, waits for
+    /// every one). Returns the end of the last one collected, if any; after a failure,
+    /// which it returns once, nothing until [`Flushers::covered`].
+    pub(crate) fn reap(&mut self, all: bool) -> Result<Option<u64>> {
+        let mut done = None;
+        while let Some((_, handle)) = self.running.front() {
             if !all && !handle.is_finished() {
-                pending.push(handle);
-                continue;
+                break;
             }
+            let (end, handle) = self.running.pop_front().expect("a front");
             let result = handle
                 .join()
                 .unwrap_or_else(|_| Err(Error::Config("a flush thread panicked".into())));
             if let Err(e) = result {
-                first_error.get_or_insert(e);
+                self.failed = true;
+                return Err(e);
             }
+            done = Some(end);
         }
-        self.0 = pending;
-        first_error.map_or(Ok(()), Err)
+        Ok(done.filter(|_| !self.failed))
+    }
+
+    /// Whether a flush failed since the last [`Flushers::covered`].
+    pub(crate) fn failed(&self) -> bool {
+        self.failed
+    }
+
+    /// A full flush made everything durable again, after a failed one.
+    pub(crate) fn covered(&mut self) {
+        self.failed = false;
     }
 }

@@ -19,6 +19,7 @@ pub mod commitlog;
 pub mod dump;
 mod error;
 mod files;
+mod locks;
 pub mod recovery_point;
 pub mod segment;
 pub mod snapshot;
@@ -278,19 +279,21 @@ pub(crate) fn appended_batches(buf: &[u8]) -> Result<Vec<(usize, batch::Header)>
 }
 
 /// What the broker needs from a storage engine. Both engines implement it, and answer
-/// the same calls with the same batches.
+/// the same calls with the same batches. Every call takes `&self`: an engine locks per
+/// partition, so threads share one store, an append to one partition never waits for
+/// another's, and a read never waits for an fsync.
 pub trait Store: Send + Sync {
     /// Creates a partition if it does not exist yet.
-    fn create(&mut self, tp: &TopicPartition) -> Result<()>;
+    fn create(&self, tp: &TopicPartition) -> Result<()>;
 
     /// Deletes a partition and everything it holds. Reads returned earlier stay valid.
     /// The partition may be created again; it then starts at offset 0.
-    fn delete(&mut self, tp: &TopicPartition) -> Result<()>;
+    fn delete(&self, tp: &TopicPartition) -> Result<()>;
 
     /// Sets a partition's own settings over the store's. An engine refuses, with
     /// [`Error::Config`], a setting it cannot honour per partition. Not persisted: the
     /// caller sets them again after every open.
-    fn configure(&mut self, tp: &TopicPartition, config: &PartitionConfig) -> Result<()>;
+    fn configure(&self, tp: &TopicPartition, config: &PartitionConfig) -> Result<()>;
 
     /// The partitions stored, sorted.
     fn partitions(&self) -> Vec<TopicPartition>;
@@ -298,7 +301,7 @@ pub trait Store: Send + Sync {
     /// Appends one or more v2 batches (a produce request's records). Every batch is
     /// validated first; on any error nothing is stored. Base offsets in `batches` are
     /// set to the offsets given. `now_ms` is the wall clock, for time-based rolls.
-    fn append(&mut self, tp: &TopicPartition, batches: &mut [u8], now_ms: i64) -> Result<Appended>;
+    fn append(&self, tp: &TopicPartition, batches: &mut [u8], now_ms: i64) -> Result<Appended>;
 
     /// Whole batches from the one that holds `offset`, in order, while their total stays
     /// within `max_bytes` (the first batch is returned even if larger, as Kafka does).
@@ -329,7 +332,7 @@ pub trait Store: Send + Sync {
     /// [`Error::OffsetOutOfRange`], [`Store::offsets`] starts there, and storage wholly
     /// below it is freed where the engine can. An `offset` at or below the start changes
     /// nothing; one past the end is [`Error::OffsetOutOfRange`]. Durable when it returns.
-    fn delete_records(&mut self, tp: &TopicPartition, offset: i64) -> Result<i64>;
+    fn delete_records(&self, tp: &TopicPartition, offset: i64) -> Result<i64>;
 
     /// Base offset of the first batch whose largest timestamp is at least `timestamp`,
     /// or `None` if every batch is older.
@@ -337,13 +340,37 @@ pub trait Store: Send + Sync {
 
     /// Periodic work: retention (deletes whole segments or files past the size or age
     /// limits, never the one being appended to), interval fsyncs, checkpoints.
-    fn maintain(&mut self, now_ms: i64) -> Result<()>;
+    fn maintain(&self, now_ms: i64) -> Result<()>;
 
     /// Forces everything appended to disk and records the recovery point.
-    fn flush(&mut self) -> Result<()>;
+    fn flush(&self) -> Result<()>;
 
     /// Flushes and marks a clean shutdown, so the next open skips recovery.
     fn close(self: Box<Self>) -> Result<()>;
+}
+
+/// Helpers of the engines' unit tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::time::Duration;
+
+    /// A batch of one record.
+    pub(crate) fn batch() -> Vec<u8> {
+        let mut b = crate::batch::Builder::new(1_700_000_000_000);
+        b.push(1_700_000_000_000, None, Some(b"value"));
+        b.finish()
+    }
+
+    /// Whether `work` finishes on another thread within a minute: far longer than it
+    /// takes, so `false` means it waited for a lock the test holds.
+    pub(crate) fn finishes(work: impl FnOnce() + Send + 'static) -> bool {
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            work();
+            let _ = done.send(());
+        });
+        finished.recv_timeout(Duration::from_secs(60)).is_ok()
+    }
 }
 
 #[cfg(test)]

@@ -34,7 +34,7 @@ fn crashed_log(engine: Engine, rng: &mut Rng) -> (tempfile::TempDir, Sizes, Mode
         retention_bytes: None,
         fsync: Fsync::None,
     };
-    let mut store = open(engine, dir.path(), sizes, false).unwrap();
+    let store = open(engine, dir.path(), sizes, false).unwrap();
     store.create(&tp()).unwrap();
     let mut model = Model::default();
     let appends = rng.usize(10..=50);

@@ -58,7 +58,7 @@ fn fill_then_free(engine: Engine) {
         fsync: Fsync::None,
     };
     let tp = TopicPartition::new("full", 0);
-    let mut store = open(engine, &dir, sizes, false).unwrap();
+    let store = open(engine, &dir, sizes, false).unwrap();
     store.create(&tp).unwrap();
     let mut model = Model::default();
     let mut rng = Rng::with_seed(7);

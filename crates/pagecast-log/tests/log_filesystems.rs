@@ -41,7 +41,7 @@ fn exercise(engine: Engine, dir: &Path, mapped_as: &str) {
     };
     let tp = TopicPartition::new("fs", 0);
     let mut model = Model::default();
-    let mut store = open(engine, dir, sizes, false).unwrap();
+    let store = open(engine, dir, sizes, false).unwrap();
     store.create(&tp).unwrap();
     let now = 1_700_000_000_000;
     for _ in 0..60 {

@@ -144,7 +144,7 @@ fn compressed_batches_are_stored_as_they_came() {
     for engine in [Engine::Segment, Engine::CommitLog] {
         let dir = tempfile::tempdir().unwrap();
         let sizes = Sizes::random(&mut Rng::with_seed(1));
-        let mut store = open(engine, dir.path(), sizes, false).unwrap();
+        let store = open(engine, dir.path(), sizes, false).unwrap();
         let tp = TopicPartition::new("zipped", 0);
         store.create(&tp).unwrap();
         let sent = compressed_batch();

@@ -41,7 +41,7 @@ fn segments_roll_by_the_age_of_their_first_batch_and_expire_by_their_newest() {
         retention_age: Some(Duration::from_secs(3600)),
         ..Default::default()
     };
-    let mut store = segment::SegmentStore::open(dir.path(), config).unwrap();
+    let store = segment::SegmentStore::open(dir.path(), config).unwrap();
     store.create(&tp()).unwrap();
     // Three batches a minute and a half apart: each finds its segment's first batch
     // older than a minute, so each starts a new segment.
@@ -74,7 +74,7 @@ fn commit_log_files_expire_by_their_last_write() {
         retention_age: Some(DAY),
         ..Default::default()
     };
-    let mut store = commitlog::CommitLogStore::open(dir.path(), config).unwrap();
+    let store = commitlog::CommitLogStore::open(dir.path(), config).unwrap();
     store.create(&tp()).unwrap();
     for i in 0..30 {
         store.append(&tp(), &mut batch(T0 + i), T0 + i).unwrap();
@@ -123,7 +123,7 @@ fn fsync_always_moves_the_recovery_point_with_every_append_and_none_only_on_roll
             fsync: policy,
             ..Default::default()
         };
-        let mut store = segment::SegmentStore::open(dir.path(), config).unwrap();
+        let store = segment::SegmentStore::open(dir.path(), config).unwrap();
         store.create(&tp()).unwrap();
         for i in 0..5 {
             store.append(&tp(), &mut batch(T0 + i), T0).unwrap();
@@ -142,7 +142,7 @@ fn fsync_always_moves_the_recovery_point_with_every_append_and_none_only_on_roll
             fsync: policy,
             ..Default::default()
         };
-        let mut store = commitlog::CommitLogStore::open(dir.path(), config).unwrap();
+        let store = commitlog::CommitLogStore::open(dir.path(), config).unwrap();
         store.create(&tp()).unwrap();
         for i in 0..5 {
             store.append(&tp(), &mut batch(T0 + i), T0).unwrap();
@@ -160,7 +160,7 @@ fn fsync_always_moves_the_recovery_point_with_every_append_and_none_only_on_roll
 #[test]
 fn recovery_reports_a_torn_tail_it_cuts() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = segment::SegmentStore::open(dir.path(), segment::Config::default()).unwrap();
+    let store = segment::SegmentStore::open(dir.path(), segment::Config::default()).unwrap();
     store.create(&tp()).unwrap();
     for i in 0..3 {
         store.append(&tp(), &mut batch(T0 + i), T0).unwrap();

@@ -47,7 +47,7 @@ fn writer(
         let (stop, appended) = (Arc::clone(&stop), Arc::clone(&appended));
         std::thread::spawn(move || {
             let mut rng = Rng::with_seed(11);
-            let mut store = open(engine, &dir, SIZES, false).unwrap();
+            let store = open(engine, &dir, SIZES, false).unwrap();
             for tp in &partitions() {
                 store.create(tp).unwrap();
             }

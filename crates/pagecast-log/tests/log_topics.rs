@@ -55,7 +55,7 @@ fn a_deleted_partition_stays_deleted_and_comes_back_empty() {
                 TopicPartition::new("gone", 0),
                 TopicPartition::new("kept", 0),
             );
-            let mut store = open(kind, dir.path());
+            let store = open(kind, dir.path());
             for tp in [&gone, &kept] {
                 store.create(tp).unwrap();
             }
@@ -93,7 +93,7 @@ fn a_deleted_partition_stays_deleted_and_comes_back_empty() {
 #[test]
 fn a_partition_s_own_retention_and_segment_size_apply_to_it_alone() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = segment::SegmentStore::open(dir.path(), segment::Config::default()).unwrap();
+    let store = segment::SegmentStore::open(dir.path(), segment::Config::default()).unwrap();
     let (small, big) = (
         TopicPartition::new("small", 0),
         TopicPartition::new("big", 0),
@@ -148,7 +148,7 @@ fn a_partition_s_own_retention_and_segment_size_apply_to_it_alone() {
 #[test]
 fn the_commit_log_accepts_per_partition_storage_settings_without_acting_on_them() {
     let dir = tempfile::tempdir().unwrap();
-    let mut store = open("commitlog", dir.path());
+    let store = open("commitlog", dir.path());
     let tp = TopicPartition::new("t", 0);
     store.create(&tp).unwrap();
     for i in 0..3 {
@@ -188,7 +188,7 @@ fn the_commit_log_accepts_per_partition_storage_settings_without_acting_on_them(
 fn a_read_reports_the_offset_after_its_last_batch() {
     for kind in ["segment", "commitlog"] {
         let dir = tempfile::tempdir().unwrap();
-        let mut store: Box<dyn Store> = match kind {
+        let store: Box<dyn Store> = match kind {
             "segment" => Box::new(
                 segment::SegmentStore::open(
                     dir.path(),
@@ -238,7 +238,7 @@ fn delete_records_moves_the_log_start_and_survives_a_reopen() {
                 segment_bytes: Some(4096),
                 ..Default::default()
             };
-            let mut store = open(kind, dir.path());
+            let store = open(kind, dir.path());
             store.create(&tp).unwrap();
             store.configure(&tp, &small).unwrap();
             for i in 0..40 {
@@ -298,7 +298,7 @@ fn delete_records_moves_the_log_start_and_survives_a_reopen() {
             } else {
                 drop(store);
             }
-            let mut store = open(kind, dir.path());
+            let store = open(kind, dir.path());
             store.configure(&tp, &small).unwrap();
             let o = store.offsets(&tp).unwrap();
             assert_eq!(
@@ -323,7 +323,7 @@ fn delete_records_moves_the_log_start_and_survives_a_reopen() {
 fn a_log_start_past_the_recovered_end_restarts_the_log_there() {
     let dir = tempfile::tempdir().unwrap();
     let tp = TopicPartition::new("t", 0);
-    let mut store = open("segment", dir.path());
+    let store = open("segment", dir.path());
     store.create(&tp).unwrap();
     for i in 0..10 {
         store.append(&tp, &mut batch(i), 0).unwrap();
@@ -332,7 +332,7 @@ fn a_log_start_past_the_recovered_end_restarts_the_log_there() {
     // As if offsets 10..100 had been appended, DeleteRecords(100) answered, and the
     // appends lost in a power cut.
     std::fs::write(dir.path().join("t-0").join("log-start-offset"), "100\n").unwrap();
-    let mut store = open("segment", dir.path());
+    let store = open("segment", dir.path());
     let o = store.offsets(&tp).unwrap();
     assert_eq!((o.start, o.end), (100, 100));
     let appended = store.append(&tp, &mut batch(7), 0).unwrap();

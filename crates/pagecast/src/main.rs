@@ -393,6 +393,32 @@ struct BrokerArgs {
         value_name = "N"
     )]
     fetch_session_cache_slots: usize,
+    /// Partitions of user topics the broker holds at most: CreateTopics,
+    /// CreatePartitions and auto-creation past it get POLICY_VIOLATION.
+    #[arg(long, env = "PAGECAST_MAX_PARTITIONS", default_value_t = pagecast_kafka::broker::DEFAULT_MAX_PARTITIONS, value_name = "N")]
+    max_partitions: u32,
+    /// Client connections open at most; more wait to be accepted (max.connections).
+    #[arg(long, env = "PAGECAST_MAX_CONNECTIONS", default_value_t = pagecast_kafka::broker::DEFAULT_MAX_CONNECTIONS as u32, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+    /// Connections from one client address at most; more are closed at once
+    /// (max.connections.per.ip). The default is --max-connections.
+    #[arg(long, env = "PAGECAST_MAX_CONNECTIONS_PER_IP", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections_per_ip: Option<u32>,
+    /// Seconds a response may take to leave; a client that reads slower is
+    /// disconnected and what it held is released.
+    #[arg(long, env = "PAGECAST_SEND_TIMEOUT", default_value_t = pagecast_kafka::broker::DEFAULT_SEND_TIMEOUT.as_secs(), value_name = "S", value_parser = clap::value_parser!(u64).range(1..))]
+    send_timeout: u64,
+    /// Bytes of requests read and not yet answered at most; a request past it waits
+    /// before it is read (queued.max.request.bytes).
+    #[arg(long, env = "PAGECAST_QUEUED_MAX_REQUEST_BYTES", default_value_t = pagecast_kafka::broker::DEFAULT_QUEUED_REQUEST_BYTES, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..=u32::MAX as u64))]
+    queued_max_request_bytes: u64,
+    /// Threads that run the request handlers (num.io.threads).
+    #[arg(long, env = "PAGECAST_HANDLER_THREADS", default_value_t = 8, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    handler_threads: u16,
+    /// Decoded requests waiting for a handler thread at most; a connection with one
+    /// more stops reading until there is room (queued.max.requests).
+    #[arg(long, env = "PAGECAST_QUEUED_MAX_REQUESTS", default_value_t = 500, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    queued_max_requests: u32,
 }
 
 #[derive(Args)]
@@ -587,6 +613,14 @@ fn broker(args: BrokerArgs) -> anyhow::Result<()> {
     config.default_partitions = args.default_partitions;
     config.metrics_addr = args.metrics_addr;
     config.fetch_session_slots = args.fetch_session_cache_slots;
+    config.max_partitions = args.max_partitions;
+    config.max_connections = args.max_connections as usize;
+    config.max_connections_per_ip =
+        args.max_connections_per_ip.unwrap_or(args.max_connections) as usize;
+    config.send_timeout = std::time::Duration::from_secs(args.send_timeout);
+    config.queued_request_bytes = args.queued_max_request_bytes;
+    config.handler_threads = usize::from(args.handler_threads);
+    config.queued_requests = args.queued_max_requests as usize;
     config.groups.initial_rebalance_delay =
         std::time::Duration::from_millis(args.group_initial_rebalance_delay_ms);
     config.groups.consumer.session_timeout =

@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 use pagecast_kafka::ErrorCode;
 use pagecast_kafka::client::{self, Client};
 use pagecast_kafka::codec::Bytes;
+use pagecast_kafka::messages::create_topics::{
+    CreatableTopic, CreateTopicsRequest, CreateTopicsResponse,
+};
 use pagecast_kafka::messages::fetch::{FetchPartition, FetchRequest, FetchResponse, FetchTopic};
 use pagecast_kafka::messages::init_producer_id::{InitProducerIdRequest, InitProducerIdResponse};
 use pagecast_kafka::messages::metadata::{MetadataRequest, MetadataRequestTopic, MetadataResponse};
@@ -253,6 +256,92 @@ fn idempotence(engine: &str, crash: bool) {
     // A new producer ID is not one handed out before the restart.
     let init: InitProducerIdResponse = c.call(2, &InitProducerIdRequest::default()).unwrap();
     assert!(init.producer_id > id);
+    b.stop();
+}
+
+/// An InitProducerId without a transactional ID that names another producer's ID and
+/// epoch, as a client asking for an epoch bump names its own, gets a new ID at epoch 0
+/// from Kafka, and the producer it named goes on unfenced. pagecast must answer the same.
+#[test]
+fn init_producer_id_naming_another_producer_gets_a_new_id_as_kafka_gives() {
+    let kafka = support::kafka::Kafka::start(&[]);
+    let data = tempfile::tempdir().unwrap();
+    let b = Broker::start(data.path(), "segment", &[]);
+    for addr in [kafka.bootstrap(), b.bootstrap()] {
+        let addr: SocketAddr = addr.parse().unwrap();
+        let connect = |who: &str| {
+            let c = Client::connect(addr, who).unwrap();
+            c.stream()
+                .set_read_timeout(Some(Duration::from_secs(30)))
+                .unwrap();
+            c
+        };
+        let (mut owner, mut other) = (connect("owner"), connect("other"));
+        // Kafka runs here without auto-creation.
+        let created: CreateTopicsResponse = owner
+            .call(
+                client::CREATE_TOPICS_VERSION,
+                &CreateTopicsRequest {
+                    topics: vec![CreatableTopic {
+                        name: "fence".into(),
+                        num_partitions: 1,
+                        replication_factor: 1,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(created.topics[0].error_code, 0, "{addr}");
+        let init = |c: &mut Client, producer_id: i64, producer_epoch: i16| {
+            // Kafka answers COORDINATOR_LOAD_IN_PROGRESS while it starts; clients retry.
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let r: InitProducerIdResponse = c
+                    .call(
+                        4,
+                        &InitProducerIdRequest {
+                            transaction_timeout_ms: 60_000,
+                            producer_id,
+                            producer_epoch,
+                            ..Default::default()
+                        },
+                    )
+                    .unwrap();
+                let loading = [
+                    ErrorCode::COORDINATOR_LOAD_IN_PROGRESS.0,
+                    ErrorCode::COORDINATOR_NOT_AVAILABLE.0,
+                ];
+                if loading.contains(&r.error_code) && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(200));
+                    continue;
+                }
+                assert_eq!(r.error_code, 0, "{addr}");
+                return (r.producer_id, r.producer_epoch);
+            }
+        };
+        let (id, epoch) = init(&mut owner, -1, -1);
+        assert_eq!(epoch, 0, "{addr}");
+        // Kafka's auto-created topic may not have a leader at once: retry the first
+        // produce while it answers NOT_LEADER_OR_FOLLOWER.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let p = produce(&mut owner, "fence", 0, idempotent_batch(id, 0, &[b"a"]));
+            if p.error_code == 0 || Instant::now() > deadline {
+                assert_eq!(p.error_code, 0, "{addr}: the first produce");
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let (taken, taken_epoch) = init(&mut other, id, 0);
+        assert_ne!(
+            taken, id,
+            "{addr}: another client's ID is not handed out again"
+        );
+        assert_eq!(taken_epoch, 0, "{addr}");
+        let next = produce(&mut owner, "fence", 0, idempotent_batch(id, 1, &[b"b"]));
+        assert_eq!(next.error_code, 0, "{addr}: the owner is not fenced");
+    }
     b.stop();
 }
 

@@ -23,7 +23,7 @@ fn text(bytes: &[u8]) -> String {
 }
 
 /// Appends batches of 1, 2, ... `n` records of 500 bytes, closes the store.
-fn fill(mut store: Box<dyn Store>, n: usize) {
+fn fill(store: Box<dyn Store>, n: usize) {
     let tp = TopicPartition::new("orders", 0);
     store.create(&tp).unwrap();
     for i in 1..=n {

@@ -267,7 +267,7 @@ pub(crate) fn delete_records(
                     }
                     let tp = TopicPartition::new(t.name.as_str(), p.partition_index);
                     let result = (|| {
-                        let mut store = shared.store_mut();
+                        let store = shared.store();
                         let offset = match p.offset {
                             HIGH_WATERMARK => store.offsets(&tp)?.end,
                             o => o,

@@ -26,6 +26,9 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(600);
 /// commit of ten thousand partitions fits many times over.
 pub const MAX_OTHER_REQUEST: usize = 8 << 20;
 
+/// Bytes of a frame read (and counted against --queued-max-request-bytes) at a time.
+const READ_PIECE: usize = 64 << 10;
+
 /// Largest request of an API the broker does not implement: enough for any real
 /// request header, so the broker reads which API it was before it closes the
 /// connection.
@@ -87,24 +90,63 @@ pub(super) async fn serve(shared: Arc<Shared>, mut stream: TcpStream, peer: Sock
             );
             break;
         }
-        let read = tokio::time::timeout(
-            IDLE_TIMEOUT,
-            (&mut stream)
-                .take((len - head) as u64)
-                .read_to_end(&mut frame),
-        )
-        .await;
-        if !matches!(read, Ok(Ok(n)) if n == len - head) {
+        // The frame's bytes are counted as they are read, 64 KiB at a time, before each
+        // piece is read: requests read and not yet answered never hold more than
+        // --queued-max-request-bytes, and past it a connection waits, reading nothing
+        // more. A frame counts at most the whole bound, so any frame can be read alone.
+        let budget = (len as u64).min(shared.config.queued_request_bytes) as u32;
+        let mut counted = 0u32;
+        let mut held = None;
+        while frame.len() < len {
+            let want = (len - frame.len()).min(READ_PIECE);
+            let count = (want as u32).min(budget - counted);
+            if count > 0 {
+                let more = tokio::select! {
+                    p = shared.request_bytes.acquire_many(count) => p.ok(),
+                    () = stopped(&mut stopping) => None,
+                };
+                let Some(more) = more else { break };
+                counted += count;
+                match held.as_mut() {
+                    None => held = Some(more),
+                    Some(h) => tokio::sync::SemaphorePermit::merge(h, more),
+                }
+            }
+            let read = tokio::time::timeout(
+                IDLE_TIMEOUT,
+                (&mut stream).take(want as u64).read_to_end(&mut frame),
+            )
+            .await;
+            if !matches!(read, Ok(Ok(n)) if n == want) {
+                break;
+            }
+        }
+        // Held until the answer has left.
+        let _held = held;
+        if frame.len() < len {
             break;
         }
         let started = Instant::now();
         let (reply, api, code) = handlers::handle(&shared, &frame, peer).await;
+        // A client that stops reading would hold this task, and a fetch's open files
+        // and mappings, for as long as it likes: the whole response must leave within
+        // the send timeout.
+        let deadline = shared.config.send_timeout;
         let sent = match reply {
-            Reply::Frame(bytes) => stream
-                .write_all(&bytes)
-                .await
-                .map_err(|e| fetch::send_error(&e)),
-            Reply::Fetch(response) => fetch::send(&shared, &mut stream, response).await,
+            Reply::Frame(bytes) => {
+                match tokio::time::timeout(deadline, stream.write_all(&bytes)).await {
+                    Ok(written) => written.map_err(|e| fetch::send_error(&e)),
+                    Err(_) => Err(too_slow(deadline)),
+                }
+            }
+            Reply::Fetch(response) => {
+                match tokio::time::timeout(deadline, fetch::send(&shared, &mut stream, response))
+                    .await
+                {
+                    Ok(sent) => sent,
+                    Err(_) => Err(too_slow(deadline)),
+                }
+            }
             Reply::Nothing => Ok(()),
             Reply::Close(why) => Err(why),
         };
@@ -117,6 +159,61 @@ pub(super) async fn serve(shared: Arc<Shared>, mut stream: TcpStream, peer: Sock
         }
     }
     shared.metrics.connections.fetch_sub(1, Ordering::Relaxed);
+}
+
+fn too_slow(deadline: Duration) -> String {
+    format!(
+        "the client read less than a response in {} s (--send-timeout)",
+        deadline.as_secs_f64()
+    )
+}
+
+/// How many connections each client address has open, so that one address cannot take
+/// every connection (Kafka's `max.connections.per.ip`).
+pub(crate) struct PerAddress {
+    max: usize,
+    open: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>,
+}
+
+/// A connection counted against its address; uncounted when dropped.
+pub(crate) struct AddressSlot {
+    table: Arc<PerAddress>,
+    ip: std::net::IpAddr,
+}
+
+impl PerAddress {
+    pub(crate) fn new(max: usize) -> Arc<PerAddress> {
+        Arc::new(PerAddress {
+            max,
+            open: Default::default(),
+        })
+    }
+
+    /// Counts a connection from `ip`, unless the address has its maximum open already.
+    pub(crate) fn admit(self: &Arc<Self>, ip: std::net::IpAddr) -> Option<AddressSlot> {
+        let mut open = super::lock(&self.open);
+        let n = open.entry(ip).or_default();
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot {
+            table: Arc::clone(self),
+            ip,
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut open = super::lock(&self.table.open);
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// Completes once the broker is stopping.
@@ -157,9 +254,18 @@ pub(super) async fn serve_metrics(shared: Arc<Shared>, listener: TcpListener) {
             }
             let (status, body) =
                 if head.starts_with(b"GET /metrics ") || head.starts_with(b"GET / ") {
-                    let figures = partition_figures(&shared);
-                    let groups = group_figures(&shared, &figures);
-                    ("200 OK", shared.metrics.render(&figures, &groups))
+                    // Partition sizes walk the commit log's queues: off the runtime.
+                    let s = Arc::clone(&shared);
+                    let page = tokio::task::spawn_blocking(move || {
+                        let figures = partition_figures(&s);
+                        let groups = group_figures(&s, &figures);
+                        s.metrics.render(&figures, &groups)
+                    })
+                    .await;
+                    match page {
+                        Ok(page) => ("200 OK", page),
+                        Err(_) => ("500 Internal Server Error", "no figures\n".to_owned()),
+                    }
                 } else {
                     ("404 Not Found", "try /metrics\n".to_owned())
                 };

@@ -270,11 +270,31 @@ pub(crate) async fn fetch(
     let wait = Duration::from_millis(req.max_wait_ms.max(0) as u64).min(MAX_WAIT);
     let deadline = tokio::time::Instant::now() + wait;
     let mut stopping = shared.stopping.subscribe();
+    let mut wanted = wanted;
     let answers = loop {
         let woken = shared.appended.notified();
         let mut woken = std::pin::pin!(woken);
         woken.as_mut().enable();
-        let answers = read_all(shared, &wanted, req.max_bytes);
+        // The reads (index lookups, header reads) on the handler pool; the wait between
+        // them holds no thread.
+        let (s, max_bytes) = (Arc::clone(shared), req.max_bytes);
+        let read = shared
+            .pool
+            .run(move || {
+                let answers = read_all(&s, &wanted, max_bytes);
+                (wanted, answers)
+            })
+            .await;
+        let Some((back, answers)) = read else {
+            let code = ErrorCode::UNKNOWN_SERVER_ERROR;
+            let top = Top {
+                error: code,
+                session_id: 0,
+                isolation_level: req.isolation_level,
+            };
+            return (encode(&[], Vec::new(), version, correlation_id, &top), code);
+        };
+        wanted = back;
         let bytes: u64 = answers
             .iter()
             .flatten()
@@ -562,7 +582,7 @@ mod tests {
     fn fetch_chunks_decode_with_the_oracle() {
         let dir = tempfile::tempdir().unwrap();
         let tp = TopicPartition::new("t", 0);
-        for mut store in stores(dir.path()) {
+        for store in stores(dir.path()) {
             store.create(&tp).unwrap();
             let mut stored = Vec::new();
             for i in 0..3 {

@@ -2,6 +2,7 @@
 //! DeleteGroups and OffsetDelete: the wire side of the group coordinator (`groups`). A JoinGroup or SyncGroup that must wait for the rest of the
 //! group awaits its answer without holding the coordinator's lock.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::consumer_groups::{Beat, Tp};
@@ -114,7 +115,7 @@ pub(crate) async fn join_group(
 }
 
 pub(crate) async fn sync_group(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     req: SyncGroupRequest,
 ) -> (SyncGroupResponse, ErrorCode) {
     let pending = lock(&shared.groups).sync(
@@ -133,7 +134,7 @@ pub(crate) async fn sync_group(
         ..Default::default()
     })
     .await;
-    internal::persist_groups(shared);
+    internal::persist_groups(shared).await;
     let code = synced.error.unwrap_or(ErrorCode::NONE);
     (
         SyncGroupResponse {

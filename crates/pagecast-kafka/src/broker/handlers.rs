@@ -1,6 +1,10 @@
-//! Requests in, answers out: the API table the broker advertises, and a handler per
-//! API. Fetch's answer is built in `fetch`, as chunks rather than bytes.
+//! Requests in, answers out: the API table (each API once: key, versions, handler and
+//! whether the handler runs on the pool or waits), the dispatch it drives, and a
+//! handler per API. Fetch's answer is built in `fetch`, as chunks rather than bytes.
 
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use pagecast_log::TopicPartition;
@@ -58,8 +62,10 @@ use crate::messages::produce::{
 };
 use crate::messages::sync_group::SyncGroupRequest;
 
-/// An API the broker implements: key, name, versions, first flexible version.
-#[derive(Debug, Clone, Copy)]
+/// An API the broker implements: key, name, versions, first flexible version, and how
+/// its requests are answered. [`APIS`] lists each once; ApiVersions, the frame limits
+/// and the dispatch all come from it.
+#[derive(Clone, Copy)]
 pub struct Api {
     /// API key.
     pub key: i16,
@@ -71,46 +77,261 @@ pub struct Api {
     pub max: i16,
     /// First flexible version.
     pub flexible_from: i16,
+    pub(crate) run: Run,
 }
 
-const fn api<M: Message>(name: &'static str) -> Api {
-    Api {
-        key: M::KEY,
-        name,
-        min: M::MIN_VERSION,
-        max: M::MAX_VERSION,
-        flexible_from: M::FLEXIBLE_FROM,
+impl std::fmt::Debug for Api {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} (key {}, v{} to v{})",
+            self.name, self.key, self.min, self.max
+        )
     }
 }
 
-/// Every API implemented, as ApiVersions advertises them.
-pub const APIS: &[Api] = &[
-    api::<ProduceRequest>("Produce"),
-    api::<FetchRequest>("Fetch"),
-    api::<ListOffsetsRequest>("ListOffsets"),
-    api::<MetadataRequest>("Metadata"),
-    api::<OffsetCommitRequest>("OffsetCommit"),
-    api::<OffsetFetchRequest>("OffsetFetch"),
-    api::<FindCoordinatorRequest>("FindCoordinator"),
-    api::<ApiVersionsRequest>("ApiVersions"),
-    api::<InitProducerIdRequest>("InitProducerId"),
-    api::<CreateTopicsRequest>("CreateTopics"),
-    api::<DeleteTopicsRequest>("DeleteTopics"),
-    api::<DeleteRecordsRequest>("DeleteRecords"),
-    api::<DescribeConfigsRequest>("DescribeConfigs"),
-    api::<CreatePartitionsRequest>("CreatePartitions"),
-    api::<IncrementalAlterConfigsRequest>("IncrementalAlterConfigs"),
-    api::<DescribeClusterRequest>("DescribeCluster"),
-    api::<JoinGroupRequest>("JoinGroup"),
-    api::<SyncGroupRequest>("SyncGroup"),
-    api::<HeartbeatRequest>("Heartbeat"),
-    api::<LeaveGroupRequest>("LeaveGroup"),
-    api::<ListGroupsRequest>("ListGroups"),
-    api::<DescribeGroupsRequest>("DescribeGroups"),
-    api::<DeleteGroupsRequest>("DeleteGroups"),
-    api::<OffsetDeleteRequest>("OffsetDelete"),
-    api::<ConsumerGroupHeartbeatRequest>("ConsumerGroupHeartbeat"),
-    api::<ConsumerGroupDescribeRequest>("ConsumerGroupDescribe"),
+impl Api {
+    const fn new<M: Message>(name: &'static str, run: Run) -> Api {
+        Api {
+            key: M::KEY,
+            name,
+            min: M::MIN_VERSION,
+            max: M::MAX_VERSION,
+            flexible_from: M::FLEXIBLE_FROM,
+            run,
+        }
+    }
+}
+
+/// One request on its way to its handler, and what a handler may know of where it
+/// came from.
+pub(crate) struct Call {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) version: i16,
+    pub(crate) correlation_id: i32,
+    /// Whether the response header is v1 (the request's version is flexible).
+    header_v1: bool,
+    pub(crate) client_id: String,
+    /// The client's address as Kafka shows a member's host (`/ip`).
+    pub(crate) client_host: String,
+}
+
+/// A handler's answer: what to send back, and the first error it carries, for metrics.
+pub(crate) struct Answer {
+    pub(crate) reply: Reply,
+    pub(crate) code: ErrorCode,
+}
+
+impl Call {
+    /// The answer that sends `body` in a response frame.
+    fn answer<M: Message>(&self, (body, code): (M, ErrorCode)) -> Answer {
+        Answer {
+            reply: Reply::Frame(respond(
+                self.correlation_id,
+                self.version,
+                &body,
+                self.header_v1,
+            )),
+            code,
+        }
+    }
+}
+
+/// A decoded request bound to its synchronous handler, for a handler thread.
+pub(crate) type Job = Box<dyn FnOnce() -> Answer + Send>;
+/// A decoded request's async handler, awaited on the connection's task.
+pub(crate) type Waiting = Pin<Box<dyn Future<Output = Answer> + Send>>;
+
+/// How an API's requests are answered. Both decode on the connection's task.
+#[derive(Clone, Copy)]
+pub(crate) enum Run {
+    /// A synchronous handler on the handler pool: anything that may block (an fsync, a
+    /// file read, a decompression) runs there.
+    Pool(fn(Call, &[u8]) -> Result<Job, DecodeError>),
+    /// An async handler that waits without holding a thread (Fetch's long poll, the
+    /// JoinGroup and SyncGroup rebalance waits) and does its blocking work on the pool.
+    Wait(fn(Call, &[u8]) -> Result<Waiting, DecodeError>),
+}
+
+/// Decodes a request and binds it to `handler`, to run on the pool.
+fn on_pool<Req, Resp>(
+    call: Call,
+    body: &[u8],
+    handler: fn(&Call, Req) -> (Resp, ErrorCode),
+) -> Result<Job, DecodeError>
+where
+    Req: Message + Send + 'static,
+    Resp: Message + 'static,
+{
+    let req = decode_body::<Req>(body, call.version)?;
+    Ok(Box::new(move || {
+        let out = handler(&call, req);
+        call.answer(out)
+    }))
+}
+
+/// A row of [`APIS`] whose handler runs on the pool: `|call, request| (response, code)`.
+macro_rules! pool {
+    ($name:literal, $req:ty, |$call:ident, $r:ident| $body:expr) => {
+        Api::new::<$req>(
+            $name,
+            Run::Pool(|call, bytes| on_pool::<$req, _>(call, bytes, |$call, $r| $body)),
+        )
+    };
+}
+
+/// A row of [`APIS`] whose handler is async: `|call, request| answer`, awaiting inside.
+macro_rules! wait {
+    ($name:literal, $req:ty, |$call:ident, $r:ident| $body:expr) => {
+        Api::new::<$req>(
+            $name,
+            Run::Wait(|call, bytes| {
+                let $r = decode_body::<$req>(bytes, call.version)?;
+                Ok(Box::pin(async move {
+                    let $call = &call;
+                    $body
+                }))
+            }),
+        )
+    };
+}
+
+/// Every API implemented, once each, as ApiVersions advertises them.
+pub static APIS: &[Api] = &[
+    Api::new::<ProduceRequest>(
+        "Produce",
+        Run::Pool(|call, bytes| {
+            let req = decode_body::<ProduceRequest>(bytes, call.version)?;
+            Ok(Box::new(move || {
+                let acks = req.acks;
+                let out = produce(&call.shared, req, call.version);
+                match acks {
+                    0 => Answer {
+                        reply: Reply::Nothing,
+                        code: out.1,
+                    },
+                    _ => call.answer(out),
+                }
+            }))
+        }),
+    ),
+    wait!("Fetch", FetchRequest, |call, req| {
+        let (resp, code) = fetch::fetch(&call.shared, req, call.version, call.correlation_id).await;
+        Answer {
+            reply: Reply::Fetch(resp),
+            code,
+        }
+    }),
+    pool!("ListOffsets", ListOffsetsRequest, |call, req| list_offsets(
+        &call.shared,
+        req
+    )),
+    pool!("Metadata", MetadataRequest, |call, req| metadata(
+        &call.shared,
+        req,
+        call.version
+    )),
+    pool!("OffsetCommit", OffsetCommitRequest, |call, req| {
+        offset_commit(&call.shared, req)
+    }),
+    pool!("OffsetFetch", OffsetFetchRequest, |call, req| offset_fetch(
+        &call.shared,
+        req,
+        call.version
+    )),
+    pool!("FindCoordinator", FindCoordinatorRequest, |call, req| {
+        find_coordinator(&call.shared, req, call.version)
+    }),
+    Api::new::<ApiVersionsRequest>(
+        "ApiVersions",
+        Run::Pool(|call, bytes| {
+            decode_body::<ApiVersionsRequest>(bytes, call.version)?;
+            Ok(Box::new(move || Answer {
+                // The response header of ApiVersions is always v0 (KIP-511).
+                reply: Reply::Frame(respond(
+                    call.correlation_id,
+                    call.version,
+                    &api_versions_body(ErrorCode::NONE),
+                    false,
+                )),
+                code: ErrorCode::NONE,
+            }))
+        }),
+    ),
+    pool!("InitProducerId", InitProducerIdRequest, |call, req| {
+        init_producer_id(&call.shared, req)
+    }),
+    pool!("CreateTopics", CreateTopicsRequest, |call, req| {
+        admin::create_topics(&call.shared, req)
+    }),
+    pool!("DeleteTopics", DeleteTopicsRequest, |call, req| {
+        admin::delete_topics(&call.shared, req, call.version)
+    }),
+    pool!("DeleteRecords", DeleteRecordsRequest, |call, req| {
+        admin::delete_records(&call.shared, req)
+    }),
+    pool!("DescribeConfigs", DescribeConfigsRequest, |call, req| {
+        admin::describe_configs(&call.shared, req)
+    }),
+    pool!("CreatePartitions", CreatePartitionsRequest, |call, req| {
+        admin::create_partitions(&call.shared, req)
+    }),
+    pool!(
+        "IncrementalAlterConfigs",
+        IncrementalAlterConfigsRequest,
+        |call, req| admin::incremental_alter_configs(&call.shared, req)
+    ),
+    pool!("DescribeCluster", DescribeClusterRequest, |call, req| {
+        admin::describe_cluster(&call.shared, req)
+    }),
+    wait!("JoinGroup", JoinGroupRequest, |call, req| {
+        let out = group_api::join_group(
+            &call.shared,
+            req,
+            call.version,
+            &call.client_id,
+            &call.client_host,
+        )
+        .await;
+        call.answer(out)
+    }),
+    wait!("SyncGroup", SyncGroupRequest, |call, req| {
+        let out = group_api::sync_group(&call.shared, req).await;
+        call.answer(out)
+    }),
+    pool!("Heartbeat", HeartbeatRequest, |call, req| {
+        group_api::heartbeat(&call.shared, req)
+    }),
+    pool!("LeaveGroup", LeaveGroupRequest, |call, req| {
+        group_api::leave_group(&call.shared, req, call.version)
+    }),
+    pool!("ListGroups", ListGroupsRequest, |call, req| {
+        group_api::list_groups(&call.shared, req)
+    }),
+    pool!("DescribeGroups", DescribeGroupsRequest, |call, req| {
+        group_api::describe_groups(&call.shared, req, call.version)
+    }),
+    pool!("DeleteGroups", DeleteGroupsRequest, |call, req| {
+        group_api::delete_groups(&call.shared, req)
+    }),
+    pool!("OffsetDelete", OffsetDeleteRequest, |call, req| {
+        group_api::offset_delete(&call.shared, req)
+    }),
+    pool!(
+        "ConsumerGroupHeartbeat",
+        ConsumerGroupHeartbeatRequest,
+        |call, req| group_api::consumer_group_heartbeat(
+            &call.shared,
+            req,
+            &call.client_id,
+            &call.client_host
+        )
+    ),
+    pool!(
+        "ConsumerGroupDescribe",
+        ConsumerGroupDescribeRequest,
+        |call, req| group_api::consumer_group_describe(&call.shared, req)
+    ),
 ];
 
 /// Largest committed-offset metadata kept (Kafka's `offset.metadata.max.bytes`).
@@ -175,8 +396,9 @@ fn api_versions_body(error: ErrorCode) -> ApiVersionsResponse {
     }
 }
 
-/// Answers one request frame. Returns the reply, the API's name and the first error
-/// the answer carries, for metrics.
+/// Answers one request frame: decodes its header, finds its API in [`APIS`] and runs
+/// the handler as the API's row says. Returns the reply, the API's name and the first
+/// error the answer carries, for metrics.
 pub(crate) async fn handle(
     shared: &Arc<Shared>,
     frame: &[u8],
@@ -235,187 +457,37 @@ pub(crate) async fn handle(
             );
         }
     };
-    let header_v1 = flexible;
-    // As Kafka shows a member's host in DescribeGroups.
-    let client_host = format!("/{}", peer.ip());
-    macro_rules! call {
-        (async $req:ty, $handler:expr) => {
-            match decode_body::<$req>(body, version) {
-                Ok(req) => {
-                    let (resp, code) = $handler(req).await;
-                    (
-                        Reply::Frame(respond(correlation_id, version, &resp, header_v1)),
-                        api.name,
-                        code,
-                    )
-                }
-                Err(e) => (
-                    malformed(api, version, &e),
-                    api.name,
-                    ErrorCode::INVALID_REQUEST,
-                ),
-            }
-        };
-        ($req:ty, $handler:expr) => {
-            match decode_body::<$req>(body, version) {
-                Ok(req) => {
-                    let (resp, code) = $handler(req);
-                    (
-                        Reply::Frame(respond(correlation_id, version, &resp, header_v1)),
-                        api.name,
-                        code,
-                    )
-                }
-                Err(e) => (
-                    malformed(api, version, &e),
-                    api.name,
-                    ErrorCode::INVALID_REQUEST,
-                ),
-            }
-        };
-    }
-    match key {
-        k if k == ApiVersionsRequest::KEY => match decode_body::<ApiVersionsRequest>(body, version)
-        {
-            // The response header of ApiVersions is always v0 (KIP-511).
-            Ok(_) => (
-                Reply::Frame(respond(
-                    correlation_id,
-                    version,
-                    &api_versions_body(ErrorCode::NONE),
-                    false,
+    let call = Call {
+        shared: Arc::clone(shared),
+        version,
+        correlation_id,
+        header_v1: flexible,
+        client_id,
+        client_host: format!("/{}", peer.ip()),
+    };
+    let answer = match api.run {
+        Run::Pool(bind) => match bind(call, body) {
+            Ok(job) => shared.pool.run(job).await.unwrap_or_else(|| Answer {
+                reply: Reply::Close(format!(
+                    "{} v{version} failed in its handler, or the broker is stopping",
+                    api.name
                 )),
-                api.name,
-                ErrorCode::NONE,
-            ),
-            Err(e) => (
-                malformed(api, version, &e),
-                api.name,
-                ErrorCode::INVALID_REQUEST,
-            ),
+                code: ErrorCode::UNKNOWN_SERVER_ERROR,
+            }),
+            Err(e) => Answer {
+                reply: malformed(api, version, &e),
+                code: ErrorCode::INVALID_REQUEST,
+            },
         },
-        k if k == MetadataRequest::KEY => {
-            call!(MetadataRequest, |req| metadata(shared, req, version))
-        }
-        k if k == ProduceRequest::KEY => match decode_body::<ProduceRequest>(body, version) {
-            Ok(req) => {
-                let acks = req.acks;
-                let (resp, code) = tokio::task::block_in_place(|| produce(shared, req, version));
-                if acks == 0 {
-                    (Reply::Nothing, api.name, code)
-                } else {
-                    (
-                        Reply::Frame(respond(correlation_id, version, &resp, header_v1)),
-                        api.name,
-                        code,
-                    )
-                }
-            }
-            Err(e) => (
-                malformed(api, version, &e),
-                api.name,
-                ErrorCode::INVALID_REQUEST,
-            ),
+        Run::Wait(bind) => match bind(call, body) {
+            Ok(waiting) => waiting.await,
+            Err(e) => Answer {
+                reply: malformed(api, version, &e),
+                code: ErrorCode::INVALID_REQUEST,
+            },
         },
-        k if k == FetchRequest::KEY => match decode_body::<FetchRequest>(body, version) {
-            Ok(req) => {
-                let (resp, code) = fetch::fetch(shared, req, version, correlation_id).await;
-                (Reply::Fetch(resp), api.name, code)
-            }
-            Err(e) => (
-                malformed(api, version, &e),
-                api.name,
-                ErrorCode::INVALID_REQUEST,
-            ),
-        },
-        k if k == ListOffsetsRequest::KEY => {
-            call!(ListOffsetsRequest, |req| list_offsets(shared, req))
-        }
-        k if k == FindCoordinatorRequest::KEY => {
-            call!(FindCoordinatorRequest, |req| find_coordinator(
-                shared, req, version
-            ))
-        }
-        k if k == OffsetCommitRequest::KEY => {
-            call!(OffsetCommitRequest, |req| tokio::task::block_in_place(
-                || offset_commit(shared, req)
-            ))
-        }
-        k if k == OffsetFetchRequest::KEY => {
-            call!(OffsetFetchRequest, |req| offset_fetch(shared, req, version))
-        }
-        k if k == InitProducerIdRequest::KEY => {
-            call!(InitProducerIdRequest, |req| init_producer_id(shared, req))
-        }
-        k if k == CreateTopicsRequest::KEY => call!(CreateTopicsRequest, |req| {
-            tokio::task::block_in_place(|| admin::create_topics(shared, req))
-        }),
-        k if k == DeleteTopicsRequest::KEY => call!(DeleteTopicsRequest, |req| {
-            tokio::task::block_in_place(|| admin::delete_topics(shared, req, version))
-        }),
-        k if k == DeleteRecordsRequest::KEY => call!(DeleteRecordsRequest, |req| {
-            tokio::task::block_in_place(|| admin::delete_records(shared, req))
-        }),
-        k if k == CreatePartitionsRequest::KEY => call!(CreatePartitionsRequest, |req| {
-            tokio::task::block_in_place(|| admin::create_partitions(shared, req))
-        }),
-        k if k == DescribeConfigsRequest::KEY => {
-            call!(DescribeConfigsRequest, |req| admin::describe_configs(
-                shared, req
-            ))
-        }
-        k if k == IncrementalAlterConfigsRequest::KEY => {
-            call!(IncrementalAlterConfigsRequest, |req| {
-                tokio::task::block_in_place(|| admin::incremental_alter_configs(shared, req))
-            })
-        }
-        k if k == JoinGroupRequest::KEY => call!(async JoinGroupRequest, |req| {
-            group_api::join_group(shared, req, version, &client_id, &client_host)
-        }),
-        k if k == SyncGroupRequest::KEY => {
-            call!(async SyncGroupRequest, |req| group_api::sync_group(shared, req))
-        }
-        k if k == HeartbeatRequest::KEY => {
-            call!(HeartbeatRequest, |req| group_api::heartbeat(shared, req))
-        }
-        k if k == LeaveGroupRequest::KEY => {
-            call!(LeaveGroupRequest, |req| group_api::leave_group(
-                shared, req, version
-            ))
-        }
-        k if k == ConsumerGroupHeartbeatRequest::KEY => {
-            call!(ConsumerGroupHeartbeatRequest, |req| {
-                group_api::consumer_group_heartbeat(shared, req, &client_id, &client_host)
-            })
-        }
-        k if k == ConsumerGroupDescribeRequest::KEY => call!(ConsumerGroupDescribeRequest, |req| {
-            group_api::consumer_group_describe(shared, req)
-        }),
-        k if k == ListGroupsRequest::KEY => {
-            call!(ListGroupsRequest, |req| group_api::list_groups(shared, req))
-        }
-        k if k == DescribeGroupsRequest::KEY => {
-            call!(DescribeGroupsRequest, |req| group_api::describe_groups(
-                shared, req, version
-            ))
-        }
-        k if k == DeleteGroupsRequest::KEY => call!(DeleteGroupsRequest, |req| {
-            tokio::task::block_in_place(|| group_api::delete_groups(shared, req))
-        }),
-        k if k == OffsetDeleteRequest::KEY => call!(OffsetDeleteRequest, |req| {
-            tokio::task::block_in_place(|| group_api::offset_delete(shared, req))
-        }),
-        k if k == DescribeClusterRequest::KEY => {
-            call!(DescribeClusterRequest, |req| admin::describe_cluster(
-                shared, req
-            ))
-        }
-        _ => (
-            Reply::Close(format!("{} is listed but has no handler", api.name)),
-            api.name,
-            ErrorCode::UNSUPPORTED_VERSION,
-        ),
-    }
+    };
+    (answer.reply, api.name, answer.code)
 }
 
 fn malformed(api: &Api, version: i16, e: &DecodeError) -> Reply {
@@ -442,25 +514,42 @@ fn metadata(shared: &Shared, req: MetadataRequest, version: i16) -> (MetadataRes
             .collect()
     };
     let create = shared.config.auto_create_topics && req.allow_auto_topic_creation;
+    // Every missing topic is created at once: one write of the topics file.
+    let mut refused = std::collections::HashMap::new();
+    if create {
+        let mut missing: Vec<&String> = wanted
+            .iter()
+            .filter_map(|(n, _)| n.as_ref())
+            .filter(|n| shared.topic(n).is_none())
+            .filter(|n| TopicPartition::new(n.as_str(), 0).validate().is_ok())
+            .collect();
+        missing.dedup();
+        let asked = missing
+            .iter()
+            .map(|n| {
+                (
+                    (*n).clone(),
+                    shared.config.default_partitions,
+                    BTreeMap::new(),
+                )
+            })
+            .collect();
+        for (n, answer) in missing.into_iter().zip(shared.create_topics(asked, false)) {
+            match answer {
+                // Created meanwhile by another client.
+                Ok(_) | Err((ErrorCode::TOPIC_ALREADY_EXISTS, _)) => {}
+                Err((code, _)) => {
+                    refused.insert(n.clone(), code);
+                }
+            }
+        }
+    }
     let mut topics = Vec::with_capacity(wanted.len());
     for (name, id) in wanted {
         let found = match &name {
             Some(n) => match shared.topic(n) {
                 Some(t) => Ok((n.clone(), t)),
-                None if create => match shared.create_topic(
-                    n,
-                    shared.config.default_partitions,
-                    Default::default(),
-                    false,
-                ) {
-                    Ok(t) => Ok((n.clone(), t)),
-                    // Created meanwhile by another client.
-                    Err((ErrorCode::TOPIC_ALREADY_EXISTS, _)) => shared
-                        .topic(n)
-                        .map(|t| (n.clone(), t))
-                        .ok_or(ErrorCode::UNKNOWN_TOPIC_OR_PARTITION),
-                    Err((code, _)) => Err(code),
-                },
+                None if refused.contains_key(n) => Err(refused[n]),
                 None if TopicPartition::new(n.as_str(), 0).validate().is_err() => {
                     Err(ErrorCode::INVALID_TOPIC_EXCEPTION)
                 }
@@ -586,7 +675,8 @@ fn produce_partition(
 
     // Idempotence: judge every batch against the producer's state as the earlier
     // batches of this request would leave it.
-    let mut producers = lock(&shared.producers);
+    let producers = shared.producers.partition(tp);
+    let mut producers = lock(&producers);
     let mut verdicts = Vec::with_capacity(headers.len());
     let mut trial: Option<(i64, Option<ProducerState>)> = None;
     for h in &headers {
@@ -595,7 +685,7 @@ fn produce_partition(
             continue;
         }
         if trial.as_ref().is_none_or(|(id, _)| *id != h.producer_id) {
-            trial = Some((h.producer_id, producers.get(h.producer_id, tp).cloned()));
+            trial = Some((h.producer_id, producers.get(h.producer_id).cloned()));
         }
         let Some((_, state)) = trial.as_mut() else {
             continue;
@@ -623,6 +713,10 @@ fn produce_partition(
         }
     }
 
+    // Before the append, so InitProducerId never hands out an ID a stored batch carries.
+    if let Some(id) = headers.iter().map(|h| h.producer_id).max() {
+        shared.producers.saw_id(id);
+    }
     let now = now_ms();
     let log_append_time = topic_config::log_append_time(&topic.configs);
     if log_append_time {
@@ -634,7 +728,7 @@ fn produce_partition(
         }
     }
     let appended = {
-        let mut store = shared.store_mut();
+        let store = shared.store();
         store
             .append(tp, &mut records, now)
             .and_then(|a| Ok((a, store.offsets(tp)?.start)))
@@ -644,7 +738,7 @@ fn produce_partition(
             let mut base = appended.base_offset;
             let mut count = 0u64;
             for h in &headers {
-                producers.record(tp, h, base);
+                producers.record(h, base);
                 base += i64::from(h.last_offset_delta) + 1;
                 count += h.record_count.max(0) as u64;
             }
@@ -1134,18 +1228,10 @@ fn init_producer_id(
     if req.transactional_id.is_some() {
         return fail(ErrorCode::TRANSACTIONAL_ID_AUTHORIZATION_FAILED);
     }
-    // A producer that asks to bump its epoch (KIP-360) keeps its ID while the epoch
-    // has room; otherwise it gets a new ID.
-    if req.producer_id >= 0 && req.producer_epoch >= 0 && req.producer_epoch < i16::MAX - 1 {
-        return (
-            InitProducerIdResponse {
-                producer_id: req.producer_id,
-                producer_epoch: req.producer_epoch + 1,
-                ..Default::default()
-            },
-            ErrorCode::NONE,
-        );
-    }
+    // Without a transactional ID every request gets a new ID at epoch 0, whatever ID
+    // and epoch it names, as Kafka's TransactionCoordinator.handleInitProducerId
+    // answers: an idempotent producer that asks for a bump (KIP-360) starts afresh, and
+    // no client can take over, or fence, another's ID.
     match super::next_producer_id(shared) {
         Ok(id) => (
             InitProducerIdResponse {

@@ -3,6 +3,7 @@
 //! start-up, so both survive a restart and a crash as the log does.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use pagecast_log::TopicPartition;
@@ -27,13 +28,17 @@ pub(crate) fn write(shared: &Shared, records: &[Record]) -> pagecast_log::Result
     }
     let mut batch = builder.finish();
     shared
-        .store_mut()
+        .store()
         .append(&partition(), &mut batch, now)
         .map(drop)
 }
 
-/// Writes the metadata of every group that changed since it was last written.
-pub(crate) fn persist_groups(shared: &Shared) {
+/// Writes the metadata of every group that changed since it was last written: the
+/// snapshots are taken here, the append runs on the handler pool.
+pub(crate) async fn persist_groups(shared: &Arc<Shared>) {
+    // Held from the snapshots to their append, so that snapshots reach the log in the
+    // order they were taken: replay keeps the last.
+    let _in_order = shared.group_writes.lock().await;
     let (classic, consumer) = {
         let mut groups = lock(&shared.groups);
         (groups.take_snapshots(), groups.consumer.take_snapshots())
@@ -49,8 +54,12 @@ pub(crate) fn persist_groups(shared: &Shared) {
                 offsets::consumer_group_record(group, Some(snap.encode_bytes()))
             }))
             .collect();
-    if let Err(e) = tokio::task::block_in_place(|| write(shared, &records)) {
-        eprintln!("pagecast broker: storing group metadata: {e}");
+    let s = Arc::clone(shared);
+    let written = shared.pool.run(move || write(&s, &records)).await;
+    match written {
+        Some(Ok(())) => {}
+        Some(Err(e)) => eprintln!("pagecast broker: storing group metadata: {e}"),
+        None => eprintln!("pagecast broker: storing group metadata: the handler pool is stopped"),
     }
 }
 

@@ -83,6 +83,8 @@ pub struct Metrics {
     pub fetched_records: AtomicU64,
     /// Open client connections.
     pub connections: AtomicI64,
+    /// Connections closed at once because their address had its maximum open.
+    pub connections_refused: AtomicU64,
 }
 
 impl Metrics {
@@ -207,6 +209,11 @@ impl Metrics {
             out,
             "# HELP pagecast_kafka_connections Open client connections.\n# TYPE pagecast_kafka_connections gauge\npagecast_kafka_connections {}",
             self.connections.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP pagecast_kafka_connections_refused_total Connections closed at once because their address had --max-connections-per-ip open.\n# TYPE pagecast_kafka_connections_refused_total counter\npagecast_kafka_connections_refused_total {}",
+            self.connections_refused.load(Ordering::Relaxed)
         );
         type Gauge = (&'static str, &'static str, fn(&PartitionFigures) -> i128);
         let gauges: [Gauge; 3] = [

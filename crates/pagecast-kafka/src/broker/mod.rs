@@ -20,6 +20,7 @@ mod internal;
 pub mod meta;
 pub mod metrics;
 pub mod offsets;
+mod pool;
 pub mod producers;
 pub mod topic_config;
 
@@ -27,7 +28,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use pagecast_log::batch::{self, HEADER_LEN, Header};
@@ -40,7 +41,8 @@ use crate::error::{ErrorCode, storage_error_code};
 use meta::{Meta, MetaError, Topic, Topics};
 use metrics::{GroupFigures, GroupPartition, Metrics, PartitionFigures};
 use offsets::{CommittedOffsets, OFFSETS_TOPIC};
-use producers::Producers;
+use pool::Pool;
+use producers::{PartitionProducers, Producers};
 
 /// The node ID the broker gives itself; it is also the controller.
 pub const NODE_ID: i32 = 1;
@@ -105,6 +107,27 @@ pub struct Config {
     /// Fetch sessions kept at most (Kafka's `max.incremental.fetch.session.cache.slots`);
     /// 0 turns them off.
     pub fetch_session_slots: usize,
+    /// Partitions of user topics the broker holds at most; a CreateTopics,
+    /// CreatePartitions or Metadata auto-creation past it is refused whole, before
+    /// anything is created.
+    pub max_partitions: u32,
+    /// Client connections open at most; the broker accepts no more until one closes
+    /// (Kafka's `max.connections`).
+    pub max_connections: usize,
+    /// Connections from one client address at most; one more is closed at once
+    /// (Kafka's `max.connections.per.ip`).
+    pub max_connections_per_ip: usize,
+    /// Bytes of requests read and not yet answered at most, across connections
+    /// (Kafka's `queued.max.request.bytes`); a frame past it waits before it is read.
+    /// One frame counts at most this much, so any frame fits alone.
+    pub queued_request_bytes: u64,
+    /// How long a response may take to leave; a client that reads slower is closed.
+    pub send_timeout: Duration,
+    /// Threads that run the request handlers (Kafka's `num.io.threads`, 8).
+    pub handler_threads: usize,
+    /// Decoded requests queued for the handler threads at most (Kafka's
+    /// `queued.max.requests`, 500); a connection with one more waits.
+    pub queued_requests: usize,
 }
 
 impl Config {
@@ -122,8 +145,48 @@ impl Config {
             metrics_addr: None,
             groups: groups::GroupConfig::default(),
             fetch_session_slots: fetch_session::DEFAULT_SLOTS,
+            max_partitions: DEFAULT_MAX_PARTITIONS,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_connections_per_ip: DEFAULT_MAX_CONNECTIONS,
+            send_timeout: DEFAULT_SEND_TIMEOUT,
+            queued_request_bytes: DEFAULT_QUEUED_REQUEST_BYTES,
+            handler_threads: 8,
+            queued_requests: 500,
         }
     }
+}
+
+/// Default of [`Config::max_connections`] and [`Config::max_connections_per_ip`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
+/// Default of [`Config::send_timeout`]: twice librdkafka's `socket.timeout.ms`, by which
+/// time every client has given up on the response.
+pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Default of [`Config::queued_request_bytes`].
+pub const DEFAULT_QUEUED_REQUEST_BYTES: u64 = 256 << 20;
+
+/// Default of [`Config::max_partitions`].
+pub const DEFAULT_MAX_PARTITIONS: u32 = 10_000;
+
+/// Refuses `more` new partitions if they would take the user topics in `topics` past
+/// `max`.
+fn check_partition_cap(topics: &Topics, more: i32, max: u32) -> Result<(), Refusal> {
+    let held: i64 = topics
+        .iter()
+        .filter(|(name, _)| *name != OFFSETS_TOPIC)
+        .map(|(_, t)| i64::from(t.partitions))
+        .sum();
+    if held + i64::from(more) > i64::from(max) {
+        return Err((
+            ErrorCode::POLICY_VIOLATION,
+            format!(
+                "{more} more partitions would make {}, and the broker holds at most {max} (--max-partitions)",
+                held + i64::from(more)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Why the broker could not start or stopped.
@@ -172,10 +235,15 @@ pub(crate) struct Shared {
     config: Config,
     advertised: (String, u16),
     meta: Meta,
-    store: RwLock<Box<dyn Store>>,
+    /// Locked per partition inside: nothing here serializes partitions.
+    store: Box<dyn Store>,
+    /// Held only briefly: readers on the runtime take it.
     topics: Mutex<Topics>,
+    /// Serializes what changes the topics (create, grow, delete, reconfigure), whose
+    /// store and file work runs under it, outside `topics`.
+    topics_admin: Mutex<()>,
     offsets: Mutex<CommittedOffsets>,
-    producers: Mutex<Producers>,
+    producers: Producers,
     groups: Mutex<groups::Coordinator>,
     fetch_sessions: Mutex<fetch_session::Sessions>,
     /// Client addresses and requests not implemented that were logged (at most
@@ -186,6 +254,13 @@ pub(crate) struct Shared {
     metrics: Metrics,
     /// Set when the broker is stopping.
     stopping: watch::Sender<bool>,
+    /// The request handler threads.
+    pool: Pool,
+    /// Bytes of requests read and not yet answered: `config.queued_request_bytes`
+    /// permits.
+    request_bytes: tokio::sync::Semaphore,
+    /// Taken by each write of group metadata, from its snapshot to its append.
+    group_writes: tokio::sync::Mutex<()>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -193,12 +268,8 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
-    fn store(&self) -> RwLockReadGuard<'_, Box<dyn Store>> {
-        self.store.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn store_mut(&self) -> RwLockWriteGuard<'_, Box<dyn Store>> {
-        self.store.write().unwrap_or_else(|e| e.into_inner())
+    fn store(&self) -> &dyn Store {
+        &*self.store
     }
 
     fn topics(&self) -> MutexGuard<'_, Topics> {
@@ -239,6 +310,60 @@ impl Shared {
         configs: BTreeMap<String, String>,
         validate_only: bool,
     ) -> Result<Topic, Refusal> {
+        self.create_topics(vec![(name.to_owned(), partitions, configs)], validate_only)
+            .pop()
+            .expect("one answer per topic")
+    }
+
+    /// Creates topics as [`Shared::create_topic`] does, each judged alone (the
+    /// partition cap counting those before it), with one write of the topics file for
+    /// all of them.
+    pub(crate) fn create_topics(
+        &self,
+        wanted: Vec<(String, i32, BTreeMap<String, String>)>,
+        validate_only: bool,
+    ) -> Vec<Result<Topic, Refusal>> {
+        let _admin = lock(&self.topics_admin);
+        let mut answers = Vec::with_capacity(wanted.len());
+        let mut created = false;
+        for (name, partitions, configs) in wanted {
+            let answer = self
+                .check_new_topic(&name, partitions, &configs)
+                .and_then(|()| {
+                    let id = meta::random_uuid()
+                        .map_err(|e| (ErrorCode::UNKNOWN_SERVER_ERROR, e.to_string()))?;
+                    let topic = Topic {
+                        id,
+                        partitions,
+                        configs,
+                    };
+                    if !validate_only {
+                        self.add_partitions_to_store(&name, 0..partitions, &topic.configs)?;
+                        self.topics().insert(name.clone(), topic.clone());
+                        created = true;
+                    }
+                    Ok(topic)
+                });
+            answers.push(answer);
+        }
+        if created && let Err(e) = self.save_topics() {
+            for answer in &mut answers {
+                if answer.is_ok() {
+                    *answer = Err(e.clone());
+                }
+            }
+        }
+        answers
+    }
+
+    /// Whether a topic may be created: its name, partition count and settings, and room
+    /// under the partition cap. Under `topics_admin`.
+    fn check_new_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        configs: &BTreeMap<String, String>,
+    ) -> Result<(), Refusal> {
         if name == OFFSETS_TOPIC {
             return Err((
                 ErrorCode::INVALID_TOPIC_EXCEPTION,
@@ -254,30 +379,17 @@ impl Shared {
                 format!("a topic needs at least one partition, not {partitions}"),
             ));
         }
-        for (k, v) in &configs {
+        for (k, v) in configs {
             topic_config::validate(k, v).map_err(|e| (ErrorCode::INVALID_CONFIG, e))?;
         }
-        let mut topics = self.topics();
+        let topics = self.topics();
         if topics.contains_key(name) {
             return Err((
                 ErrorCode::TOPIC_ALREADY_EXISTS,
                 format!("topic {name} exists already"),
             ));
         }
-        let id =
-            meta::random_uuid().map_err(|e| (ErrorCode::UNKNOWN_SERVER_ERROR, e.to_string()))?;
-        let topic = Topic {
-            id,
-            partitions,
-            configs,
-        };
-        if validate_only {
-            return Ok(topic);
-        }
-        self.add_partitions_to_store(name, 0..partitions, &topic.configs)?;
-        topics.insert(name.to_owned(), topic.clone());
-        self.save_topics(&topics)?;
-        Ok(topic)
+        check_partition_cap(&topics, partitions, self.config.max_partitions)
     }
 
     /// Creates partitions `range` of `name` in the store with the topic's settings;
@@ -289,7 +401,7 @@ impl Shared {
         configs: &BTreeMap<String, String>,
     ) -> Result<(), Refusal> {
         let overrides = topic_config::partition_config(configs);
-        let mut store = self.store_mut();
+        let store = self.store();
         let mut made = Vec::new();
         let result = range.clone().try_for_each(|p| {
             let tp = TopicPartition::new(name, p);
@@ -309,8 +421,11 @@ impl Shared {
         })
     }
 
-    fn save_topics(&self, topics: &Topics) -> Result<(), Refusal> {
-        meta::save_topics(&self.config.data, topics).map_err(|e| {
+    /// Writes the topics file from the topics as they are now. Under `topics_admin`, so
+    /// that the last write holds the last change.
+    fn save_topics(&self) -> Result<(), Refusal> {
+        let topics = self.topics().clone();
+        meta::save_topics(&self.config.data, &topics).map_err(|e| {
             eprintln!("pagecast broker: {e}");
             (ErrorCode::KAFKA_STORAGE_ERROR, e.to_string())
         })
@@ -318,10 +433,10 @@ impl Shared {
 
     /// Deletes a topic: its partitions, committed offsets and producer state.
     pub(crate) fn delete_topic(&self, name: &str) -> Result<Topic, Refusal> {
-        let mut topics = self.topics();
-        let topic = existing(&topics, name)?;
+        let _admin = lock(&self.topics_admin);
+        let topic = existing(&self.topics(), name)?;
         {
-            let mut store = self.store_mut();
+            let store = self.store();
             for p in 0..topic.partitions {
                 match store.delete(&TopicPartition::new(name, p)) {
                     Ok(()) | Err(pagecast_log::Error::UnknownPartition(_)) => {}
@@ -329,11 +444,10 @@ impl Shared {
                 }
             }
         }
-        topics.remove(name);
-        self.save_topics(&topics)?;
-        drop(topics);
+        self.topics().remove(name);
+        self.save_topics()?;
         lock(&self.offsets).forget_topic(name);
-        lock(&self.producers).forget_topic(name);
+        self.producers.forget_topic(name);
         Ok(topic)
     }
 
@@ -344,7 +458,8 @@ impl Shared {
         count: i32,
         validate_only: bool,
     ) -> Result<(), Refusal> {
-        let mut topics = self.topics();
+        let _admin = lock(&self.topics_admin);
+        let topics = self.topics();
         let topic = existing(&topics, name)?;
         if count <= topic.partitions {
             return Err((
@@ -355,14 +470,20 @@ impl Shared {
                 ),
             ));
         }
+        check_partition_cap(
+            &topics,
+            count - topic.partitions,
+            self.config.max_partitions,
+        )?;
+        drop(topics);
         if validate_only {
             return Ok(());
         }
         self.add_partitions_to_store(name, topic.partitions..count, &topic.configs)?;
-        if let Some(t) = topics.get_mut(name) {
+        if let Some(t) = self.topics().get_mut(name) {
             t.partitions = count;
         }
-        self.save_topics(&topics)
+        self.save_topics()
     }
 
     /// Replaces a topic's settings with `configs` (already checked one by one) and
@@ -373,11 +494,11 @@ impl Shared {
         configs: BTreeMap<String, String>,
         validate_only: bool,
     ) -> Result<(), Refusal> {
-        let mut topics = self.topics();
-        let topic = existing(&topics, name)?;
+        let _admin = lock(&self.topics_admin);
+        let topic = existing(&self.topics(), name)?;
         let overrides = topic_config::partition_config(&configs);
         {
-            let mut store = self.store_mut();
+            let store = self.store();
             for p in 0..topic.partitions {
                 let tp = TopicPartition::new(name, p);
                 let result = if validate_only && overrides.is_empty() {
@@ -402,10 +523,10 @@ impl Shared {
                 return Ok(());
             }
         }
-        if let Some(t) = topics.get_mut(name) {
+        if let Some(t) = self.topics().get_mut(name) {
             t.configs = configs;
         }
-        self.save_topics(&topics)
+        self.save_topics()
     }
 
     /// Reads every batch header of `tp` from `from`, in order.
@@ -484,26 +605,13 @@ impl Broker {
     /// rebuilds committed offsets and producer state from the log, and binds the
     /// listeners. Must run inside a tokio runtime.
     pub async fn open(config: Config) -> Result<Broker, BrokerError> {
-        let lock_file = meta::lock(&config.data)?;
-        let meta = Meta::load_or_create(&config.data, config.storage.name())?;
-        let topics = meta::load_topics(&config.data)?;
-        let log_dir = config.data.join(meta::LOG_DIR);
-        let store: Box<dyn Store> = match config.storage {
-            StorageKind::Segment => Box::new(pagecast_log::segment::SegmentStore::open(
-                &log_dir,
-                pagecast_log::segment::Config {
-                    fsync: config.fsync,
-                    ..Default::default()
-                },
-            )?),
-            StorageKind::CommitLog => Box::new(pagecast_log::commitlog::CommitLogStore::open(
-                &log_dir,
-                pagecast_log::commitlog::Config {
-                    fsync: config.fsync,
-                    ..Default::default()
-                },
-            )?),
-        };
+        // Recovery reads and fsyncs: off the runtime.
+        let (mut config, opened) = blocking(move || {
+            let opened = open_data(&config);
+            Ok((config, opened))
+        })
+        .await?;
+        let (lock_file, meta, topics, store) = opened?;
         let listener = TcpListener::bind(config.addr)
             .await
             .map_err(|source| BrokerError::Io {
@@ -533,25 +641,45 @@ impl Broker {
             .unwrap_or_else(|| (local.ip().to_string(), local.port()));
         let config_groups = config.groups;
         let fetch_session_slots = config.fetch_session_slots;
+        let queued_request_bytes = config.queued_request_bytes.clamp(
+            1,
+            tokio::sync::Semaphore::MAX_PERMITS.min(u32::MAX as usize) as u64,
+        ) as usize;
+        config.queued_request_bytes = queued_request_bytes as u64;
+        let pool =
+            Pool::start(config.handler_threads, config.queued_requests).map_err(|source| {
+                BrokerError::Io {
+                    what: "start the request handler threads".into(),
+                    source,
+                }
+            })?;
         let shared = Arc::new(Shared {
             config,
             advertised,
             meta,
-            store: RwLock::new(store),
+            store,
             topics: Mutex::new(topics),
+            topics_admin: Mutex::new(()),
             offsets: Mutex::new(CommittedOffsets::default()),
-            producers: Mutex::new(Producers::default()),
+            producers: Producers::default(),
             groups: Mutex::new(groups::Coordinator::new(config_groups)),
             fetch_sessions: Mutex::new(fetch_session::Sessions::new(fetch_session_slots)),
             unsupported_logged: Mutex::default(),
             appended: Notify::new(),
             metrics: Metrics::default(),
             stopping: watch::channel(false).0,
+            pool,
+            request_bytes: tokio::sync::Semaphore::new(queued_request_bytes),
+            group_writes: tokio::sync::Mutex::new(()),
         });
-        shared.store_mut().create(&internal::partition())?;
-        apply_topic_configs(&shared)?;
-        internal::replay(&shared)?;
-        rebuild_producers(&shared)?;
+        let s = Arc::clone(&shared);
+        blocking(move || {
+            s.store().create(&internal::partition())?;
+            apply_topic_configs(&s)?;
+            internal::replay(&s)?;
+            rebuild_producers(&s)
+        })
+        .await?;
         Ok(Broker {
             shared,
             listener,
@@ -591,12 +719,34 @@ impl Broker {
         tasks.spawn(maintain(Arc::clone(&shared)));
         tasks.spawn(tick_groups(Arc::clone(&shared)));
         let mut shutdown = std::pin::pin!(shutdown);
+        let slots = Arc::new(tokio::sync::Semaphore::new(shared.config.max_connections));
+        let per_address = conn::PerAddress::new(shared.config.max_connections_per_ip);
+        // A slot is taken before accepting: while every one is in use, connections wait
+        // in the listen backlog, as Kafka's acceptor waits for a slot.
+        let mut slot = None;
         loop {
+            if slot.is_none() {
+                tokio::select! {
+                    () = &mut shutdown => break,
+                    taken = Arc::clone(&slots).acquire_owned() => slot = taken.ok(),
+                    Some(_) = tasks.join_next() => {}
+                }
+                continue;
+            }
             tokio::select! {
                 () = &mut shutdown => break,
                 accepted = listener.accept() => match accepted {
                     Ok((stream, peer)) => {
-                        tasks.spawn(conn::serve(Arc::clone(&shared), stream, peer));
+                        let Some(counted) = per_address.admit(peer.ip()) else {
+                            shared.metrics.connections_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            drop(stream);
+                            continue;
+                        };
+                        let (shared, held) = (Arc::clone(&shared), slot.take());
+                        tasks.spawn(async move {
+                            conn::serve(shared, stream, peer).await;
+                            drop((held, counted));
+                        });
                     }
                     Err(e) => {
                         // Out of descriptors or a transient failure: back off rather than spin.
@@ -610,7 +760,7 @@ impl Broker {
         drop(listener);
         shared.stopping.send_replace(true);
         lock(&shared.groups).abandon(ErrorCode::NOT_COORDINATOR);
-        internal::persist_groups(&shared);
+        internal::persist_groups(&shared).await;
         // Connections finish the request in hand (long polls answer at once); a client
         // that sends nothing more is closed by its task seeing `stopping`.
         let drain = async { while tasks.join_next().await.is_some() {} };
@@ -620,19 +770,60 @@ impl Broker {
         {
             eprintln!("pagecast broker: connections still busy after 10 s; closing them");
         }
+        // What is queued is answered; then the handler threads end, and with them the
+        // last requests' hold on the store.
+        let s = Arc::clone(&shared);
+        blocking(move || {
+            s.pool.stop();
+            Ok(())
+        })
+        .await?;
         let shared = Arc::into_inner(shared).ok_or_else(|| BrokerError::Io {
             what: "close".into(),
             source: std::io::Error::other("a connection still holds the store"),
-        });
-        match shared {
-            Ok(shared) => {
-                let store = shared.store.into_inner().unwrap_or_else(|e| e.into_inner());
-                store.close()?;
-                Ok(())
-            }
-            Err(e) => Err(e),
-        }
+        })?;
+        blocking(move || Ok(shared.store.close()?)).await
     }
+}
+
+/// Runs blocking work (recovery, the final flush) on tokio's blocking threads, not on
+/// the runtime's.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, BrokerError> + Send + 'static,
+) -> Result<T, BrokerError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| BrokerError::Io {
+            what: "blocking work".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?
+}
+
+/// Locks the data directory and opens its files and the store, recovering the store if
+/// it was not closed cleanly.
+#[allow(clippy::type_complexity)]
+fn open_data(config: &Config) -> Result<(File, Meta, Topics, Box<dyn Store>), BrokerError> {
+    let lock_file = meta::lock(&config.data)?;
+    let meta = Meta::load_or_create(&config.data, config.storage.name())?;
+    let topics = meta::load_topics(&config.data)?;
+    let log_dir = config.data.join(meta::LOG_DIR);
+    let store: Box<dyn Store> = match config.storage {
+        StorageKind::Segment => Box::new(pagecast_log::segment::SegmentStore::open(
+            &log_dir,
+            pagecast_log::segment::Config {
+                fsync: config.fsync,
+                ..Default::default()
+            },
+        )?),
+        StorageKind::CommitLog => Box::new(pagecast_log::commitlog::CommitLogStore::open(
+            &log_dir,
+            pagecast_log::commitlog::Config {
+                fsync: config.fsync,
+                ..Default::default()
+            },
+        )?),
+    };
+    Ok((lock_file, meta, topics, store))
 }
 
 /// Completes rebalances and expires silent members as time passes.
@@ -645,14 +836,14 @@ async fn tick_groups(shared: Arc<Shared>) {
         }
         let topics = shared.topic_map();
         lock(&shared.groups).tick(&topics, std::time::Instant::now());
-        internal::persist_groups(&shared);
+        internal::persist_groups(&shared).await;
     }
 }
 
 /// Gives every partition its topic's storage settings, which the store does not keep.
 fn apply_topic_configs(shared: &Shared) -> Result<(), BrokerError> {
     let topics = shared.topics().clone();
-    let mut store = shared.store_mut();
+    let store = shared.store();
     for (name, topic) in &topics {
         let overrides = topic_config::partition_config(&topic.configs);
         for p in 0..topic.partitions {
@@ -676,9 +867,13 @@ async fn maintain(shared: Arc<Shared>) {
             _ = stopping.changed() => return,
             () = tokio::time::sleep(Duration::from_secs(1)) => {}
         }
-        let result = tokio::task::block_in_place(|| shared.store_mut().maintain(now_ms()));
-        if let Err(e) = result {
-            eprintln!("pagecast broker: maintenance: {e}");
+        // Off the runtime, and off the handler pool, whose threads answer clients (as
+        // Kafka runs its log maintenance on a scheduler of its own).
+        let s = Arc::clone(&shared);
+        match tokio::task::spawn_blocking(move || s.store().maintain(now_ms())).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => eprintln!("pagecast broker: maintenance: {e}"),
+            Err(e) => eprintln!("pagecast broker: maintenance: {e}"),
         }
     }
 }
@@ -686,15 +881,18 @@ async fn maintain(shared: Arc<Shared>) {
 /// Rebuilds idempotent producers' state from every partition's batch headers.
 fn rebuild_producers(shared: &Shared) -> Result<(), BrokerError> {
     let partitions = shared.store().partitions();
-    let mut producers = Producers::default();
     for tp in partitions {
         let start = shared.store().offsets(&tp)?.start;
-        shared.walk_headers(&tp, start, |h| producers.record(&tp, h, h.base_offset))?;
+        let mut producers = PartitionProducers::default();
+        shared.walk_headers(&tp, start, |h| producers.record(h, h.base_offset))?;
+        if let Some(max) = producers.max_id() {
+            shared.producers.saw_id(max);
+        }
+        shared.producers.insert(tp, producers);
     }
     if let Some(max) = read_producer_id_block(shared) {
-        producers.max_id = producers.max_id.max(max);
+        shared.producers.saw_id(max);
     }
-    *lock(&shared.producers) = producers;
     Ok(())
 }
 
@@ -713,8 +911,8 @@ fn read_producer_id_block(shared: &Shared) -> Option<i64> {
 
 /// Hands out the next producer ID.
 pub(crate) fn next_producer_id(shared: &Shared) -> Result<i64, MetaError> {
-    let mut producers = lock(&shared.producers);
-    let id = producers.max_id + 1;
+    let mut max_id = lock(&shared.producers.max_id);
+    let id = *max_id + 1;
     let block_end = read_producer_id_block(shared).unwrap_or(0);
     if id > block_end {
         meta::write_atomic(
@@ -722,7 +920,7 @@ pub(crate) fn next_producer_id(shared: &Shared) -> Result<i64, MetaError> {
             &format!("{}\n", id + PRODUCER_ID_BLOCK),
         )?;
     }
-    producers.max_id = id;
+    *max_id = id;
     Ok(id)
 }
 

@@ -5,6 +5,7 @@
 //! of the log at start-up, so it survives a restart and a crash alike.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 
 use pagecast_log::TopicPartition;
 use pagecast_log::batch::Header;
@@ -107,35 +108,72 @@ impl ProducerState {
     }
 }
 
-/// Every idempotent producer's state, and the next producer ID to hand out.
+/// Every idempotent producer's state on one partition. A produce holds its lock from
+/// judging its batches to recording them, across the append, as Kafka holds a log's
+/// lock over both: so it also orders the partition's appends, and no other partition's.
 #[derive(Debug, Default)]
-pub struct Producers {
-    states: HashMap<(i64, TopicPartition), ProducerState>,
-    /// The largest producer ID seen in the log or handed out.
-    pub max_id: i64,
+pub struct PartitionProducers {
+    states: HashMap<i64, ProducerState>,
 }
 
-impl Producers {
-    /// The state of `producer_id` on `tp`.
-    pub fn get(&self, producer_id: i64, tp: &TopicPartition) -> Option<&ProducerState> {
-        self.states.get(&(producer_id, tp.clone()))
+impl PartitionProducers {
+    /// A producer's state here, if it has written.
+    pub fn get(&self, producer_id: i64) -> Option<&ProducerState> {
+        self.states.get(&producer_id)
     }
 
-    /// Records a stored batch (at append, or when the log is walked at start-up).
-    pub fn record(&mut self, tp: &TopicPartition, h: &Header, base_offset: i64) {
+    /// Records a batch appended at `base_offset` (non-idempotent batches are ignored).
+    pub fn record(&mut self, h: &Header, base_offset: i64) {
         if h.producer_id < 0 {
             return;
         }
-        self.max_id = self.max_id.max(h.producer_id);
         self.states
-            .entry((h.producer_id, tp.clone()))
+            .entry(h.producer_id)
             .or_default()
             .record(h, base_offset);
     }
 
-    /// Forgets a deleted topic's partitions.
-    pub fn forget_topic(&mut self, topic: &str) {
-        self.states.retain(|(_, tp), _| tp.topic != topic);
+    /// The largest producer ID recorded.
+    pub fn max_id(&self) -> Option<i64> {
+        self.states.keys().copied().max()
+    }
+}
+
+/// Every partition's producers, and the largest producer ID seen or handed out.
+#[derive(Debug, Default)]
+pub struct Producers {
+    partitions: Mutex<HashMap<TopicPartition, Arc<Mutex<PartitionProducers>>>>,
+    /// Handed out by InitProducerId, and raised by any ID a batch carries.
+    pub max_id: Mutex<i64>,
+}
+
+impl Producers {
+    /// The producers of `tp`, created empty if none wrote there yet.
+    pub fn partition(&self, tp: &TopicPartition) -> Arc<Mutex<PartitionProducers>> {
+        let mut partitions = self.partitions.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(partitions.entry(tp.clone()).or_default())
+    }
+
+    /// Puts in a partition's state, rebuilt from its log.
+    pub fn insert(&self, tp: TopicPartition, producers: PartitionProducers) {
+        self.partitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(tp, Arc::new(Mutex::new(producers)));
+    }
+
+    /// Raises the largest ID seen to `id`.
+    pub fn saw_id(&self, id: i64) {
+        let mut max = self.max_id.lock().unwrap_or_else(|e| e.into_inner());
+        *max = (*max).max(id);
+    }
+
+    /// Forgets a deleted topic's producers.
+    pub fn forget_topic(&self, topic: &str) {
+        self.partitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|tp, _| tp.topic != topic);
     }
 }
 

@@ -30,8 +30,8 @@ mod store;
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -43,9 +43,10 @@ pub use queue::{QUEUE_ENTRY, QueueEntry};
 
 use crate::batch::{self, Header};
 use crate::error::{Error, Result};
+use crate::sys::mmap::Mapping;
 use crate::{
     Appended, Chunk, Fsync, MappedBytes, Offsets, PartitionConfig, Progress, Store, TopicPartition,
-    files, recovery_point,
+    files, locks, recovery_point,
 };
 use mapped::MappedFile;
 use queue::ConsumeQueue;
@@ -101,24 +102,122 @@ struct Partition {
     /// `PARTITIONS_FILE`); the partition starts at this or at its first queued batch,
     /// whichever is later.
     log_start: i64,
+    /// Set when the partition is deleted: an append that found it before then fails.
+    deleted: bool,
 }
 
-/// The commit-log engine.
-pub struct CommitLogStore {
-    root: PathBuf,
-    config: Config,
+impl Partition {
+    fn new(queue: ConsumeQueue, next_offset: i64) -> Partition {
+        Partition {
+            queue,
+            next_offset,
+            log_start: 0,
+            deleted: false,
+        }
+    }
+
+    fn offsets(&self) -> Offsets {
+        let end = self.next_offset;
+        let first = self
+            .queue
+            .get(self.queue.first())
+            .map_or(end, |e| e.base_offset);
+        Offsets {
+            start: first.max(self.log_start).min(end),
+            end,
+        }
+    }
+}
+
+/// A commit-log file as readers see it: its committed bytes.
+#[derive(Clone)]
+struct FileView {
+    start: u64,
+    map: Arc<Mapping>,
+}
+
+/// The commit-log files as readers see them, oldest first.
+struct Files {
+    file_bytes: u64,
+    views: VecDeque<FileView>,
+}
+
+impl Files {
+    fn of(files: &VecDeque<MappedFile>, file_bytes: u64) -> Files {
+        let views = files
+            .iter()
+            .map(|f| FileView {
+                start: f.start,
+                map: f.map.shared(),
+            })
+            .collect();
+        Files { file_bytes, views }
+    }
+
+    /// The file holding commit-log position `position`.
+    fn file_at(&self, position: u64) -> Option<&FileView> {
+        let first = self.views.front()?.start;
+        let i = position.checked_sub(first)? / self.file_bytes;
+        self.views.get(i as usize)
+    }
+
+    fn header_at(&self, position: u64) -> Option<Header> {
+        let f = self.file_at(position)?;
+        let bytes = f
+            .map
+            .committed_bytes((position - f.start) as usize, batch::HEADER_LEN)?;
+        Header::parse(bytes).ok()
+    }
+}
+
+/// What appending to the shared log needs: the one part of the store that every
+/// partition's appends take in turn.
+struct Log {
     /// Never empty; the last one takes appends.
     files: VecDeque<MappedFile>,
     /// Bytes used in the last file.
     write_at: usize,
-    partitions: BTreeMap<TopicPartition, Partition>,
     /// Deleted partitions and the log position they were deleted at.
     deleted: BTreeMap<TopicPartition, u64>,
     recovery_point: u64,
-    flushed: Arc<AtomicU64>,
     flushers: files::Flushers,
     dirty_since: Option<Instant>,
     next_file: Option<JoinHandle<Result<MappedFile>>>,
+}
+
+impl Log {
+    fn current(&self) -> &MappedFile {
+        self.files.back().expect("a commit log always has a file")
+    }
+
+    /// Commit-log position the next entry gets.
+    fn end(&self) -> u64 {
+        self.current().start + self.write_at as u64
+    }
+}
+
+/// The commit-log engine. Locks, taken in this order:
+/// - `admin` serializes what rewrites the partition list or the deleted list (create,
+///   delete, DeleteRecords, retention);
+/// - `log` serializes appends to the shared log, file switches and retention; nothing
+///   else waits for it, and no msync runs under it;
+/// - each partition's lock is taken for writing only to publish what an append wrote
+///   (queue entries and the next offset) or what retention or DeleteRecords dropped;
+/// - `files`, the readers' view of the files, is replaced only by a switch or retention.
+///
+/// A read takes its partition's lock, then `files`, for reading.
+pub struct CommitLogStore {
+    root: PathBuf,
+    config: Config,
+    admin: Mutex<()>,
+    log: Mutex<Log>,
+    partitions: RwLock<BTreeMap<TopicPartition, Arc<RwLock<Partition>>>>,
+    files: RwLock<Files>,
+    /// Commit-log position below which everything is on disk.
+    flushed: Arc<AtomicU64>,
+    /// Serializes msyncs, which run after an append has let go of `log`: one that finds
+    /// its bytes already synced by another returns at once (a group commit).
+    syncing: Mutex<()>,
     _lock: File,
 }
 
@@ -143,52 +242,50 @@ impl CommitLogStore {
             fs::create_dir_all(root.join(dir))
                 .map_err(Error::io("create directory", root.join(dir)))?;
         }
-        let checkpoint = recovery_point::read(&root)?;
-        let mut store = CommitLogStore {
+        let checkpoint = recovery_point::read(&root)?.unwrap_or(0);
+        let mut loader = Loader {
             root,
             config,
             files: VecDeque::new(),
             write_at: 0,
             partitions: BTreeMap::new(),
             deleted: BTreeMap::new(),
-            recovery_point: checkpoint.unwrap_or(0),
-            flushed: Arc::new(AtomicU64::new(checkpoint.unwrap_or(0))),
-            flushers: files::Flushers::default(),
-            dirty_since: None,
-            next_file: None,
-            _lock: lock,
+            recovery_point: checkpoint,
         };
-        store.deleted = store.read_deleted()?;
-        let marker = files::read_small(&store.root.join(CLEAN_SHUTDOWN_FILE))?;
+        loader.deleted = loader.read_deleted()?;
+        let marker = files::read_small(&loader.root.join(CLEAN_SHUTDOWN_FILE))?;
         let opened_clean = match marker {
-            Some(text) => match store.open_clean(&text) {
+            Some(text) => match loader.open_clean(&text) {
                 Ok(()) => true,
                 Err(why) => {
-                    store.report(&format!(
+                    loader.report(&format!(
                         "clean shutdown record not usable ({why}); recovering"
                     ));
-                    store.files.clear();
-                    store.partitions.clear();
+                    loader.files.clear();
+                    loader.partitions.clear();
                     false
                 }
             },
             None => false,
         };
         if !opened_clean {
-            store.recover()?;
-            store.flush()?;
+            loader.recover()?;
         }
-        for (tp, first) in store.read_partitions()? {
-            if let Some(part) = store.partitions.get_mut(&tp) {
+        for (tp, first) in loader.read_partitions()? {
+            if let Some(part) = loader.partitions.get_mut(&tp) {
                 part.log_start = first;
                 if let Some(entry) = part.queue.search(first) {
                     part.queue.set_first(entry);
                 }
             }
         }
+        let store = loader.into_store(lock, checkpoint);
+        if !opened_clean {
+            store.flush()?;
+        }
         files::remove(&store.root.join(CLEAN_SHUTDOWN_FILE))?;
         files::sync_dir(&store.root)?;
-        store.prepare_next_file();
+        store.prepare_next_file(&mut locks::lock(&store.log));
         Ok(store)
     }
 
@@ -200,34 +297,11 @@ impl CommitLogStore {
         self.root.join(QUEUE_DIR).join(tp.to_string())
     }
 
-    fn report(&self, line: &str) {
-        if let Some(report) = &self.config.progress {
-            report(line);
-        }
-    }
-
-    fn current(&self) -> &MappedFile {
-        self.files.back().expect("a commit log always has a file")
-    }
-
-    /// Commit-log position the next entry gets.
-    fn end(&self) -> u64 {
-        self.current().start + self.write_at as u64
-    }
-
-    /// The mapped file holding commit-log position `position`.
-    fn file_at(&self, position: u64) -> Option<&MappedFile> {
-        let first = self.files.front()?.start;
-        let i = position.checked_sub(first)? / self.config.file_bytes;
-        self.files.get(i as usize)
-    }
-
-    fn header_at(&self, position: u64) -> Option<Header> {
-        let f = self.file_at(position)?;
-        let bytes = f
-            .map
-            .committed_bytes((position - f.start) as usize, batch::HEADER_LEN)?;
-        Header::parse(bytes).ok()
+    fn partition(&self, tp: &TopicPartition) -> Result<Arc<RwLock<Partition>>> {
+        locks::read(&self.partitions)
+            .get(tp)
+            .cloned()
+            .ok_or_else(|| Error::UnknownPartition(tp.clone()))
     }
 
     /// The batch that entry `index` of `tp`'s consume queue points at, checked against
@@ -238,6 +312,7 @@ impl CommitLogStore {
     /// from serving the wrong bytes: it is reported instead, naming the entry.
     fn queued_batch(
         &self,
+        files: &Files,
         tp: &TopicPartition,
         index: u64,
         e: QueueEntry,
@@ -247,7 +322,7 @@ impl CommitLogStore {
             position: index * QUEUE_ENTRY as u64,
             reason,
         };
-        let file = self.file_at(e.position).ok_or_else(|| {
+        let file = files.file_at(e.position).ok_or_else(|| {
             damaged(format!(
                 "queue entry points at commit-log position {}, which is not stored",
                 e.position
@@ -271,7 +346,7 @@ impl CommitLogStore {
                 && len == length
                 && header.base_offset == e.base_offset =>
             {
-                let bytes = MappedBytes::new(file.map.shared(), batch_at, e.size as usize)
+                let bytes = MappedBytes::new(Arc::clone(&file.map), batch_at, e.size as usize)
                     .ok_or_else(|| damaged("queue entry names uncommitted bytes".into()))?;
                 Ok((bytes, header))
             }
@@ -280,6 +355,143 @@ impl CommitLogStore {
                 e.base_offset, e.size, e.position
             ))),
         }
+    }
+
+    /// Writes the deleted partitions, dropping those whose entries retention removed.
+    /// Under `admin`.
+    fn write_deleted(&self, log: &mut Log) -> Result<()> {
+        let first = log.files.front().map_or(0, |f| f.start);
+        log.deleted.retain(|_, position| *position > first);
+        let text = partition_list::encode(log.deleted.iter().map(|(tp, p)| (tp, *p)));
+        files::write_atomically(&self.root, DELETED_FILE, text.as_bytes())
+    }
+
+    /// Writes every partition with its first offset. Under `admin`.
+    fn write_partitions(&self) -> Result<()> {
+        let starts: Vec<(TopicPartition, i64)> = locks::read(&self.partitions)
+            .iter()
+            .map(|(tp, part)| (tp.clone(), locks::read(part).offsets().start))
+            .collect();
+        let text = partition_list::encode(starts.iter().map(|(tp, start)| (tp, *start)));
+        files::write_atomically(&self.root, PARTITIONS_FILE, text.as_bytes())
+    }
+
+    /// Starts creating the file after the current one on another thread.
+    fn prepare_next_file(&self, log: &mut Log) {
+        if log.next_file.is_some() {
+            return;
+        }
+        let (dir, len, warm) = (self.log_dir(), self.config.file_bytes, self.config.warm_up);
+        let start = log.current().start + len;
+        log.next_file = Some(std::thread::spawn(move || {
+            MappedFile::create(&dir, start, len, warm)
+        }));
+    }
+
+    /// Moves appends to the next file: the one prepared ahead if it is ready and sound,
+    /// else one created now. The current file gets its blank marker and is flushed on
+    /// another thread.
+    fn switch_file(&self, log: &mut Log) -> Result<()> {
+        let len = self.config.file_bytes;
+        let start = log.current().start + len;
+        let prepared = log
+            .next_file
+            .take()
+            .and_then(|h| h.join().ok())
+            .and_then(Result::ok);
+        let next = match prepared {
+            Some(f) if f.start == start => f,
+            _ => MappedFile::create(&self.log_dir(), start, len, self.config.warm_up)?,
+        };
+        let write_at = log.write_at;
+        let current = log
+            .files
+            .back_mut()
+            .expect("a commit log always has a file");
+        if len as usize - write_at >= 4 {
+            current
+                .map
+                .write_at(write_at, &BLANK_MAGIC.to_be_bytes())
+                .map_err(Error::io("write", &current.path))?;
+        }
+        current.map.commit(len as usize);
+        let (map, path) = (current.map.shared(), current.path.clone());
+        log.flushers.spawn(current.start + len, move || {
+            map.sync(0, map.len()).map_err(Error::io("msync", path))
+        });
+        log.files.push_back(next);
+        log.write_at = 0;
+        *locks::write(&self.files) = Files::of(&log.files, len);
+        self.prepare_next_file(log);
+        Ok(())
+    }
+
+    /// msync of everything below commit-log position `to` not yet known to be on disk.
+    /// Runs without `log`, so appends go on; a caller whose bytes another caller's msync
+    /// covered returns without one.
+    fn sync_to(&self, to: u64) -> Result<()> {
+        let _syncing = locks::lock(&self.syncing);
+        let from = self.flushed.load(Ordering::Acquire);
+        if from >= to {
+            return Ok(());
+        }
+        let views: Vec<FileView> = locks::read(&self.files)
+            .views
+            .iter()
+            .filter(|f| f.start + self.config.file_bytes > from && f.start < to)
+            .cloned()
+            .collect();
+        for f in views {
+            let lo = from.saturating_sub(f.start) as usize;
+            let hi = ((to - f.start) as usize).min(f.map.len());
+            f.map.sync(lo, hi).map_err(Error::io(
+                "msync",
+                self.log_dir().join(mapped::file_name(f.start)),
+            ))?;
+        }
+        self.flushed.fetch_max(to, Ordering::AcqRel);
+        Ok(())
+    }
+
+    fn write_recovery_point(&self, log: &mut Log) -> Result<()> {
+        let point = self.flushed.load(Ordering::Acquire).min(log.end());
+        if point != log.recovery_point {
+            recovery_point::write(&self.root, point)?;
+            log.recovery_point = point;
+        }
+        Ok(())
+    }
+}
+
+/// The store while it is opened and recovered, before anything else can reach it:
+/// plain fields, as recovery mutates everything at once.
+struct Loader {
+    root: PathBuf,
+    config: Config,
+    files: VecDeque<MappedFile>,
+    write_at: usize,
+    partitions: BTreeMap<TopicPartition, Partition>,
+    deleted: BTreeMap<TopicPartition, u64>,
+    recovery_point: u64,
+}
+
+impl Loader {
+    fn log_dir(&self) -> PathBuf {
+        self.root.join(LOG_DIR)
+    }
+
+    fn queue_dir(&self, tp: &TopicPartition) -> PathBuf {
+        self.root.join(QUEUE_DIR).join(tp.to_string())
+    }
+
+    fn report(&self, line: &str) {
+        if let Some(report) = &self.config.progress {
+            report(line);
+        }
+    }
+
+    fn current(&self) -> &MappedFile {
+        self.files.back().expect("a commit log always has a file")
     }
 
     /// Every partition listed, with its first offset.
@@ -294,104 +506,32 @@ impl CommitLogStore {
         Ok(partition_list::decode(&text).into_iter().collect())
     }
 
-    /// Writes the deleted partitions, dropping those whose entries retention removed.
-    fn write_deleted(&mut self) -> Result<()> {
-        let first = self.files.front().map_or(0, |f| f.start);
-        self.deleted.retain(|_, position| *position > first);
-        let text = partition_list::encode(self.deleted.iter().map(|(tp, p)| (tp, *p)));
-        files::write_atomically(&self.root, DELETED_FILE, text.as_bytes())
-    }
-
-    fn write_partitions(&self) -> Result<()> {
-        let mut starts = Vec::with_capacity(self.partitions.len());
-        for tp in self.partitions.keys() {
-            starts.push((tp, self.offsets(tp)?.start));
+    fn into_store(self, lock: File, checkpoint: u64) -> CommitLogStore {
+        let files = Files::of(&self.files, self.config.file_bytes);
+        CommitLogStore {
+            root: self.root,
+            config: self.config,
+            admin: Mutex::new(()),
+            log: Mutex::new(Log {
+                files: self.files,
+                write_at: self.write_at,
+                deleted: self.deleted,
+                recovery_point: self.recovery_point,
+                flushers: files::Flushers::default(),
+                dirty_since: None,
+                next_file: None,
+            }),
+            partitions: RwLock::new(
+                self.partitions
+                    .into_iter()
+                    .map(|(tp, p)| (tp, Arc::new(RwLock::new(p))))
+                    .collect(),
+            ),
+            files: RwLock::new(files),
+            flushed: Arc::new(AtomicU64::new(checkpoint)),
+            syncing: Mutex::new(()),
+            _lock: lock,
         }
-        let text = partition_list::encode(starts);
-        files::write_atomically(&self.root, PARTITIONS_FILE, text.as_bytes())
-    }
-
-    fn part(&self, tp: &TopicPartition) -> Result<&Partition> {
-        self.partitions
-            .get(tp)
-            .ok_or_else(|| Error::UnknownPartition(tp.clone()))
-    }
-
-    /// Starts creating the file after the current one on another thread.
-    fn prepare_next_file(&mut self) {
-        if self.next_file.is_some() {
-            return;
-        }
-        let (dir, len, warm) = (self.log_dir(), self.config.file_bytes, self.config.warm_up);
-        let start = self.current().start + len;
-        self.next_file = Some(std::thread::spawn(move || {
-            MappedFile::create(&dir, start, len, warm)
-        }));
-    }
-
-    /// Moves appends to the next file: the one prepared ahead if it is ready and sound,
-    /// else one created now. The current file gets its blank marker and is flushed on
-    /// another thread.
-    fn switch_file(&mut self) -> Result<()> {
-        let len = self.config.file_bytes;
-        let start = self.current().start + len;
-        let prepared = self
-            .next_file
-            .take()
-            .and_then(|h| h.join().ok())
-            .and_then(Result::ok);
-        let next = match prepared {
-            Some(f) if f.start == start => f,
-            _ => MappedFile::create(&self.log_dir(), start, len, self.config.warm_up)?,
-        };
-        let current = self
-            .files
-            .back_mut()
-            .expect("a commit log always has a file");
-        if len as usize - self.write_at >= 4 {
-            current
-                .map
-                .write_at(self.write_at, &BLANK_MAGIC.to_be_bytes())
-                .map_err(Error::io("write", &current.path))?;
-        }
-        current.map.commit(len as usize);
-        let (map, end) = (current.map.shared(), current.start + len);
-        let (path, flushed) = (current.path.clone(), Arc::clone(&self.flushed));
-        self.flushers.spawn(move || {
-            map.sync(0, map.len()).map_err(Error::io("msync", path))?;
-            flushed.fetch_max(end, Ordering::AcqRel);
-            Ok(())
-        });
-        self.files.push_back(next);
-        self.write_at = 0;
-        self.prepare_next_file();
-        Ok(())
-    }
-
-    /// msync of the current file's unflushed part; earlier files are flushed first.
-    fn sync_current(&mut self) -> Result<()> {
-        self.flushers.reap(true)?;
-        let current = self.current();
-        let from = self
-            .flushed
-            .load(Ordering::Acquire)
-            .saturating_sub(current.start) as usize;
-        current
-            .map
-            .sync(from, self.write_at)
-            .map_err(Error::io("msync", &current.path))?;
-        self.flushed.fetch_max(self.end(), Ordering::AcqRel);
-        self.dirty_since = None;
-        Ok(())
-    }
-
-    fn write_recovery_point(&mut self) -> Result<()> {
-        let point = self.flushed.load(Ordering::Acquire).min(self.end());
-        if point != self.recovery_point {
-            recovery_point::write(&self.root, point)?;
-            self.recovery_point = point;
-        }
-        Ok(())
     }
 }
 
@@ -399,8 +539,88 @@ impl Drop for CommitLogStore {
     /// Waits for the file being prepared, so that no thread of a store that was dropped
     /// without a close (as after a crash) creates files under a store opened later.
     fn drop(&mut self) {
-        if let Some(handle) = self.next_file.take() {
+        let log = self.log.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(handle) = log.next_file.take() {
             let _ = handle.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{batch, finishes};
+
+    fn store(dir: &Path) -> Arc<CommitLogStore> {
+        let config = Config {
+            file_bytes: 64 << 10,
+            ..Default::default()
+        };
+        let store = Arc::new(CommitLogStore::open(dir, config).unwrap());
+        for p in 0..2 {
+            let tp = TopicPartition::new("t", p);
+            store.create(&tp).unwrap();
+            store.append(&tp, &mut batch(), 0).unwrap();
+        }
+        store
+    }
+
+    #[test]
+    fn an_append_to_the_shared_log_holds_up_no_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store(dir.path());
+        // What an append holds while it writes its bytes into the log.
+        let _appending = locks::lock(&store.log);
+        let s = Arc::clone(&store);
+        assert!(finishes(move || {
+            for p in 0..2 {
+                let tp = TopicPartition::new("t", p);
+                assert_eq!(s.read(&tp, 0, 1 << 20).unwrap().len(), 1);
+                assert_eq!(s.offsets(&tp).unwrap().end, 1);
+                assert_eq!(s.offset_for_timestamp(&tp, 0).unwrap(), Some(0));
+            }
+        }));
+    }
+
+    #[test]
+    fn an_append_waiting_for_its_msync_holds_up_no_other_append_and_no_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            file_bytes: 64 << 10,
+            fsync: Fsync::Always,
+            ..Default::default()
+        };
+        let store = Arc::new(CommitLogStore::open(dir.path(), config).unwrap());
+        let (waits, other) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
+        for tp in [&waits, &other] {
+            store.create(tp).unwrap();
+        }
+        // Another msync under way: an append must wait for it before it is acknowledged.
+        let syncing = locks::lock(&store.syncing);
+        let appending = {
+            let (store, tp) = (Arc::clone(&store), waits.clone());
+            std::thread::spawn(move || store.append(&tp, &mut batch(), 0).unwrap())
+        };
+        // Its batch is published, and the shared log let go of, while it waits.
+        let s = Arc::clone(&store);
+        let tp = waits.clone();
+        assert!(finishes(move || {
+            while s.offsets(&tp).unwrap().end == 0 {
+                std::thread::yield_now();
+            }
+        }));
+        assert!(!appending.is_finished(), "the append waits for its msync");
+        let s = Arc::clone(&store);
+        assert!(finishes(move || {
+            let _log = locks::lock(&s.log);
+            assert_eq!(s.read(&waits, 0, 1 << 20).unwrap().len(), 1);
+        }));
+        drop(syncing);
+        assert_eq!(appending.join().unwrap().base_offset, 0);
+        // With the msync done, the other partition's append is acknowledged as usual.
+        assert_eq!(
+            store.append(&other, &mut batch(), 0).unwrap().base_offset,
+            0
+        );
     }
 }

@@ -186,18 +186,33 @@ impl ConsumeQueue {
     /// before any is committed, so a failed write (a full copy-on-write filesystem)
     /// leaves the queue as it was.
     pub(crate) fn push_all(&mut self, entries: &[QueueEntry]) -> Result<()> {
+        self.stage(entries)?;
+        self.publish(entries.len() as u64);
+        Ok(())
+    }
+
+    /// Writes entries after the last without making them visible: [`ConsumeQueue::get`]
+    /// and [`ConsumeQueue::count`] do not see them until [`ConsumeQueue::publish`]. A
+    /// failure leaves the queue as it was.
+    pub(crate) fn stage(&mut self, entries: &[QueueEntry]) -> Result<()> {
         for (i, entry) in entries.iter().enumerate() {
             let (file, at) = self.slot(self.count + i as u64)?;
             file.map
                 .write_at(at, &entry.encode())
                 .map_err(Error::io("write", &file.path))?;
         }
-        for i in 0..entries.len() as u64 {
-            let (file, at) = self.slot(self.count + i)?;
-            file.map.commit(at + QUEUE_ENTRY);
-        }
-        self.count += entries.len() as u64;
         Ok(())
+    }
+
+    /// Makes the next `n` entries [`ConsumeQueue::stage`] wrote part of the queue. It
+    /// cannot fail: staging found their slots.
+    pub(crate) fn publish(&mut self, n: u64) {
+        for i in 0..n {
+            if let Ok((file, at)) = self.slot(self.count + i) {
+                file.map.commit(at + QUEUE_ENTRY);
+            }
+        }
+        self.count += n;
     }
 
     /// The file and byte position of entry `index`, in room made by `reserve`.

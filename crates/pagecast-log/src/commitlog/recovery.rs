@@ -6,7 +6,7 @@
 use super::clean_shutdown::{CleanShutdown, QueueState};
 use super::*;
 
-impl CommitLogStore {
+impl Loader {
     /// Opens the commit-log files. With the `end` a clean shutdown recorded, files past
     /// it are spares made ahead of time and hold nothing, so they are removed.
     fn open_files(&mut self, end: Option<u64>) -> Result<()> {
@@ -70,6 +70,7 @@ impl CommitLogStore {
         self.open_files(Some(end)).map_err(|e| e.to_string())?;
         let first = self.files.front().map(|f| f.start).unwrap_or(0);
         let last = self.current().start;
+        let files = Files::of(&self.files, self.config.file_bytes);
         if end < last || end > last + self.config.file_bytes {
             return Err(format!("end {end} is outside the last file"));
         }
@@ -95,12 +96,8 @@ impl CommitLogStore {
                 i += 1;
             }
             queue.set_first(i);
-            let part = Partition {
-                queue,
-                next_offset: next,
-                log_start: 0,
-            };
-            self.check_queue(&tp, &part, end)?;
+            let part = Partition::new(queue, next);
+            self.check_queue(&files, &tp, &part, end)?;
             self.partitions.insert(tp, part);
         }
         Ok(())
@@ -110,6 +107,7 @@ impl CommitLogStore {
     /// the batch the log holds there, ending at the partition's next offset.
     fn check_queue(
         &self,
+        files: &Files,
         tp: &TopicPartition,
         part: &Partition,
         end: u64,
@@ -134,7 +132,7 @@ impl CommitLogStore {
             prev = Some(e);
         }
         if let Some(e) = prev {
-            let h = self
+            let h = files
                 .header_at(e.position)
                 .ok_or_else(|| format!("{tp}: no batch at {}", e.position))?;
             if h.base_offset != e.base_offset
@@ -193,11 +191,9 @@ impl CommitLogStore {
                                 self.config.queue_file_entries,
                             )?;
                             let next_offset = header.base_offset;
-                            self.partitions.entry(tp.clone()).or_insert(Partition {
-                                queue,
-                                next_offset,
-                                log_start: 0,
-                            })
+                            self.partitions
+                                .entry(tp.clone())
+                                .or_insert(Partition::new(queue, next_offset))
                         }
                     };
                     if header.base_offset != part.next_offset {
@@ -265,14 +261,7 @@ impl CommitLogStore {
                 None => {
                     let queue =
                         ConsumeQueue::create(&self.queue_dir(&tp), self.config.queue_file_entries)?;
-                    self.partitions.insert(
-                        tp,
-                        Partition {
-                            queue,
-                            next_offset: floor,
-                            log_start: 0,
-                        },
-                    );
+                    self.partitions.insert(tp, Partition::new(queue, floor));
                 }
             }
         }

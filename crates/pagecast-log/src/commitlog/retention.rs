@@ -4,12 +4,16 @@
 use super::*;
 
 impl CommitLogStore {
-    pub(super) fn apply_retention(&mut self, now_ms: i64) -> Result<bool> {
+    /// Under `admin` and `log`. Each queue drops its entries for the files retention
+    /// takes before the readers' view loses them, so a read that found an entry finds
+    /// its file; the files are unlinked last (lent bytes stay mapped). Says whether
+    /// anything was deleted.
+    pub(super) fn apply_retention(&self, log: &mut Log, now_ms: i64) -> Result<bool> {
         let len = self.config.file_bytes;
-        let mut changed = false;
-        while self.files.len() > 1 {
-            let oldest = self.files.front().expect("more than one file");
-            let total = self.end() - oldest.start;
+        let mut doomed = Vec::new();
+        while log.files.len() > 1 {
+            let oldest = log.files.front().expect("more than one file");
+            let total = log.end() - oldest.start;
             let by_size = self
                 .config
                 .retention_bytes
@@ -21,18 +25,18 @@ impl CommitLogStore {
             if !by_size && !by_age {
                 break;
             }
-            self.files
-                .pop_front()
-                .expect("more than one file")
-                .delete()?;
-            changed = true;
+            doomed.extend(log.files.pop_front());
         }
-        if changed {
-            let min = self.files.front().expect("a file").start;
-            for part in self.partitions.values_mut() {
-                part.queue.drop_below(min)?;
-            }
+        if doomed.is_empty() {
+            return Ok(false);
         }
-        Ok(changed)
+        let min = log.files.front().expect("a file").start;
+        let parts: Vec<_> = locks::read(&self.partitions).values().cloned().collect();
+        for part in parts {
+            locks::write(&part).queue.drop_below(min)?;
+        }
+        *locks::write(&self.files) = Files::of(&log.files, len);
+        doomed.into_iter().try_for_each(MappedFile::delete)?;
+        Ok(true)
     }
 }

@@ -5,32 +5,36 @@ use super::clean_shutdown::{CleanShutdown, QueueState};
 use super::*;
 
 impl Store for CommitLogStore {
-    fn create(&mut self, tp: &TopicPartition) -> Result<()> {
+    fn create(&self, tp: &TopicPartition) -> Result<()> {
         tp.validate()?;
-        if !self.partitions.contains_key(tp) {
+        let _admin = locks::lock(&self.admin);
+        if !locks::read(&self.partitions).contains_key(tp) {
             let queue = ConsumeQueue::create(&self.queue_dir(tp), self.config.queue_file_entries)?;
             files::sync_dir(&self.root.join(QUEUE_DIR))?;
-            self.partitions.insert(
-                tp.clone(),
-                Partition {
-                    queue,
-                    next_offset: 0,
-                    log_start: 0,
-                },
-            );
+            locks::write(&self.partitions)
+                .insert(tp.clone(), Arc::new(RwLock::new(Partition::new(queue, 0))));
             self.write_partitions()?;
         }
         Ok(())
     }
 
-    fn delete(&mut self, tp: &TopicPartition) -> Result<()> {
-        if self.partitions.remove(tp).is_none() {
-            return Err(Error::UnknownPartition(tp.clone()));
+    fn delete(&self, tp: &TopicPartition) -> Result<()> {
+        let _admin = locks::lock(&self.admin);
+        let part = locks::write(&self.partitions)
+            .remove(tp)
+            .ok_or_else(|| Error::UnknownPartition(tp.clone()))?;
+        {
+            // With `log` held no append of the partition is under way, and one that
+            // found the partition before it was removed sees it deleted: nothing of it
+            // lands after the tombstone's position.
+            let mut log = locks::lock(&self.log);
+            locks::write(&part).deleted = true;
+            let end = log.end();
+            log.deleted.insert(tp.clone(), end);
+            // The tombstone is written before the queue goes, so a crash in between
+            // recovers without the partition, never with part of it.
+            self.write_deleted(&mut log)?;
         }
-        // The tombstone is written before the queue goes, so a crash in between
-        // recovers without the partition, never with part of it.
-        self.deleted.insert(tp.clone(), self.end());
-        self.write_deleted()?;
         self.write_partitions()?;
         let dir = self.queue_dir(tp);
         fs::remove_dir_all(&dir).map_err(Error::io("remove", &dir))?;
@@ -40,15 +44,15 @@ impl Store for CommitLogStore {
     /// Accepts a partition's settings and does not act on them: every partition shares
     /// one log, so segment size and age and retention are the whole store's. Kafka
     /// accepts them per topic, and so does the broker, which keeps and returns them.
-    fn configure(&mut self, tp: &TopicPartition, _config: &PartitionConfig) -> Result<()> {
-        self.part(tp).map(|_| ())
+    fn configure(&self, tp: &TopicPartition, _config: &PartitionConfig) -> Result<()> {
+        self.partition(tp).map(|_| ())
     }
 
     fn partitions(&self) -> Vec<TopicPartition> {
-        self.partitions.keys().cloned().collect()
+        locks::read(&self.partitions).keys().cloned().collect()
     }
 
-    fn append(&mut self, tp: &TopicPartition, buf: &mut [u8], _now_ms: i64) -> Result<Appended> {
+    fn append(&self, tp: &TopicPartition, buf: &mut [u8], _now_ms: i64) -> Result<Appended> {
         let headers = crate::appended_batches(buf)?;
         let entry_header = entry::header_len(tp);
         let total = (buf.len() + headers.len() * entry_header) as u64;
@@ -58,25 +62,31 @@ impl Store for CommitLogStore {
                 max: self.config.file_bytes,
             });
         }
-        let part = self
-            .partitions
-            .get_mut(tp)
-            .ok_or_else(|| Error::UnknownPartition(tp.clone()))?;
+        let part = self.partition(tp)?;
+        let mut log = locks::lock(&self.log);
         // Everything that can fail for lack of space is done before a byte is written.
-        part.queue.reserve(headers.len() as u64)?;
-        let base = part.next_offset;
-        if self.write_at as u64 + total > self.config.file_bytes {
-            self.switch_file()?;
+        // Only appends, which hold `log`, change the queue's length and next offset, so
+        // `base` holds until they are published below.
+        let base = {
+            let mut p = locks::write(&part);
+            if p.deleted {
+                return Err(Error::UnknownPartition(tp.clone()));
+            }
+            p.queue.reserve(headers.len() as u64)?;
+            p.next_offset
+        };
+        if log.write_at as u64 + total > self.config.file_bytes {
+            self.switch_file(&mut log)?;
         }
-        let part = self.partitions.get_mut(tp).expect("checked above");
-        let file = self
+        let mut at = log.write_at;
+        let file = log
             .files
             .back_mut()
             .expect("a commit log always has a file");
         let mut next = base;
-        let mut at = self.write_at;
         // Every byte is written before anything is committed or queued: a write that
-        // fails (a full copy-on-write filesystem) leaves the log as it was.
+        // fails (a full copy-on-write filesystem) leaves the log as it was. Readers see
+        // nothing above the committed mark, so the writes need no partition lock.
         let mut queued = Vec::with_capacity(headers.len());
         for (pos, header) in &headers {
             let bytes = &mut buf[*pos..*pos + header.size() as usize];
@@ -95,17 +105,32 @@ impl Store for CommitLogStore {
             at += head.len() + bytes.len();
             next += i64::from(header.last_offset_delta) + 1;
         }
-        part.queue.push_all(&queued)?;
-        file.map.commit(at);
-        part.next_offset = next;
-        self.write_at = at;
-        self.dirty_since.get_or_insert_with(Instant::now);
-        match self.config.fsync {
-            Fsync::Always => self.sync_current()?,
-            Fsync::Interval(every) if self.dirty_since.is_some_and(|t| t.elapsed() >= every) => {
-                self.sync_current()?
-            }
-            _ => {}
+        {
+            // The log's bytes are committed before the queue entries that name them;
+            // nothing after the commit can fail, so the log's end and its committed
+            // mark never part.
+            let mut p = locks::write(&part);
+            p.queue.stage(&queued)?;
+            file.map.commit(at);
+            p.queue.publish(queued.len() as u64);
+            p.next_offset = next;
+        }
+        log.write_at = at;
+        let since = *log.dirty_since.get_or_insert_with(Instant::now);
+        let sync = match self.config.fsync {
+            Fsync::Always => true,
+            Fsync::Interval(every) => since.elapsed() >= every,
+            Fsync::None => false,
+        };
+        let end = log.end();
+        if sync {
+            log.dirty_since = None;
+        }
+        drop(log);
+        if sync && let Err(e) = self.sync_to(end) {
+            // Tried again at the next append or maintenance.
+            locks::lock(&self.log).dirty_since.get_or_insert(since);
+            return Err(e);
         }
         Ok(Appended {
             base_offset: base,
@@ -119,7 +144,9 @@ impl Store for CommitLogStore {
         offset: i64,
         max_bytes: u64,
     ) -> Result<(Vec<Chunk>, i64)> {
-        let Offsets { start, end } = self.offsets(tp)?;
+        let part = self.partition(tp)?;
+        let p = locks::read(&part);
+        let Offsets { start, end } = p.offsets();
         if offset < start || offset > end {
             return Err(Error::OffsetOutOfRange {
                 partition: tp.clone(),
@@ -128,11 +155,12 @@ impl Store for CommitLogStore {
                 end,
             });
         }
-        let queue = &self.part(tp)?.queue;
+        let queue = &p.queue;
         let mut chunks = Vec::new();
         let Some(from) = queue.search(offset).filter(|_| offset < end) else {
             return Ok((chunks, offset));
         };
+        let files = locks::read(&self.files);
         let mut total = 0u64;
         let mut next = offset;
         for i in from..queue.count() {
@@ -140,7 +168,7 @@ impl Store for CommitLogStore {
             if !chunks.is_empty() && total + u64::from(e.size) > max_bytes {
                 break;
             }
-            let (bytes, header) = self.queued_batch(tp, i, e)?;
+            let (bytes, header) = self.queued_batch(&files, tp, i, e)?;
             // Batches follow each other without gaps, the first holding `offset`.
             let follows = if chunks.is_empty() {
                 header.base_offset <= offset && offset <= header.last_offset()
@@ -172,7 +200,9 @@ impl Store for CommitLogStore {
     /// Sums the live queue entries: a walk of the partition's consume queue, for
     /// metrics, not for the append or read path.
     fn size(&self, tp: &TopicPartition) -> Result<u64> {
-        let queue = &self.part(tp)?.queue;
+        let part = self.partition(tp)?;
+        let p = locks::read(&part);
+        let queue = &p.queue;
         Ok((queue.first()..queue.count())
             .filter_map(|i| queue.get(i))
             .map(|e| u64::from(e.size))
@@ -180,56 +210,56 @@ impl Store for CommitLogStore {
     }
 
     fn offsets(&self, tp: &TopicPartition) -> Result<Offsets> {
-        let part = self.part(tp)?;
-        let end = part.next_offset;
-        let first = part
-            .queue
-            .get(part.queue.first())
-            .map_or(end, |e| e.base_offset);
-        Ok(Offsets {
-            start: first.max(part.log_start).min(end),
-            end,
-        })
+        let part = self.partition(tp)?;
+        Ok(locks::read(&part).offsets())
     }
 
-    fn delete_records(&mut self, tp: &TopicPartition, offset: i64) -> Result<i64> {
-        let Offsets { start, end } = self.offsets(tp)?;
-        if offset > end {
-            return Err(Error::OffsetOutOfRange {
-                partition: tp.clone(),
-                offset,
-                start,
-                end,
-            });
-        }
-        if offset <= start {
-            return Ok(start);
-        }
+    fn delete_records(&self, tp: &TopicPartition, offset: i64) -> Result<i64> {
+        let _admin = locks::lock(&self.admin);
+        let part = self.partition(tp)?;
         // The commit log is shared by every partition, so nothing is freed here:
         // retention frees whole files. The queue's first entry moves up to the batch
         // holding the new start, and the start is written to the partition list; if
         // that fails, both are put back.
-        let part = self.partitions.get_mut(tp).expect("offsets found it");
-        let before = (part.log_start, part.queue.first());
-        part.log_start = offset;
-        if let Some(first) = part.queue.search(offset) {
-            part.queue.set_first(first);
-        }
+        let before = {
+            let mut p = locks::write(&part);
+            let Offsets { start, end } = p.offsets();
+            if offset > end {
+                return Err(Error::OffsetOutOfRange {
+                    partition: tp.clone(),
+                    offset,
+                    start,
+                    end,
+                });
+            }
+            if offset <= start {
+                return Ok(start);
+            }
+            let before = (p.log_start, p.queue.first());
+            p.log_start = offset;
+            if let Some(first) = p.queue.search(offset) {
+                p.queue.set_first(first);
+            }
+            before
+        };
         if let Err(e) = self.write_partitions() {
-            let part = self.partitions.get_mut(tp).expect("offsets found it");
-            part.log_start = before.0;
-            part.queue.set_first(before.1);
+            let mut p = locks::write(&part);
+            p.log_start = before.0;
+            p.queue.set_first(before.1);
             return Err(e);
         }
         Ok(offset)
     }
 
     fn offset_for_timestamp(&self, tp: &TopicPartition, timestamp: i64) -> Result<Option<i64>> {
-        let Offsets { start, end } = self.offsets(tp)?;
-        let queue = &self.part(tp)?.queue;
+        let part = self.partition(tp)?;
+        let p = locks::read(&part);
+        let Offsets { start, end } = p.offsets();
+        let files = locks::read(&self.files);
+        let queue = &p.queue;
         for i in queue.first()..queue.count() {
             let Some(e) = queue.get(i) else { break };
-            if self
+            if files
                 .header_at(e.position)
                 .is_some_and(|h| h.max_timestamp >= timestamp)
             {
@@ -241,37 +271,56 @@ impl Store for CommitLogStore {
         Ok(None)
     }
 
-    fn maintain(&mut self, now_ms: i64) -> Result<()> {
-        self.flushers.reap(false)?;
-        if let Fsync::Interval(every) = self.config.fsync
-            && self.dirty_since.is_some_and(|t| t.elapsed() >= every)
+    fn maintain(&self, now_ms: i64) -> Result<()> {
+        let _admin = locks::lock(&self.admin);
+        let due = {
+            let mut log = locks::lock(&self.log);
+            if let Some(end) = log.flushers.reap(false)? {
+                self.flushed.fetch_max(end, Ordering::AcqRel);
+            }
+            let due = match self.config.fsync {
+                Fsync::Interval(every) => log.dirty_since.is_some_and(|t| t.elapsed() >= every),
+                _ => false,
+            };
+            if due {
+                log.dirty_since = None;
+            }
+            due.then(|| log.end())
+        };
+        if let Some(end) = due
+            && let Err(e) = self.sync_to(end)
         {
-            self.sync_current()?;
+            locks::lock(&self.log)
+                .dirty_since
+                .get_or_insert_with(Instant::now);
+            return Err(e);
         }
-        if self.apply_retention(now_ms)? {
+        let mut log = locks::lock(&self.log);
+        if self.apply_retention(&mut log, now_ms)? {
             self.write_partitions()?;
         }
-        self.write_recovery_point()
+        self.write_recovery_point(&mut log)
     }
 
-    fn flush(&mut self) -> Result<()> {
-        self.flushers.reap(true)?;
-        let current = self.current().start;
-        for f in self.files.iter() {
-            if f.start + self.config.file_bytes > self.recovery_point && f.start != current {
-                f.map
-                    .sync(0, f.map.len())
-                    .map_err(Error::io("msync", &f.path))?;
+    fn flush(&self) -> Result<()> {
+        let end = {
+            let mut log = locks::lock(&self.log);
+            if let Some(end) = log.flushers.reap(true)? {
+                self.flushed.fetch_max(end, Ordering::AcqRel);
             }
-        }
-        self.sync_current()?;
-        self.write_recovery_point()
+            log.end()
+        };
+        self.sync_to(end)?;
+        let mut log = locks::lock(&self.log);
+        log.flushers.covered();
+        self.write_recovery_point(&mut log)
     }
 
     fn close(self: Box<Self>) -> Result<()> {
-        let mut store = *self;
-        store.flush()?;
-        if let Some(spare) = store
+        let _admin = locks::lock(&self.admin);
+        self.flush()?;
+        let mut log = locks::lock(&self.log);
+        if let Some(spare) = log
             .next_file
             .take()
             .and_then(|h| h.join().ok())
@@ -280,18 +329,19 @@ impl Store for CommitLogStore {
             spare.delete()?;
         }
         let mut record = CleanShutdown {
-            end: store.end(),
+            end: log.end(),
             partitions: Vec::new(),
         };
-        for (tp, part) in &store.partitions {
-            part.queue.sync()?;
+        for (tp, part) in locks::read(&self.partitions).iter() {
+            let p = locks::read(part);
+            p.queue.sync()?;
             record.partitions.push(QueueState {
                 tp: tp.clone(),
-                entries: part.queue.count(),
-                next_offset: part.next_offset,
+                entries: p.queue.count(),
+                next_offset: p.next_offset,
             });
         }
-        store.write_partitions()?;
-        files::write_atomically(&store.root, CLEAN_SHUTDOWN_FILE, record.encode().as_bytes())
+        self.write_partitions()?;
+        files::write_atomically(&self.root, CLEAN_SHUTDOWN_FILE, record.encode().as_bytes())
     }
 }

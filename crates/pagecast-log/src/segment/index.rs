@@ -4,9 +4,13 @@
 //! indexes are kept in.
 //!
 //! Entry: offset relative to the segment's base offset (u32), position in the `.log`
-//! (u32), both big-endian, as in Kafka. While its segment is active the file is
-//! preallocated to its maximum size and mapped; on roll and on close it is trimmed to
-//! the entries written, so an index's length always says how many entries it has.
+//! (u32), both big-endian, as in Kafka. While its segment is active the file is mapped
+//! and allocated ahead of its entries, in steps that double from [`INDEX_STEP`] up to its
+//! maximum size, so a nearly empty partition costs kilobytes, not the maximum; every
+//! byte is allocated (fallocate) before it is mapped, so a full disk fails the step (the
+//! entry is left out, as the index is sparse) and never faults through the mapping. On
+//! roll and on close the file is trimmed to the entries written, so an index's length
+//! always says how many entries it has.
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -45,6 +49,9 @@ impl OffsetEntry {
     }
 }
 
+/// Bytes an active index is first allocated; each step after doubles it.
+pub const INDEX_STEP: u64 = 64 << 10;
+
 /// A file of fixed-size entries, mapped while it is written.
 pub(crate) struct IndexFile {
     path: PathBuf,
@@ -52,6 +59,8 @@ pub(crate) struct IndexFile {
     map: Option<MapMut>,
     entry: usize,
     entries: usize,
+    /// The most the file may grow to while writable (whole entries); 0 when read-only.
+    max_bytes: u64,
 }
 
 impl IndexFile {
@@ -83,6 +92,7 @@ impl IndexFile {
             map,
             entry,
             entries,
+            max_bytes: 0,
         }))
     }
 
@@ -101,21 +111,31 @@ impl IndexFile {
             map: None,
             entry,
             entries: 0,
+            max_bytes: 0,
         })
     }
 
-    /// Preallocates the file to `max_bytes` (rounded down to whole entries) and maps it,
-    /// ready for [`IndexFile::push`].
+    /// Makes the index writable up to `max_bytes` (rounded down to whole entries):
+    /// allocates and maps its first step past the entries it has, ready for
+    /// [`IndexFile::push`], which grows it further.
     pub(crate) fn make_writable(&mut self, max_bytes: u64) -> Result<()> {
-        let len = max_bytes - max_bytes % self.entry as u64;
+        self.max_bytes = max_bytes - max_bytes % self.entry as u64;
         let used = (self.entries * self.entry) as u64;
-        if len <= used {
+        let first = (used + INDEX_STEP).min(self.max_bytes);
+        if first <= used {
             return Ok(());
         }
-        self.map = None;
+        self.grow_to(first)
+    }
+
+    /// Allocates the file to `len` bytes and maps all of it. The new mapping is made
+    /// before the old one is dropped, so a failure leaves the index as it was.
+    fn grow_to(&mut self, len: u64) -> Result<()> {
+        let len = len - len % self.entry as u64;
         files::allocate(&self.file, &self.path, len)?;
-        let map = MapMut::new(&self.file, len as usize, used as usize)
-            .map_err(Error::io("mmap", &self.path))?;
+        let used = self.entries * self.entry;
+        let map =
+            MapMut::new(&self.file, len as usize, used).map_err(Error::io("mmap", &self.path))?;
         self.map = Some(map);
         Ok(())
     }
@@ -138,10 +158,19 @@ impl IndexFile {
         Ok(())
     }
 
-    /// Stores one entry after the last. False if the index is full or not writable.
+    /// Stores one entry after the last, growing the file a step if it is full. False
+    /// if the index is at its maximum, not writable, or the disk has no room for the
+    /// next step.
     pub(crate) fn push(&mut self, bytes: &[u8]) -> bool {
         debug_assert_eq!(bytes.len(), self.entry);
         let at = self.entries * self.entry;
+        let mapped = self.map.as_ref().map_or(0, |m| m.len());
+        if at + bytes.len() > mapped {
+            let next = (mapped as u64 * 2).max(INDEX_STEP).min(self.max_bytes);
+            if next < (at + bytes.len()) as u64 || self.grow_to(next).is_err() {
+                return false;
+            }
+        }
         let Some(map) = &mut self.map else {
             return false;
         };

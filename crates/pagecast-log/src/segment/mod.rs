@@ -23,17 +23,19 @@ mod timeindex;
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-pub use index::{OFFSET_INDEX_ENTRY, OffsetEntry};
+pub use index::{INDEX_STEP, OFFSET_INDEX_ENTRY, OffsetEntry};
 pub use partition::{CLEAN_SHUTDOWN_FILE, RECOVERY_POINT_FILE};
 pub(crate) use segment::read_checked;
 pub use segment::{INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, file_name};
 pub use timeindex::{TIME_INDEX_ENTRY, TimeEntry};
 
 use crate::error::{Error, Result};
-use crate::{Appended, Chunk, Fsync, Offsets, PartitionConfig, Progress, Store, TopicPartition};
+use crate::{
+    Appended, Chunk, Fsync, Offsets, PartitionConfig, Progress, Store, TopicPartition, locks,
+};
 use partition::PartitionLog;
 
 /// Settings of a segment store, Kafka's defaults unless said otherwise.
@@ -52,8 +54,8 @@ pub struct Config {
     pub retention_age: Option<Duration>,
     /// Bytes of log between offset index entries (`index.interval.bytes`, 4096).
     pub index_interval: u64,
-    /// Preallocated size of each index of the active segment (`segment.index.bytes`,
-    /// 10 MiB).
+    /// Largest size of each index of the active segment (`segment.index.bytes`,
+    /// 10 MiB); it is allocated in steps as entries come.
     pub max_index_bytes: u64,
     /// When appends are fsynced.
     pub fsync: Fsync,
@@ -110,11 +112,16 @@ impl Config {
 /// found at open is the remains of a deletion cut short and is removed.
 pub const DELETED_SUFFIX: &str = ".deleted";
 
-/// The segment engine: every partition under one directory.
+/// The segment engine: every partition under one directory, each behind its own locks
+/// (see `PartitionLog`). The map of partitions is locked only to find one, or to add or
+/// remove one; creating and deleting a partition's files happen outside it.
 pub struct SegmentStore {
     root: PathBuf,
     config: Arc<Config>,
-    partitions: BTreeMap<TopicPartition, PartitionLog>,
+    partitions: RwLock<BTreeMap<TopicPartition, Arc<PartitionLog>>>,
+    /// Serializes creating and deleting partitions, whose directory work runs outside
+    /// `partitions`' lock.
+    admin: Mutex<()>,
     _lock: File,
 }
 
@@ -146,39 +153,46 @@ impl SegmentStore {
                 .is_dir()
             {
                 let log = PartitionLog::open(&entry.path(), tp.clone(), Arc::clone(&config))?;
-                partitions.insert(tp, log);
+                partitions.insert(tp, Arc::new(log));
             }
         }
         Ok(SegmentStore {
             root,
             config,
-            partitions,
+            partitions: RwLock::new(partitions),
+            admin: Mutex::new(()),
             _lock: lock,
         })
     }
 
-    fn partition(&self, tp: &TopicPartition) -> Result<&PartitionLog> {
-        self.partitions
+    fn partition(&self, tp: &TopicPartition) -> Result<Arc<PartitionLog>> {
+        locks::read(&self.partitions)
             .get(tp)
+            .cloned()
             .ok_or_else(|| Error::UnknownPartition(tp.clone()))
+    }
+
+    fn all(&self) -> Vec<Arc<PartitionLog>> {
+        locks::read(&self.partitions).values().cloned().collect()
     }
 }
 
 impl Store for SegmentStore {
-    fn create(&mut self, tp: &TopicPartition) -> Result<()> {
+    fn create(&self, tp: &TopicPartition) -> Result<()> {
         tp.validate()?;
-        if !self.partitions.contains_key(tp) {
+        let _admin = locks::lock(&self.admin);
+        if !locks::read(&self.partitions).contains_key(tp) {
             let dir = self.root.join(tp.to_string());
             let log = PartitionLog::open(&dir, tp.clone(), Arc::clone(&self.config))?;
             crate::files::sync_dir(&self.root)?;
-            self.partitions.insert(tp.clone(), log);
+            locks::write(&self.partitions).insert(tp.clone(), Arc::new(log));
         }
         Ok(())
     }
 
-    fn delete(&mut self, tp: &TopicPartition) -> Result<()> {
-        let log = self
-            .partitions
+    fn delete(&self, tp: &TopicPartition) -> Result<()> {
+        let _admin = locks::lock(&self.admin);
+        let log = locks::write(&self.partitions)
             .remove(tp)
             .ok_or_else(|| Error::UnknownPartition(tp.clone()))?;
         // Renamed first, so a crash mid-removal leaves a directory the next open
@@ -191,7 +205,7 @@ impl Store for SegmentStore {
         fs::remove_dir_all(&doomed).map_err(Error::io("remove", &doomed))
     }
 
-    fn configure(&mut self, tp: &TopicPartition, overrides: &PartitionConfig) -> Result<()> {
+    fn configure(&self, tp: &TopicPartition, overrides: &PartitionConfig) -> Result<()> {
         let base = &self.config;
         let config = Config {
             segment_bytes: overrides.segment_bytes.unwrap_or(base.segment_bytes),
@@ -201,22 +215,16 @@ impl Store for SegmentStore {
             ..(**base).clone()
         };
         config.validate()?;
-        self.partitions
-            .get_mut(tp)
-            .ok_or_else(|| Error::UnknownPartition(tp.clone()))?
-            .set_config(Arc::new(config));
+        self.partition(tp)?.set_config(Arc::new(config));
         Ok(())
     }
 
     fn partitions(&self) -> Vec<TopicPartition> {
-        self.partitions.keys().cloned().collect()
+        locks::read(&self.partitions).keys().cloned().collect()
     }
 
-    fn append(&mut self, tp: &TopicPartition, batches: &mut [u8], now_ms: i64) -> Result<Appended> {
-        self.partitions
-            .get_mut(tp)
-            .ok_or_else(|| Error::UnknownPartition(tp.clone()))?
-            .append(batches, now_ms)
+    fn append(&self, tp: &TopicPartition, batches: &mut [u8], now_ms: i64) -> Result<Appended> {
+        self.partition(tp)?.append(batches, now_ms)
     }
 
     fn read_with_end(
@@ -236,34 +244,95 @@ impl Store for SegmentStore {
         Ok(self.partition(tp)?.size())
     }
 
-    fn delete_records(&mut self, tp: &TopicPartition, offset: i64) -> Result<i64> {
-        self.partitions
-            .get_mut(tp)
-            .ok_or_else(|| Error::UnknownPartition(tp.clone()))?
-            .delete_records(offset)
+    fn delete_records(&self, tp: &TopicPartition, offset: i64) -> Result<i64> {
+        self.partition(tp)?.delete_records(offset)
     }
 
     fn offset_for_timestamp(&self, tp: &TopicPartition, timestamp: i64) -> Result<Option<i64>> {
         self.partition(tp)?.offset_for_timestamp(timestamp)
     }
 
-    fn maintain(&mut self, now_ms: i64) -> Result<()> {
-        self.partitions
-            .values_mut()
-            .try_for_each(|p| p.maintain(now_ms))
+    fn maintain(&self, now_ms: i64) -> Result<()> {
+        self.all().iter().try_for_each(|p| p.maintain(now_ms))
     }
 
-    fn flush(&mut self) -> Result<()> {
-        self.partitions
-            .values_mut()
-            .try_for_each(PartitionLog::flush)
+    fn flush(&self) -> Result<()> {
+        self.all().iter().try_for_each(|p| p.flush())
     }
 
     fn close(self: Box<Self>) -> Result<()> {
-        let store = *self;
-        store
-            .partitions
-            .into_values()
-            .try_for_each(PartitionLog::close)
+        let _admin = locks::lock(&self.admin);
+        self.all().iter().try_for_each(|p| p.close())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::batch::Builder;
+    use crate::testing::{batch, finishes};
+
+    /// Bytes of disk the files under `dir` take.
+    fn allocated(dir: &Path) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().blocks() * 512)
+            .sum()
+    }
+
+    #[test]
+    fn a_partition_of_one_record_costs_kilobytes_and_its_indexes_grow_as_entries_come() {
+        // Regression: both indexes of the active segment were allocated whole, 20 MiB
+        // for a partition of one record.
+        let dir = tempfile::tempdir().unwrap();
+        let store = SegmentStore::open(dir.path(), Config::default()).unwrap();
+        let tp = TopicPartition::new("t", 0);
+        store.create(&tp).unwrap();
+        store.append(&tp, &mut batch(), 0).unwrap();
+        let part = dir.path().join("t-0");
+        let small = allocated(&part);
+        assert!(small <= 256 << 10, "{small} bytes for one record");
+        // 10 000 batches of 4 KiB and more need more index than the first step: the
+        // index grows, and every batch is still found through it.
+        let mut big = Builder::new(1_700_000_000_000);
+        big.push(1_700_000_000_000, None, Some(&[5u8; 4200]));
+        let big = big.finish();
+        for _ in 0..10_000 {
+            store.append(&tp, &mut big.clone(), 0).unwrap();
+        }
+        let index = fs::metadata(part.join(file_name(0, INDEX_SUFFIX)))
+            .unwrap()
+            .len();
+        assert!(
+            index > INDEX_STEP,
+            "the offset index grew past its first step"
+        );
+        for offset in [1, 5000, 9_999] {
+            let (chunks, next) = store.read_with_end(&tp, offset, 1).unwrap();
+            assert_eq!((chunks.len(), next), (1, offset + 1));
+        }
+    }
+
+    #[test]
+    fn a_partition_busy_appending_or_syncing_holds_up_no_read_and_no_other_partition() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SegmentStore::open(dir.path(), Config::default()).unwrap());
+        let (busy, other) = (TopicPartition::new("t", 0), TopicPartition::new("t", 1));
+        for tp in [&busy, &other] {
+            store.create(tp).unwrap();
+            store.append(tp, &mut batch(), 0).unwrap();
+        }
+        // What an append or an fsync of `busy` holds while it writes or syncs.
+        let log = store.partition(&busy).unwrap();
+        let _writing = log.hold_writer();
+        let s = Arc::clone(&store);
+        assert!(finishes(move || {
+            assert_eq!(s.read(&busy, 0, 1 << 20).unwrap().len(), 1);
+            assert_eq!(s.offsets(&busy).unwrap().end, 1);
+            assert_eq!(s.offset_for_timestamp(&busy, 0).unwrap(), Some(0));
+            assert_eq!(s.append(&other, &mut batch(), 0).unwrap().base_offset, 1);
+            assert_eq!(s.read(&other, 0, 1 << 20).unwrap().len(), 1);
+        }));
     }
 }

@@ -5,15 +5,14 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Instant;
 
 use super::Config;
 use super::segment::{self, Damage, IndexLimits, LOG_SUFFIX, Segment};
 use crate::batch::{self, Header};
 use crate::error::{Error, Result};
-use crate::{Appended, Chunk, Fsync, Offsets, TopicPartition, files, recovery_point};
+use crate::{Appended, Chunk, Fsync, Offsets, TopicPartition, files, locks, recovery_point};
 
 pub use crate::recovery_point::RECOVERY_POINT_FILE;
 /// File whose presence says the log was closed cleanly and needs no recovery.
@@ -22,22 +21,118 @@ pub const CLEAN_SHUTDOWN_FILE: &str = "clean-shutdown";
 /// Logs at least this large report recovery progress.
 const PROGRESS_FROM_BYTES: u64 = 64 << 20;
 
+/// One partition's log. Two locks, so that reads never wait for disk work:
+/// - `writer` takes appends, rolls, retention, DeleteRecords, settings and fsyncs, one at
+///   a time. File writes and fsyncs run under it alone.
+/// - `view` holds what reads see. Only a holder of `writer` takes it for writing, and
+///   only to publish what it already wrote (an append's indexing, a roll's new segment,
+///   retention's removal): memory updates, no I/O but an index trim at a roll. While
+///   `writer` does I/O it holds at most a read lock on `view`, which no one else wants
+///   for writing, so reads go on beside it.
 pub(crate) struct PartitionLog {
     tp: TopicPartition,
     dir: PathBuf,
+    view: RwLock<View>,
+    writer: Mutex<Writer>,
+}
+
+/// The part of a log that reads use.
+struct View {
     /// Never empty: the last one takes appends.
     segments: BTreeMap<i64, Segment>,
-    config: Arc<Config>,
-    /// The recovery point last written to the checkpoint.
-    recovery_point: i64,
     /// The log start offset DeleteRecords set (kept in `LOG_START_FILE`); the log starts
     /// at this or at its first segment, whichever is later.
     log_start: i64,
+}
+
+/// The part of a log that only appends and maintenance use.
+struct Writer {
+    config: Arc<Config>,
+    /// The recovery point last written to the checkpoint.
+    recovery_point: i64,
     /// Offset below which background flushes (after rolls) have finished.
-    flushed: Arc<AtomicI64>,
+    flushed: i64,
     flushers: files::Flushers,
     /// When the oldest append not yet fsynced happened.
     dirty_since: Option<Instant>,
+    /// Set when the partition is deleted or closed: appends then fail.
+    closed: bool,
+}
+
+impl View {
+    fn active(&self) -> &Segment {
+        self.segments
+            .values()
+            .next_back()
+            .expect("a log always has a segment")
+    }
+
+    fn active_mut(&mut self) -> &mut Segment {
+        self.segments
+            .values_mut()
+            .next_back()
+            .expect("a log always has a segment")
+    }
+
+    fn next_offset(&self) -> i64 {
+        self.active().next_offset
+    }
+
+    fn offsets(&self) -> Offsets {
+        let first = *self
+            .segments
+            .keys()
+            .next()
+            .expect("a log always has a segment");
+        let end = self.next_offset();
+        Offsets {
+            // A recovery that truncated below a DeleteRecords mark leaves the log
+            // empty at its end, never starting past it.
+            start: first.max(self.log_start).min(end),
+            end,
+        }
+    }
+
+    /// Takes out the oldest segments while the next one starts at or below the log start
+    /// offset, for the caller to delete once the lock is released. The segment taking
+    /// appends is never taken.
+    fn take_below_start(&mut self) -> Vec<Segment> {
+        let mut doomed = Vec::new();
+        while self.segments.len() > 1
+            && self
+                .segments
+                .keys()
+                .nth(1)
+                .is_some_and(|&next| next <= self.log_start)
+        {
+            doomed.extend(self.segments.pop_first().map(|(_, s)| s));
+        }
+        doomed
+    }
+
+    fn should_roll(
+        &self,
+        config: &Config,
+        total: u64,
+        next: i64,
+        headers: &[(usize, Header)],
+        now_ms: i64,
+    ) -> bool {
+        let active = self.active();
+        if active.size == 0 {
+            return false;
+        }
+        let too_old = config.segment_age.is_some_and(|age| {
+            let first = active
+                .first_timestamp
+                .or(headers.first().map(|(_, h)| h.max_timestamp));
+            first.is_some_and(|t| now_ms.saturating_sub(t) > age.as_millis() as i64)
+        });
+        active.size + total > config.segment_bytes
+            || !active.indexes_have_room(total)
+            || next - 1 - active.base_offset > i64::from(u32::MAX)
+            || too_old
+    }
 }
 
 impl PartitionLog {
@@ -87,21 +182,28 @@ impl PartitionLog {
             }
             segments.insert(log_start, Segment::create(dir, log_start, limits)?);
         }
-        let mut log = PartitionLog {
+        let mut view = View {
+            segments,
+            log_start,
+        };
+        view.active_mut().make_active()?;
+        let next_offset = view.next_offset();
+        let log = PartitionLog {
             tp,
             dir: dir.to_owned(),
-            segments,
-            config,
-            recovery_point: checkpoint.unwrap_or(0),
-            log_start,
-            flushed: Arc::new(AtomicI64::new(checkpoint.unwrap_or(0))),
-            flushers: files::Flushers::default(),
-            dirty_since: None,
+            view: RwLock::new(view),
+            writer: Mutex::new(Writer {
+                config,
+                recovery_point: checkpoint.unwrap_or(0),
+                flushed: checkpoint.unwrap_or(0),
+                flushers: files::Flushers::default(),
+                dirty_since: None,
+                closed: false,
+            }),
         };
-        log.active_mut().make_active()?;
         // What recovery checked is made durable before it becomes the recovery point, so
         // a second crash does not skip it.
-        if !clean || checkpoint != Some(log.next_offset()) {
+        if !clean || checkpoint != Some(next_offset) {
             log.flush()?;
         }
         files::remove(&clean_marker)?;
@@ -109,47 +211,38 @@ impl PartitionLog {
         Ok(log)
     }
 
-    fn active(&self) -> &Segment {
-        self.segments
-            .values()
-            .next_back()
-            .expect("a log always has a segment")
-    }
-
-    fn active_mut(&mut self) -> &mut Segment {
-        self.segments
-            .values_mut()
-            .next_back()
-            .expect("a log always has a segment")
-    }
-
-    fn next_offset(&self) -> i64 {
-        self.active().next_offset
-    }
-
     /// Bytes of all segments.
     pub(crate) fn size(&self) -> u64 {
-        self.segments.values().map(|s| s.size).sum()
+        locks::read(&self.view)
+            .segments
+            .values()
+            .map(|s| s.size)
+            .sum()
     }
 
     pub(crate) fn offsets(&self) -> Offsets {
-        let first = *self
-            .segments
-            .keys()
-            .next()
-            .expect("a log always has a segment");
-        let end = self.next_offset();
-        Offsets {
-            // A recovery that truncated below a DeleteRecords mark leaves the log
-            // empty at its end, never starting past it.
-            start: first.max(self.log_start).min(end),
-            end,
+        locks::read(&self.view).offsets()
+    }
+
+    /// Holds the writer as an append or an fsync does, for tests of what waits for it.
+    #[cfg(test)]
+    pub(crate) fn hold_writer(&self) -> MutexGuard<'_, impl Sized> {
+        locks::lock(&self.writer)
+    }
+
+    /// The writer, unless the partition was deleted or closed.
+    fn writer(&self) -> Result<MutexGuard<'_, Writer>> {
+        let w = locks::lock(&self.writer);
+        if w.closed {
+            return Err(Error::UnknownPartition(self.tp.clone()));
         }
+        Ok(w)
     }
 
     /// Moves the log start offset up to `offset` (DeleteRecords) and deletes the
     /// segments wholly below it; returns the log start offset.
-    pub(crate) fn delete_records(&mut self, offset: i64) -> Result<i64> {
+    pub(crate) fn delete_records(&self, offset: i64) -> Result<i64> {
+        let _w = self.writer()?;
         let Offsets { start, end } = self.offsets();
         if offset > end {
             return Err(Error::OffsetOutOfRange {
@@ -165,37 +258,26 @@ impl PartitionLog {
         // Durable before anything is deleted: a crash in between finds the mark and
         // serves nothing below it, and the next retention pass takes the segments.
         recovery_point::write_named(&self.dir, recovery_point::LOG_START_FILE, offset as u64)?;
-        self.log_start = offset;
-        self.delete_segments_below_start()?;
+        let doomed = {
+            let mut view = locks::write(&self.view);
+            view.log_start = offset;
+            view.take_below_start()
+        };
+        doomed.into_iter().try_for_each(Segment::delete)?;
         Ok(offset)
     }
 
-    /// Deletes the oldest segments while the next one starts at or below the log start
-    /// offset. The segment taking appends is never deleted.
-    fn delete_segments_below_start(&mut self) -> Result<()> {
-        while self.segments.len() > 1
-            && self
-                .segments
-                .keys()
-                .nth(1)
-                .is_some_and(|&next| next <= self.log_start)
-        {
-            let (_, oldest) = self.segments.pop_first().expect("more than one segment");
-            oldest.delete()?;
-        }
-        Ok(())
-    }
-
-    pub(crate) fn append(&mut self, buf: &mut [u8], now_ms: i64) -> Result<Appended> {
+    pub(crate) fn append(&self, buf: &mut [u8], now_ms: i64) -> Result<Appended> {
+        let mut w = self.writer()?;
         let mut headers = crate::appended_batches(buf)?;
         let total = buf.len() as u64;
-        if total > self.config.segment_bytes {
+        if total > w.config.segment_bytes {
             return Err(Error::BatchTooLarge {
                 size: total,
-                max: self.config.segment_bytes,
+                max: w.config.segment_bytes,
             });
         }
-        let base = self.next_offset();
+        let base = locks::read(&self.view).next_offset();
         let mut next = base;
         for (at, header) in &mut headers {
             batch::set_base_offset(&mut buf[*at..], next);
@@ -204,15 +286,19 @@ impl PartitionLog {
             header.leader_epoch = batch::LEADER_EPOCH;
             next = header.next_offset();
         }
-        if self.should_roll(total, next, &headers, now_ms) {
-            self.roll()?;
+        let roll = locks::read(&self.view).should_roll(&w.config, total, next, &headers, now_ms);
+        if roll {
+            self.roll(&mut w)?;
         }
-        self.active_mut().append(buf, &headers)?;
-        self.dirty_since.get_or_insert_with(Instant::now);
-        match self.config.fsync {
-            Fsync::Always => self.sync_active()?,
-            Fsync::Interval(every) if self.dirty_since.is_some_and(|t| t.elapsed() >= every) => {
-                self.sync_active()?
+        locks::read(&self.view).active().write(buf)?;
+        locks::write(&self.view)
+            .active_mut()
+            .index_written(buf.len(), &headers);
+        w.dirty_since.get_or_insert_with(Instant::now);
+        match w.config.fsync {
+            Fsync::Always => self.sync_active(&mut w)?,
+            Fsync::Interval(every) if w.dirty_since.is_some_and(|t| t.elapsed() >= every) => {
+                self.sync_active(&mut w)?
             }
             _ => {}
         }
@@ -222,120 +308,147 @@ impl PartitionLog {
         })
     }
 
-    fn should_roll(&self, total: u64, next: i64, headers: &[(usize, Header)], now_ms: i64) -> bool {
-        let active = self.active();
-        if active.size == 0 {
-            return false;
-        }
-        let too_old = self.config.segment_age.is_some_and(|age| {
-            let first = active
-                .first_timestamp
-                .or(headers.first().map(|(_, h)| h.max_timestamp));
-            first.is_some_and(|t| now_ms.saturating_sub(t) > age.as_millis() as i64)
-        });
-        active.size + total > self.config.segment_bytes
-            || !active.indexes_have_room(total)
-            || next - 1 - active.base_offset > i64::from(u32::MAX)
-            || too_old
-    }
-
     /// Starts a new segment at the next offset. The new one is created first, so a
     /// failure (a full disk) leaves the old one taking appends; the old one is then
     /// finished and fsynced on another thread, and the recovery point follows.
-    fn roll(&mut self) -> Result<()> {
-        let base = self.next_offset();
-        let limits = PartitionLog::limits(&self.config);
-        let fresh = Segment::create(&self.dir, base, limits)?;
-        let old = self.active_mut();
-        old.finish()?;
-        let to_sync = old.files_to_sync()?;
-        self.segments.insert(base, fresh);
-        let flushed = Arc::clone(&self.flushed);
-        self.flushers.spawn(move || {
+    fn roll(&self, w: &mut Writer) -> Result<()> {
+        let base = locks::read(&self.view).next_offset();
+        let fresh = Segment::create(&self.dir, base, PartitionLog::limits(&w.config))?;
+        let to_sync = {
+            let mut view = locks::write(&self.view);
+            let old = view.active_mut();
+            old.finish()?;
+            let to_sync = old.files_to_sync()?;
+            view.segments.insert(base, fresh);
+            to_sync
+        };
+        w.flushers.spawn(base as u64, move || {
             for (path, file) in to_sync {
                 file.sync_data().map_err(Error::io("fsync", path))?;
             }
-            flushed.fetch_max(base, Ordering::AcqRel);
             Ok(())
         });
         Ok(())
     }
 
-    fn sync_active(&mut self) -> Result<()> {
+    /// Collects the finished background flushes (with `all`, waits for them) and moves
+    /// `flushed` past what they made durable.
+    fn reap(&self, w: &mut Writer, all: bool) -> Result<()> {
+        if let Some(end) = w.flushers.reap(all)? {
+            w.flushed = w.flushed.max(end as i64);
+        }
+        Ok(())
+    }
+
+    fn sync_active(&self, w: &mut Writer) -> Result<()> {
         // The recovery point may only pass a rolled segment once its flush is done.
-        self.flushers.reap(true)?;
-        self.active().sync()?;
-        let end = self.next_offset();
-        self.flushed.fetch_max(end, Ordering::AcqRel);
-        self.dirty_since = None;
+        self.reap(w, true)?;
+        if w.flushers.failed() {
+            // A rolled segment's flush failed: everything from the recovery point is
+            // synced here instead.
+            self.sync_rolled(w)?;
+            w.flushers.covered();
+        }
+        let end = {
+            let view = locks::read(&self.view);
+            view.active().sync()?;
+            view.next_offset()
+        };
+        w.flushed = w.flushed.max(end);
+        w.dirty_since = None;
         Ok(())
     }
 
-    fn write_recovery_point(&mut self) -> Result<()> {
-        let point = self.flushed.load(Ordering::Acquire).min(self.next_offset());
-        if point != self.recovery_point {
-            recovery_point::write(&self.dir, point.max(0) as u64)?;
-            self.recovery_point = point;
-        }
-        Ok(())
-    }
-
-    pub(crate) fn flush(&mut self) -> Result<()> {
-        self.flushers.reap(true)?;
-        for segment in self.segments.range(self.recovery_point..).map(|(_, s)| s) {
-            segment.sync()?;
-        }
+    /// fsync of every segment from the one holding the recovery point.
+    fn sync_rolled(&self, w: &Writer) -> Result<()> {
+        let view = locks::read(&self.view);
         // The segment holding the recovery point starts below it.
-        if let Some((_, s)) = self.segments.range(..=self.recovery_point).next_back() {
+        if let Some((_, s)) = view.segments.range(..=w.recovery_point).next_back() {
             s.sync()?;
         }
-        self.sync_active()?;
-        self.write_recovery_point()
+        for segment in view.segments.range(w.recovery_point..).map(|(_, s)| s) {
+            segment.sync()?;
+        }
+        Ok(())
     }
 
-    pub(crate) fn maintain(&mut self, now_ms: i64) -> Result<()> {
-        self.flushers.reap(false)?;
-        if let Fsync::Interval(every) = self.config.fsync
-            && self.dirty_since.is_some_and(|t| t.elapsed() >= every)
-        {
-            self.sync_active()?;
+    fn write_recovery_point(&self, w: &mut Writer) -> Result<()> {
+        let end = locks::read(&self.view).next_offset();
+        let point = w.flushed.min(end);
+        if point != w.recovery_point {
+            recovery_point::write(&self.dir, point.max(0) as u64)?;
+            w.recovery_point = point;
         }
-        self.apply_retention(now_ms)?;
-        self.write_recovery_point()
+        Ok(())
+    }
+
+    /// Forces everything appended to disk and writes the recovery point; nothing once
+    /// the partition is deleted or closed.
+    pub(crate) fn flush(&self) -> Result<()> {
+        match self.writer() {
+            Ok(mut w) => self.flush_with(&mut w),
+            Err(_) => Ok(()),
+        }
+    }
+
+    fn flush_with(&self, w: &mut Writer) -> Result<()> {
+        self.reap(w, true)?;
+        self.sync_rolled(w)?;
+        w.flushers.covered();
+        self.sync_active(w)?;
+        self.write_recovery_point(w)
+    }
+
+    pub(crate) fn maintain(&self, now_ms: i64) -> Result<()> {
+        let Ok(mut w) = self.writer() else {
+            return Ok(());
+        };
+        self.reap(&mut w, false)?;
+        if let Fsync::Interval(every) = w.config.fsync
+            && w.dirty_since.is_some_and(|t| t.elapsed() >= every)
+        {
+            self.sync_active(&mut w)?;
+        }
+        let config = Arc::clone(&w.config);
+        self.apply_retention(&config, now_ms)?;
+        self.write_recovery_point(&mut w)
     }
 
     /// Deletes the oldest segments while the log is over its size limit or their newest
     /// batch is older than the age limit. The segment taking appends is never deleted.
-    fn apply_retention(&mut self, now_ms: i64) -> Result<()> {
-        self.delete_segments_below_start()?;
-        let mut total: u64 = self.segments.values().map(|s| s.size).sum();
-        while self.segments.len() > 1 {
-            let oldest = self
-                .segments
-                .values()
-                .next()
-                .expect("more than one segment");
-            let by_size = self
-                .config
-                .retention_bytes
-                .is_some_and(|limit| total - oldest.size >= limit);
-            let by_age = self.config.retention_age.is_some_and(|age| {
-                oldest.max_timestamp != i64::MIN
-                    && now_ms.saturating_sub(oldest.max_timestamp) > age.as_millis() as i64
-            });
-            if !by_size && !by_age {
-                break;
+    fn apply_retention(&self, config: &Config, now_ms: i64) -> Result<()> {
+        let doomed = {
+            let mut view = locks::write(&self.view);
+            let mut doomed = view.take_below_start();
+            let mut total: u64 = view.segments.values().map(|s| s.size).sum();
+            while view.segments.len() > 1 {
+                let oldest = view
+                    .segments
+                    .values()
+                    .next()
+                    .expect("more than one segment");
+                let by_size = config
+                    .retention_bytes
+                    .is_some_and(|limit| total - oldest.size >= limit);
+                let by_age = config.retention_age.is_some_and(|age| {
+                    oldest.max_timestamp != i64::MIN
+                        && now_ms.saturating_sub(oldest.max_timestamp) > age.as_millis() as i64
+                });
+                if !by_size && !by_age {
+                    break;
+                }
+                total -= oldest.size;
+                doomed.extend(view.segments.pop_first().map(|(_, s)| s));
             }
-            let (_, oldest) = self.segments.pop_first().expect("more than one segment");
-            total -= oldest.size;
-            oldest.delete()?;
-        }
-        Ok(())
+            doomed
+        };
+        doomed.into_iter().try_for_each(Segment::delete)
     }
 
     /// The chunks of a read and the offset after its last batch.
     pub(crate) fn read(&self, offset: i64, max_bytes: u64) -> Result<(Vec<Chunk>, i64)> {
-        let Offsets { start, end } = self.offsets();
+        let view = locks::read(&self.view);
+        let Offsets { start, end } = view.offsets();
         if offset < start || offset > end {
             return Err(Error::OffsetOutOfRange {
                 partition: self.tp.clone(),
@@ -349,7 +462,7 @@ impl PartitionLog {
             return Ok((chunks, offset));
         }
         let mut budget = max_bytes;
-        let mut segments = self
+        let mut segments = view
             .segments
             .range((Bound::Unbounded, Bound::Included(offset)))
             .rev();
@@ -358,7 +471,7 @@ impl PartitionLog {
             .map(|(_, s)| s)
             .expect("offset lies in the log");
         let mut pos = first.find_position(offset)?;
-        let mut segments = self
+        let mut segments = view
             .segments
             .range(first.base_offset..)
             .map(|(_, s)| s)
@@ -388,8 +501,9 @@ impl PartitionLog {
     }
 
     pub(crate) fn offset_for_timestamp(&self, timestamp: i64) -> Result<Option<i64>> {
-        let Offsets { start, end } = self.offsets();
-        for segment in self.segments.values() {
+        let view = locks::read(&self.view);
+        let Offsets { start, end } = view.offsets();
+        for segment in view.segments.values() {
             if segment.max_timestamp >= timestamp
                 && let Some(offset) = segment.find_timestamp(timestamp)?
             {
@@ -401,20 +515,26 @@ impl PartitionLog {
     }
 
     /// Replaces the partition's settings (a topic's overrides).
-    pub(crate) fn set_config(&mut self, config: Arc<Config>) {
-        self.config = config;
+    pub(crate) fn set_config(&self, config: Arc<Config>) {
+        locks::lock(&self.writer).config = config;
     }
 
-    /// Stops the partition's background work before its directory is deleted.
-    pub(crate) fn discard(mut self) -> Result<()> {
-        self.flushers.reap(true)
+    /// Stops the partition's appends and background work before its directory is
+    /// deleted. Reads lent earlier stay valid.
+    pub(crate) fn discard(&self) -> Result<()> {
+        let mut w = locks::lock(&self.writer);
+        w.closed = true;
+        w.flushers.reap(true).map(drop)
     }
 
-    /// Flushes, trims the active indexes and writes the clean-shutdown marker.
-    pub(crate) fn close(mut self) -> Result<()> {
-        self.flush()?;
-        self.active_mut().trim()?;
-        self.active().sync()?;
+    /// Flushes, trims the active indexes and writes the clean-shutdown marker; appends
+    /// fail after it.
+    pub(crate) fn close(&self) -> Result<()> {
+        let mut w = self.writer()?;
+        self.flush_with(&mut w)?;
+        locks::write(&self.view).active_mut().trim()?;
+        locks::read(&self.view).active().sync()?;
+        w.closed = true;
         files::write_atomically(&self.dir, CLEAN_SHUTDOWN_FILE, b"")
     }
 }

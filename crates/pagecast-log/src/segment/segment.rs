@@ -330,20 +330,28 @@ impl Segment {
             && room(&self.time_index.file, TIME_INDEX_ENTRY as u64)
     }
 
-    /// Appends validated batches whose headers (with their positions in `buf`) are given,
-    /// with one pwrite(2). On failure the log is cut back, so nothing of `buf` stays.
-    pub(crate) fn append(&mut self, buf: &[u8], headers: &[(usize, Header)]) -> Result<()> {
+    /// Writes validated batches after the segment's end with one pwrite(2), without
+    /// making them part of it: reads stop at `size` until [`Segment::index_written`]
+    /// moves it, so this needs only a shared borrow and runs while reads go on. On
+    /// failure the log is cut back, so nothing of `buf` stays.
+    pub(crate) fn write(&self, buf: &[u8]) -> Result<()> {
         if let Err(e) = self.log.write_all_at(buf, self.size) {
             // A short write (ENOSPC part-way) leaves a partial batch; cut it off. If even
             // that fails, recovery will see a torn tail and cut it.
             let _ = self.log.set_len(self.size);
             return Err(Error::io("write", &self.log_path)(e));
         }
+        Ok(())
+    }
+
+    /// Makes the `len` bytes [`Segment::write`] wrote part of the segment: indexes the
+    /// batches whose headers (with their positions in the write) are given and moves the
+    /// end past them. Memory only.
+    pub(crate) fn index_written(&mut self, len: usize, headers: &[(usize, Header)]) {
         for &(at, ref header) in headers {
             self.index_batch(self.size + at as u64, header);
         }
-        self.size += buf.len() as u64;
-        Ok(())
+        self.size += len as u64;
     }
 
     /// Updates offsets, timestamps and indexes for the batch at `pos`, as Kafka does: an
