@@ -15,11 +15,16 @@ use std::time::{Duration, Instant};
 use pagecast_kafka::ErrorCode;
 use pagecast_kafka::client::Client;
 use pagecast_kafka::codec::Bytes;
+use pagecast_kafka::messages::consumer_group_heartbeat::{
+    ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse,
+};
 use pagecast_kafka::messages::describe_groups::{DescribeGroupsRequest, DescribeGroupsResponse};
+use pagecast_kafka::messages::find_coordinator::{FindCoordinatorRequest, FindCoordinatorResponse};
 use pagecast_kafka::messages::heartbeat::{HeartbeatRequest, HeartbeatResponse};
 use pagecast_kafka::messages::join_group::{
     JoinGroupRequest, JoinGroupRequestProtocol, JoinGroupResponse,
 };
+use pagecast_kafka::messages::list_groups::{ListGroupsRequest, ListGroupsResponse};
 use pagecast_kafka::messages::offset_commit::{
     OffsetCommitRequest, OffsetCommitRequestPartition, OffsetCommitRequestTopic,
     OffsetCommitResponse,
@@ -605,5 +610,105 @@ fn misbehaving_members_are_handled_without_hurting_others() {
     for h in storm {
         h.join().unwrap();
     }
+    b.stop();
+}
+
+/// Calls `request` until it answers with something other than Kafka's "coordinator
+/// still loading" codes (Kafka answers them for a while after it starts).
+fn settled(who: &str, mut request: impl FnMut() -> i16) -> i16 {
+    let loading = [
+        ErrorCode::COORDINATOR_LOAD_IN_PROGRESS.0,
+        ErrorCode::COORDINATOR_NOT_AVAILABLE.0,
+        ErrorCode::NOT_COORDINATOR.0,
+    ];
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let code = request();
+        if !loading.contains(&code) || Instant::now() > deadline {
+            return code;
+        }
+        eprintln!("{who}: coordinator loading ({code}), retrying");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Requests Kafka refuses before it creates a group leave nothing behind, on Kafka and
+/// on pagecast alike: 2,000 JoinGroups naming a member of a group that does not exist,
+/// and 2,000 ConsumerGroupHeartbeats with a made-up group, member and epoch, each get
+/// Kafka's error, and ListGroups then lists no group.
+#[test]
+fn refused_joins_and_heartbeats_create_no_group_as_on_kafka() {
+    const EACH: usize = 2000;
+    let kafka = support::kafka::Kafka::start(&[]);
+    let data = tempfile::tempdir().unwrap();
+    let b = Broker::start(data.path(), "segment", &[]);
+    let mut answers = Vec::new();
+    for (who, addr) in [("Kafka", kafka.bootstrap()), ("pagecast", b.bootstrap())] {
+        let mut c = Client::connect(addr.parse().unwrap(), "refused").unwrap();
+        c.stream()
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        // Kafka creates its offsets topic, and so its coordinator, at the first
+        // FindCoordinator, as clients send it before any group request.
+        let found = settled(who, || {
+            let r: FindCoordinatorResponse = c
+                .call(
+                    3,
+                    &FindCoordinatorRequest {
+                        key: "refused".into(),
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
+            r.error_code
+        });
+        assert_eq!(found, 0, "{who}: FindCoordinator");
+        let mut codes = BTreeMap::new();
+        for i in 0..EACH {
+            let group = format!("no-such-group-{i}");
+            let join = settled(who, || {
+                join(&mut c, &group, &format!("made-up-{i}")).error_code
+            });
+            *codes.entry(("JoinGroup", join)).or_insert(0) += 1;
+            let beat = settled(who, || {
+                let r: ConsumerGroupHeartbeatResponse = c
+                    .call(
+                        0,
+                        &ConsumerGroupHeartbeatRequest {
+                            group_id: format!("no-such-consumer-group-{i}"),
+                            member_id: format!("made-up-{i}"),
+                            member_epoch: 7,
+                            ..Default::default()
+                        },
+                    )
+                    .unwrap();
+                r.error_code
+            });
+            *codes.entry(("ConsumerGroupHeartbeat", beat)).or_insert(0) += 1;
+        }
+        let listed: ListGroupsResponse = c.call(4, &ListGroupsRequest::default()).unwrap();
+        assert_eq!(listed.error_code, 0, "{who}");
+        let names: Vec<&str> = listed.groups.iter().map(|g| g.group_id.as_str()).collect();
+        assert!(
+            names.is_empty(),
+            "{who} holds groups it refused: {} of them, {:?}…",
+            names.len(),
+            &names[..names.len().min(5)]
+        );
+        answers.push(codes);
+    }
+    assert_eq!(
+        answers[1], answers[0],
+        "pagecast's answers (right) differ from Kafka's (left)"
+    );
+    let refused = |api: &str| {
+        answers[0]
+            .iter()
+            .filter(|((a, code), _)| *a == api && *code != 0)
+            .map(|(_, n)| n)
+            .sum::<usize>()
+    };
+    assert_eq!(refused("JoinGroup"), EACH, "{:?}", answers[0]);
+    assert_eq!(refused("ConsumerGroupHeartbeat"), EACH, "{:?}", answers[0]);
     b.stop();
 }

@@ -441,6 +441,17 @@ impl ConsumerGroups {
             return fail(ErrorCode::UNSUPPORTED_ASSIGNOR, &b.member_id, b.epoch);
         }
         let interval = self.config.heartbeat_interval;
+        // Kafka creates a consumer group only for a member joining at epoch 0, with its
+        // subscription: any other heartbeat to a group that does not exist is refused
+        // and leaves nothing behind.
+        if !self.groups.contains_key(&b.group) {
+            if b.epoch != 0 {
+                return fail(ErrorCode::GROUP_ID_NOT_FOUND, &b.member_id, b.epoch);
+            }
+            if b.subscribed.is_none() {
+                return fail(ErrorCode::INVALID_REQUEST, &b.member_id, 0);
+            }
+        }
         let group = self.groups.entry(b.group.clone()).or_insert_with(|| Group {
             assignor: "uniform".into(),
             ..Default::default()

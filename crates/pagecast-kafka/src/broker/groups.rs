@@ -598,6 +598,11 @@ impl Coordinator {
         {
             return ready_join(ErrorCode::INCONSISTENT_GROUP_PROTOCOL, &j.member_id);
         }
+        // Kafka creates a classic group only for a member without an ID: a join that
+        // names a member of a group that does not exist is refused, and leaves nothing.
+        if !j.member_id.is_empty() && !self.groups.contains_key(&j.group) {
+            return ready_join(ErrorCode::UNKNOWN_MEMBER_ID, &j.member_id);
+        }
         let new_id = j
             .member_id
             .is_empty()
