@@ -712,3 +712,67 @@ fn refused_joins_and_heartbeats_create_no_group_as_on_kafka() {
     assert_eq!(refused("ConsumerGroupHeartbeat"), EACH, "{:?}", answers[0]);
     b.stop();
 }
+
+/// What a group coordinator answer rests on is written before the answer goes out: a
+/// broker killed right after a LeaveGroup's answer comes back with the group Empty,
+/// and after a ConsumerGroupHeartbeat's answer with the member it admitted.
+#[test]
+fn coordinator_answers_survive_a_kill_right_after_them() {
+    let data = tempfile::tempdir().unwrap();
+    let b = Broker::start(data.path(), "segment", &[]);
+    let mut c = Client::connect(b.addr, "kill").unwrap();
+    run_ok(&mut clients(
+        "produce-values",
+        &[&b.bootstrap(), "t", "1", "1"],
+    ));
+    let (id, _) = lone_member(&mut c, "left");
+    let joined: ConsumerGroupHeartbeatResponse = c
+        .call(
+            0,
+            &ConsumerGroupHeartbeatRequest {
+                group_id: "admitted".into(),
+                member_epoch: 0,
+                rebalance_timeout_ms: 30_000,
+                subscribed_topic_names: Some(vec!["t".into()]),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(joined.error_code, 0);
+    let left: pagecast_kafka::messages::leave_group::LeaveGroupResponse = c
+        .call(
+            0,
+            &pagecast_kafka::messages::leave_group::LeaveGroupRequest {
+                group_id: "left".into(),
+                member_id: id,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(left.error_code, 0);
+    b.kill();
+    let b = Broker::start(data.path(), "segment", &[]);
+    assert_eq!(
+        described(b.addr, "left"),
+        ("Empty".into(), 0),
+        "the member that left came back"
+    );
+    let mut c = Client::connect(b.addr, "kill").unwrap();
+    let again: ConsumerGroupHeartbeatResponse = c
+        .call(
+            0,
+            &ConsumerGroupHeartbeatRequest {
+                group_id: "admitted".into(),
+                member_id: joined.member_id.clone().unwrap(),
+                member_epoch: joined.member_epoch,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        (again.error_code, again.member_epoch),
+        (0, joined.member_epoch),
+        "the admitted member is known in its epoch"
+    );
+    b.stop();
+}

@@ -16,6 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
+use super::offsets::{self, Record, Records};
 use crate::codec::Uuid;
 use crate::error::ErrorCode;
 use crate::wire_struct;
@@ -192,6 +193,7 @@ struct Member {
 /// One consumer-protocol group.
 #[derive(Debug, Clone, Default)]
 pub struct Group {
+    id: String,
     epoch: i32,
     assignment_epoch: i32,
     assignor: String,
@@ -199,8 +201,6 @@ pub struct Group {
     target: BTreeMap<String, BTreeSet<Tp>>,
     /// The subscribed topics' IDs and partition counts the target was computed from.
     basis: Vec<(Uuid, i32)>,
-    /// Whether the state kept across restarts changed since it was last kept.
-    dirty: bool,
 }
 
 /// A member as ConsumerGroupDescribe shows it.
@@ -246,6 +246,9 @@ pub struct Described {
 pub struct ConsumerGroups {
     config: ConsumerGroupConfig,
     groups: HashMap<String, Group>,
+    /// What the operations since [`ConsumerGroups::take_records`] imply for the
+    /// internal partition.
+    records: Records,
 }
 
 fn fail(error: ErrorCode, member_id: &str, epoch: i32) -> BeatAnswer {
@@ -268,16 +271,49 @@ impl Group {
     }
 
     /// Bumps the epoch and computes the target assignment for it.
-    fn rebalance(&mut self, topics: &TopicMap) {
-        self.dirty = true;
+    fn rebalance(&mut self, topics: &TopicMap, out: &mut Records) {
         self.epoch += 1;
         self.basis = self.basis(topics);
         self.target = assign(&self.assignor, &self.members, &self.target, topics);
         self.assignment_epoch = self.epoch;
+        self.keep(out);
     }
 
-    /// Moves a member toward its target; returns whether its assignment changed.
-    fn reconcile(&mut self, id: &str, now: Instant) {
+    /// Adds the record of what this group keeps across a restart to `out`.
+    fn keep(&self, out: &mut Records) {
+        let snapshot = self.snapshot().encode_bytes();
+        out.push(offsets::consumer_group_record(&self.id, Some(snapshot)));
+    }
+
+    /// What this group keeps across a restart.
+    fn snapshot(&self) -> GroupSnapshot {
+        GroupSnapshot {
+            format: 1,
+            epoch: self.epoch,
+            assignment_epoch: self.assignment_epoch,
+            assignor: self.assignor.clone(),
+            members: self
+                .members
+                .iter()
+                .map(|(mid, m)| MemberSnapshot {
+                    member_id: mid.clone(),
+                    epoch: m.epoch,
+                    instance_id: m.instance_id.clone(),
+                    rack_id: m.rack_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    subscribed: m.subscribed.clone(),
+                    rebalance_timeout_ms: m.rebalance_timeout.as_millis() as i64,
+                    assigned: snap_set(&m.assigned),
+                    revoking: snap_set(&m.revoking),
+                    target: snap_set(self.target.get(mid).unwrap_or(&BTreeSet::new())),
+                })
+                .collect(),
+        }
+    }
+
+    /// Moves a member toward its target, keeping the group if its assignment changed.
+    fn reconcile(&mut self, id: &str, now: Instant, out: &mut Records) {
         let target = self.target.get(id).cloned().unwrap_or_default();
         let held_by_others: BTreeSet<Tp> = self
             .members
@@ -314,7 +350,7 @@ impl Group {
             m.changed = true;
         }
         if m.changed {
-            self.dirty = true;
+            self.keep(out);
         }
     }
 
@@ -413,6 +449,7 @@ impl ConsumerGroups {
         ConsumerGroups {
             config,
             groups: HashMap::new(),
+            records: Records::default(),
         }
     }
 
@@ -453,6 +490,7 @@ impl ConsumerGroups {
             }
         }
         let group = self.groups.entry(b.group.clone()).or_insert_with(|| Group {
+            id: b.group.clone(),
             assignor: "uniform".into(),
             ..Default::default()
         });
@@ -462,7 +500,7 @@ impl ConsumerGroups {
                     return fail(ErrorCode::UNKNOWN_MEMBER_ID, &b.member_id, b.epoch);
                 }
                 group.target.remove(&b.member_id);
-                group.rebalance(topics);
+                group.rebalance(topics, &mut self.records);
                 return BeatAnswer {
                     member_id: b.member_id,
                     epoch: b.epoch,
@@ -512,7 +550,7 @@ impl ConsumerGroups {
                         changed: true,
                     },
                 );
-                group.rebalance(topics);
+                group.rebalance(topics, &mut self.records);
                 id
             }
             epoch => {
@@ -534,12 +572,12 @@ impl ConsumerGroups {
                     m.subscribed = s;
                 }
                 if resubscribed || group.basis(topics) != group.basis {
-                    group.rebalance(topics);
+                    group.rebalance(topics, &mut self.records);
                 }
                 b.member_id.clone()
             }
         };
-        group.reconcile(&id, now);
+        group.reconcile(&id, now, &mut self.records);
         let Some(m) = group.members.get_mut(&id) else {
             return fail(ErrorCode::UNKNOWN_MEMBER_ID, &id, b.epoch);
         };
@@ -600,7 +638,7 @@ impl ConsumerGroups {
                 g.members.remove(&id);
                 g.target.remove(&id);
             }
-            g.rebalance(topics);
+            g.rebalance(topics, &mut self.records);
         }
     }
 
@@ -641,44 +679,15 @@ impl ConsumerGroups {
         })
     }
 
-    /// The groups whose kept state changed since the last call, with that state.
-    pub fn take_snapshots(&mut self) -> Vec<(String, GroupSnapshot)> {
-        let mut out = Vec::new();
-        for (id, g) in self.groups.iter_mut().filter(|(_, g)| g.dirty) {
-            g.dirty = false;
-            out.push((
-                id.clone(),
-                GroupSnapshot {
-                    format: 1,
-                    epoch: g.epoch,
-                    assignment_epoch: g.assignment_epoch,
-                    assignor: g.assignor.clone(),
-                    members: g
-                        .members
-                        .iter()
-                        .map(|(mid, m)| MemberSnapshot {
-                            member_id: mid.clone(),
-                            epoch: m.epoch,
-                            instance_id: m.instance_id.clone(),
-                            rack_id: m.rack_id.clone(),
-                            client_id: m.client_id.clone(),
-                            client_host: m.client_host.clone(),
-                            subscribed: m.subscribed.clone(),
-                            rebalance_timeout_ms: m.rebalance_timeout.as_millis() as i64,
-                            assigned: snap_set(&m.assigned),
-                            revoking: snap_set(&m.revoking),
-                            target: snap_set(g.target.get(mid).unwrap_or(&BTreeSet::new())),
-                        })
-                        .collect(),
-                },
-            ));
-        }
-        out
+    /// The records implied by the operations since the last call.
+    pub fn take_records(&mut self) -> Vec<Record> {
+        self.records.take()
     }
 
     /// Restores a group kept before a restart; its members' sessions start now.
     pub fn restore(&mut self, group: &str, snap: GroupSnapshot, topics: &TopicMap, now: Instant) {
         let mut g = Group {
+            id: group.to_owned(),
             epoch: snap.epoch,
             assignment_epoch: snap.assignment_epoch,
             assignor: snap.assignor,
@@ -828,10 +837,22 @@ mod tests {
         let mut c = ConsumerGroups::new(ConsumerGroupConfig::default());
         let now = Instant::now();
         let a = c.heartbeat(beat("", 0), &topics(), || "a".into(), now);
-        let snaps = c.take_snapshots();
-        assert_eq!(snaps.len(), 1);
-        assert!(c.take_snapshots().is_empty(), "taken once");
-        let bytes = snaps[0].1.encode_bytes();
+        let kept: Vec<(String, Vec<u8>)> = c
+            .take_records()
+            .iter()
+            .filter_map(|(k, v)| match offsets::decode(k, v.as_deref()) {
+                Some(offsets::Entry::ConsumerGroup(g, Some(bytes))) => Some((g, bytes)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            kept.len(),
+            1,
+            "one record for the group, the last of its changes"
+        );
+        assert!(c.take_records().is_empty(), "taken once");
+        let (group, bytes) = kept.into_iter().next().unwrap();
+        assert_eq!(group, "g");
         let mut restarted = ConsumerGroups::new(ConsumerGroupConfig::default());
         restarted.restore(
             "g",

@@ -1,6 +1,8 @@
 //! JoinGroup, SyncGroup, Heartbeat, LeaveGroup, ListGroups, DescribeGroups,
-//! DeleteGroups and OffsetDelete: the wire side of the group coordinator (`groups`). A JoinGroup or SyncGroup that must wait for the rest of the
-//! group awaits its answer without holding the coordinator's lock.
+//! DeleteGroups and OffsetDelete: the wire side of the group coordinator (`groups`). A
+//! JoinGroup or SyncGroup that must wait for the rest of the group awaits its answer
+//! without holding the coordinator's lock. An answer that rests on a change of the
+//! coordinator's state goes out once that change is written (`internal::coordinate`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,17 +41,29 @@ fn millis(ms: i32) -> Duration {
     Duration::from_millis(ms.max(0) as u64)
 }
 
-/// Awaits a pending answer; a stopping broker answers NOT_COORDINATOR, as Kafka's does
-/// when the coordinator moves, so clients look for it again.
-async fn wait<T>(shared: &Shared, pending: Pending<T>, stopped: impl FnOnce() -> T) -> T {
-    let rx = match pending {
-        Pending::Ready(t) => return t,
-        Pending::Wait(rx) => rx,
+/// Awaits a pending answer, then the records it rests on. A stopping broker, or records
+/// that could not be written, get `failed` (NOT_COORDINATOR, as Kafka's coordinator
+/// answers when it moves or cannot append, so clients look for it again).
+async fn wait<T>(shared: &Shared, (pending, seq): (Pending<T>, u64), failed: impl Fn() -> T) -> T {
+    let (answer, seq) = match pending {
+        Pending::Ready(t) => (t, seq),
+        Pending::Wait(rx) => {
+            let mut stopping = shared.stopping.subscribe();
+            let answer = tokio::select! {
+                answer = rx => answer.ok(),
+                _ = stopping.wait_for(|s| *s) => None,
+            };
+            let Some(answer) = answer else {
+                return failed();
+            };
+            // The operation that completed the wait (another member's) queued its
+            // records before handing the answer over.
+            (answer, internal::last_queued(shared))
+        }
     };
-    let mut stopping = shared.stopping.subscribe();
-    tokio::select! {
-        answer = rx => answer.unwrap_or_else(|_| stopped()),
-        _ = stopping.wait_for(|s| *s) => stopped(),
+    match internal::written(shared, seq).await {
+        Ok(()) => answer,
+        Err(_) => failed(),
     }
 }
 
@@ -81,7 +95,7 @@ pub(crate) async fn join_group(
             .collect(),
         member_id_required: version >= 4,
     };
-    let pending = lock(&shared.groups).join(join, Instant::now());
+    let pending = internal::coordinate(shared, |c| c.join(join, Instant::now()));
     let joined = wait(shared, pending, || Joined {
         error: Some(ErrorCode::NOT_COORDINATOR),
         generation: -1,
@@ -118,23 +132,26 @@ pub(crate) async fn sync_group(
     shared: &Arc<Shared>,
     req: SyncGroupRequest,
 ) -> (SyncGroupResponse, ErrorCode) {
-    let pending = lock(&shared.groups).sync(
-        &req.group_id,
-        req.generation_id,
-        (&req.member_id, req.group_instance_id.as_deref()),
-        (req.protocol_type.as_deref(), req.protocol_name.as_deref()),
-        req.assignments
-            .into_iter()
-            .map(|a| (a.member_id, a.assignment.0))
-            .collect(),
-        Instant::now(),
-    );
+    let assignments = req
+        .assignments
+        .into_iter()
+        .map(|a| (a.member_id, a.assignment.0))
+        .collect();
+    let pending = internal::coordinate(shared, |c| {
+        c.sync(
+            &req.group_id,
+            req.generation_id,
+            (&req.member_id, req.group_instance_id.as_deref()),
+            (req.protocol_type.as_deref(), req.protocol_name.as_deref()),
+            assignments,
+            Instant::now(),
+        )
+    });
     let synced = wait(shared, pending, || Synced {
         error: Some(ErrorCode::NOT_COORDINATOR),
         ..Default::default()
     })
     .await;
-    internal::persist_groups(shared).await;
     let code = synced.error.unwrap_or(ErrorCode::NONE);
     (
         SyncGroupResponse {
@@ -148,13 +165,19 @@ pub(crate) async fn sync_group(
     )
 }
 
-pub(crate) fn heartbeat(shared: &Shared, req: HeartbeatRequest) -> (HeartbeatResponse, ErrorCode) {
-    let code = lock(&shared.groups).heartbeat(
-        &req.group_id,
-        req.generation_id,
-        (&req.member_id, req.group_instance_id.as_deref()),
-        Instant::now(),
-    );
+pub(crate) async fn heartbeat(
+    shared: &Shared,
+    req: HeartbeatRequest,
+) -> (HeartbeatResponse, ErrorCode) {
+    let (code, seq) = internal::coordinate(shared, |c| {
+        c.heartbeat(
+            &req.group_id,
+            req.generation_id,
+            (&req.member_id, req.group_instance_id.as_deref()),
+            Instant::now(),
+        )
+    });
+    let code = internal::written(shared, seq).await.err().unwrap_or(code);
     (
         HeartbeatResponse {
             error_code: code.0,
@@ -164,38 +187,46 @@ pub(crate) fn heartbeat(shared: &Shared, req: HeartbeatRequest) -> (HeartbeatRes
     )
 }
 
-pub(crate) fn leave_group(
+pub(crate) async fn leave_group(
     shared: &Shared,
     req: LeaveGroupRequest,
     version: i16,
 ) -> (LeaveGroupResponse, ErrorCode) {
     let now = Instant::now();
-    let mut groups = lock(&shared.groups);
-    if version < 3 {
-        let code = groups.leave(&req.group_id, (&req.member_id, None), now);
-        return (
+    let failed = |code: ErrorCode| {
+        (
             LeaveGroupResponse {
                 error_code: code.0,
                 ..Default::default()
             },
             code,
-        );
+        )
+    };
+    if version < 3 {
+        let (code, seq) = internal::coordinate(shared, |c| {
+            c.leave(&req.group_id, (&req.member_id, None), now)
+        });
+        return failed(internal::written(shared, seq).await.err().unwrap_or(code));
     }
-    let members: Vec<MemberResponse> = req
-        .members
-        .into_iter()
-        .map(|m| MemberResponse {
-            error_code: groups
-                .leave(
-                    &req.group_id,
-                    (&m.member_id, m.group_instance_id.as_deref()),
-                    now,
-                )
-                .0,
-            member_id: m.member_id,
-            group_instance_id: m.group_instance_id,
-        })
-        .collect();
+    let (members, seq) = internal::coordinate(shared, |c| {
+        req.members
+            .into_iter()
+            .map(|m| MemberResponse {
+                error_code: c
+                    .leave(
+                        &req.group_id,
+                        (&m.member_id, m.group_instance_id.as_deref()),
+                        now,
+                    )
+                    .0,
+                member_id: m.member_id,
+                group_instance_id: m.group_instance_id,
+            })
+            .collect::<Vec<_>>()
+    });
+    if let Err(code) = internal::written(shared, seq).await {
+        return failed(code);
+    }
     let code = ErrorCode::first(members.iter().map(|m| m.error_code));
     (
         LeaveGroupResponse {
@@ -294,49 +325,47 @@ pub(crate) fn describe_groups(
     )
 }
 
-pub(crate) fn delete_groups(
+/// Deletes each empty group with its committed offsets: the tombstones of both are
+/// written before the answer goes out.
+pub(crate) async fn delete_groups(
     shared: &Shared,
     req: DeleteGroupsRequest,
 ) -> (DeleteGroupsResponse, ErrorCode) {
-    let results: Vec<DeletableGroupResult> = req
-        .groups_names
-        .into_iter()
-        .map(|group_id| {
-            let known = lock(&shared.groups).delete(&group_id);
-            let commits: Vec<Key> = lock(&shared.offsets)
-                .group(&group_id)
-                .map(|(k, _)| k.clone())
-                .collect();
-            let code = match known {
-                Err(ErrorCode::GROUP_ID_NOT_FOUND) if !commits.is_empty() => ErrorCode::NONE,
-                Err(e) => e,
-                Ok(()) => ErrorCode::NONE,
-            };
-            if code.is_none() {
-                let mut records: Vec<_> = commits
-                    .iter()
-                    .map(|k| offsets::commit_record(k, None))
-                    .collect();
-                records.push(offsets::group_record(&group_id, None));
-                records.push(offsets::consumer_group_record(&group_id, None));
-                if let Err(e) = internal::write(shared, &records) {
-                    eprintln!("pagecast broker: deleting group {group_id}: {e}");
-                    return DeletableGroupResult {
-                        group_id,
-                        error_code: storage_error_code(&e).0,
-                    };
-                }
+    let (mut results, seq) = internal::coordinate(shared, |c| {
+        req.groups_names
+            .into_iter()
+            .map(|group_id| {
+                let known = c.delete(&group_id);
                 let mut committed = lock(&shared.offsets);
-                for k in &commits {
-                    committed.remove(k);
+                let commits: Vec<Key> =
+                    committed.group(&group_id).map(|(k, _)| k.clone()).collect();
+                let code = match known {
+                    // A group known only by its commits (a simple consumer's) is deleted.
+                    Err(ErrorCode::GROUP_ID_NOT_FOUND) if !commits.is_empty() => {
+                        c.tombstones(&group_id);
+                        ErrorCode::NONE
+                    }
+                    Err(e) => e,
+                    Ok(()) => ErrorCode::NONE,
+                };
+                if code.is_none() {
+                    for k in &commits {
+                        c.record(offsets::commit_record(k, None));
+                        committed.remove(k);
+                    }
                 }
-            }
-            DeletableGroupResult {
-                group_id,
-                error_code: code.0,
-            }
-        })
-        .collect();
+                DeletableGroupResult {
+                    group_id,
+                    error_code: code.0,
+                }
+            })
+            .collect::<Vec<_>>()
+    });
+    if let Err(code) = internal::written(shared, seq).await {
+        for r in results.iter_mut().filter(|r| r.error_code == 0) {
+            r.error_code = code.0;
+        }
+    }
     let code = ErrorCode::first(results.iter().map(|r| r.error_code));
     (
         DeleteGroupsResponse {
@@ -444,7 +473,7 @@ fn by_topic(set: &std::collections::BTreeSet<Tp>) -> Vec<TopicPartitions> {
     out
 }
 
-pub(crate) fn consumer_group_heartbeat(
+pub(crate) async fn consumer_group_heartbeat(
     shared: &Shared,
     req: ConsumerGroupHeartbeatRequest,
     client_id: &str,
@@ -488,7 +517,18 @@ pub(crate) fn consumer_group_heartbeat(
         }),
     };
     let topics = shared.topic_map();
-    let answer = lock(&shared.groups).consumer_heartbeat(beat, &topics, Instant::now());
+    let (answer, seq) = internal::coordinate(shared, |c| {
+        c.consumer_heartbeat(beat, &topics, Instant::now())
+    });
+    if let Err(code) = internal::written(shared, seq).await {
+        return (
+            ConsumerGroupHeartbeatResponse {
+                error_code: code.0,
+                ..Default::default()
+            },
+            code,
+        );
+    }
     let code = answer.error.unwrap_or(ErrorCode::NONE);
     (
         ConsumerGroupHeartbeatResponse {

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use super::consumer_groups::{Beat, BeatAnswer, ConsumerGroups, TopicMap};
+use super::offsets::{self, Record, Records};
 use crate::codec::{Bytes, PLAIN, Reader, Wire};
 use crate::error::ErrorCode;
 use crate::wire_struct;
@@ -272,6 +273,7 @@ struct Member {
 /// One group.
 #[derive(Debug)]
 struct Group {
+    id: String,
     state: State,
     generation: i32,
     protocol_type: Option<String>,
@@ -286,13 +288,12 @@ struct Group {
     rebalance_deadline: Option<Instant>,
     /// The first rebalance does not complete before this.
     not_before: Option<Instant>,
-    /// Whether the state worth keeping across a restart changed since it was kept.
-    dirty: bool,
 }
 
 impl Group {
-    fn new() -> Group {
+    fn new(id: &str) -> Group {
         Group {
+            id: id.to_owned(),
             state: State::Empty,
             generation: 0,
             protocol_type: None,
@@ -303,8 +304,45 @@ impl Group {
             statics: HashMap::new(),
             rebalance_deadline: None,
             not_before: None,
-            dirty: false,
         }
+    }
+
+    /// What this group keeps across a restart.
+    fn snapshot(&self) -> GroupSnapshot {
+        GroupSnapshot {
+            format: 1,
+            protocol_type: self.protocol_type.clone(),
+            generation: self.generation,
+            protocol: self.protocol.clone(),
+            leader: self.leader.clone(),
+            members: self
+                .members
+                .iter()
+                .map(|(mid, m)| MemberSnapshot {
+                    member_id: mid.clone(),
+                    instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    session_timeout_ms: m.session_timeout.as_millis() as i32,
+                    rebalance_timeout_ms: m.rebalance_timeout.as_millis() as i32,
+                    protocols: m
+                        .protocols
+                        .iter()
+                        .map(|(name, md)| ProtocolSnapshot {
+                            name: name.clone(),
+                            metadata: Bytes(md.clone()),
+                        })
+                        .collect(),
+                    assignment: Bytes(m.assignment.clone()),
+                })
+                .collect(),
+        }
+    }
+
+    /// Adds the record of what this group keeps across a restart to `out`.
+    fn keep(&self, out: &mut Records) {
+        let snapshot = self.snapshot().encode_bytes();
+        out.push(offsets::group_record(&self.id, Some(snapshot)));
     }
 
     /// Moves a static member from its old member ID to `new`, answering any request
@@ -424,7 +462,7 @@ impl Group {
 
     /// Completes the join phase if every member has rejoined (after the initial delay),
     /// or if the rebalance deadline has passed, removing members that did not rejoin.
-    fn maybe_complete_join(&mut self, now: Instant) {
+    fn maybe_complete_join(&mut self, now: Instant, out: &mut Records) {
         if self.state != State::PreparingRebalance {
             return;
         }
@@ -451,7 +489,7 @@ impl Group {
             self.state = State::Empty;
             self.protocol = None;
             self.leader = None;
-            self.dirty = true;
+            self.keep(out);
             return;
         }
         self.protocol = self.select_protocol();
@@ -481,7 +519,7 @@ impl Group {
         }
     }
 
-    fn remove_member(&mut self, id: &str, now: Instant) {
+    fn remove_member(&mut self, id: &str, now: Instant, out: &mut Records) {
         let Some(m) = self.members.remove(id) else {
             return;
         };
@@ -492,7 +530,7 @@ impl Group {
             State::Stable | State::CompletingRebalance => self.prepare_rebalance(now),
             State::PreparingRebalance | State::Empty => {}
         }
-        self.maybe_complete_join(now);
+        self.maybe_complete_join(now, out);
     }
 }
 
@@ -505,6 +543,9 @@ pub struct Coordinator {
     next_member: u64,
     /// Consumer-protocol (KIP-848) groups.
     pub consumer: ConsumerGroups,
+    /// What the operations since [`Coordinator::take_records`] imply for the internal
+    /// partition.
+    records: Records,
 }
 
 /// Whether `member` (with its static `instance` ID, if any) is a member of `g`: a
@@ -539,7 +580,17 @@ impl Coordinator {
             groups: HashMap::new(),
             next_member: 0,
             consumer: ConsumerGroups::new(config.consumer),
+            records: Records::default(),
         }
+    }
+
+    /// The records implied by the operations since the last call, classic and
+    /// consumer-protocol groups alike, in the order they were made. The broker takes
+    /// them under the same lock as the operation, and writes them before it answers.
+    pub fn take_records(&mut self) -> Vec<Record> {
+        let mut records = self.records.take();
+        records.extend(self.consumer.take_records());
+        records
     }
 
     /// Handles a ConsumerGroupHeartbeat (KIP-848). A group with classic members
@@ -611,7 +662,7 @@ impl Coordinator {
         let group = self
             .groups
             .entry(j.group.clone())
-            .or_insert_with(Group::new);
+            .or_insert_with(|| Group::new(&j.group));
         // The protocol must fit the group's members.
         if !group.members.is_empty() {
             let same_type = group
@@ -638,7 +689,7 @@ impl Coordinator {
         let member_id = match (new_id, held_by) {
             (Some(id), Some(old)) => {
                 group.replace_static(&old, &id);
-                group.dirty = true;
+                group.keep(&mut self.records);
                 id
             }
             (None, Some(holder)) if holder != j.member_id => {
@@ -721,7 +772,7 @@ impl Coordinator {
                 }
             }
         }
-        group.maybe_complete_join(now);
+        group.maybe_complete_join(now, &mut self.records);
         Pending::Wait(rx)
     }
 
@@ -802,7 +853,7 @@ impl Coordinator {
                         }
                     }
                     g.state = State::Stable;
-                    g.dirty = true;
+                    g.keep(&mut self.records);
                 }
                 Pending::Wait(rx)
             }
@@ -853,7 +904,7 @@ impl Coordinator {
         if let Err(e) = identity(g, &member, instance) {
             return e;
         }
-        g.remove_member(&member, now);
+        g.remove_member(&member, now, &mut self.records);
         ErrorCode::NONE
     }
 
@@ -923,9 +974,9 @@ impl Coordinator {
                         m.client_id, m.session_timeout
                     );
                 }
-                g.remove_member(&id, now);
+                g.remove_member(&id, now, &mut self.records);
             }
-            g.maybe_complete_join(now);
+            g.maybe_complete_join(now, &mut self.records);
         }
     }
 
@@ -1010,66 +1061,43 @@ impl Coordinator {
         })
     }
 
-    /// Forgets a group without members (DeleteGroups). Unknown groups are
-    /// GROUP_ID_NOT_FOUND, ones with members NON_EMPTY_GROUP.
+    /// Forgets a group without members (DeleteGroups), with the tombstones of its
+    /// metadata. Unknown groups are GROUP_ID_NOT_FOUND, ones with members
+    /// NON_EMPTY_GROUP.
     pub fn delete(&mut self, group: &str) -> Result<(), ErrorCode> {
-        if let Some(answer) = self.consumer.delete(group) {
-            return answer;
+        let deleted = match self.consumer.delete(group) {
+            Some(answer) => answer,
+            None => match self.groups.get(group) {
+                None => Err(ErrorCode::GROUP_ID_NOT_FOUND),
+                Some(g) if !g.members.is_empty() => Err(ErrorCode::NON_EMPTY_GROUP),
+                Some(_) => {
+                    self.groups.remove(group);
+                    Ok(())
+                }
+            },
+        };
+        if deleted.is_ok() {
+            self.tombstones(group);
         }
-        match self.groups.get(group) {
-            None => Err(ErrorCode::GROUP_ID_NOT_FOUND),
-            Some(g) if !g.members.is_empty() => Err(ErrorCode::NON_EMPTY_GROUP),
-            Some(_) => {
-                self.groups.remove(group);
-                Ok(())
-            }
-        }
+        deleted
     }
 
-    /// The groups whose kept state changed since the last call, with that state.
-    pub fn take_snapshots(&mut self) -> Vec<(String, GroupSnapshot)> {
-        let mut out = Vec::new();
-        for (id, g) in self.groups.iter_mut().filter(|(_, g)| g.dirty) {
-            g.dirty = false;
-            out.push((
-                id.clone(),
-                GroupSnapshot {
-                    format: 1,
-                    protocol_type: g.protocol_type.clone(),
-                    generation: g.generation,
-                    protocol: g.protocol.clone(),
-                    leader: g.leader.clone(),
-                    members: g
-                        .members
-                        .iter()
-                        .map(|(mid, m)| MemberSnapshot {
-                            member_id: mid.clone(),
-                            instance_id: m.instance_id.clone(),
-                            client_id: m.client_id.clone(),
-                            client_host: m.client_host.clone(),
-                            session_timeout_ms: m.session_timeout.as_millis() as i32,
-                            rebalance_timeout_ms: m.rebalance_timeout.as_millis() as i32,
-                            protocols: m
-                                .protocols
-                                .iter()
-                                .map(|(name, md)| ProtocolSnapshot {
-                                    name: name.clone(),
-                                    metadata: Bytes(md.clone()),
-                                })
-                                .collect(),
-                            assignment: Bytes(m.assignment.clone()),
-                        })
-                        .collect(),
-                },
-            ));
-        }
-        out
+    /// Adds a record for the internal partition to what the current operation implies.
+    pub fn record(&mut self, record: Record) {
+        self.records.push(record);
+    }
+
+    /// Adds the tombstones of a group's metadata, of either kind.
+    pub fn tombstones(&mut self, group: &str) {
+        self.records.push(offsets::group_record(group, None));
+        self.records
+            .push(offsets::consumer_group_record(group, None));
     }
 
     /// Restores a group kept before a restart: Stable with its members, whose sessions
     /// start now, or Empty.
     pub fn restore(&mut self, group: &str, snap: GroupSnapshot, now: Instant) {
-        let mut g = Group::new();
+        let mut g = Group::new(group);
         g.generation = snap.generation;
         g.protocol_type = snap.protocol_type.clone();
         g.protocol = snap.protocol;
@@ -1436,6 +1464,17 @@ mod tests {
         assert_eq!(c.state("g").unwrap().0, State::PreparingRebalance);
     }
 
+    /// The classic groups' records among `records`: group ID and snapshot bytes.
+    fn kept_groups(records: Vec<Record>) -> Vec<(String, Vec<u8>)> {
+        records
+            .iter()
+            .filter_map(|(k, v)| match offsets::decode(k, v.as_deref()) {
+                Some(offsets::Entry::Group(g, Some(bytes))) => Some((g, bytes)),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// A Stable group kept before a restart comes back Stable: its members' heartbeats
     /// in the old generation are answered without a rebalance.
     #[test]
@@ -1455,10 +1494,15 @@ mod tests {
             vec![(m.member_id.clone(), b"P".to_vec())],
             t0,
         );
-        let snaps = c.take_snapshots();
-        assert_eq!(snaps.len(), 1);
-        assert!(c.take_snapshots().is_empty(), "taken once");
-        let bytes = snaps[0].1.encode_bytes();
+        let kept = kept_groups(c.take_records());
+        assert_eq!(
+            kept.len(),
+            1,
+            "one record for the group, the last of its changes"
+        );
+        assert!(c.take_records().is_empty(), "taken once");
+        let (group, bytes) = kept.into_iter().next().unwrap();
+        assert_eq!(group, "g");
 
         let mut restarted = coordinator();
         restarted.restore("g", GroupSnapshot::decode_bytes(&bytes).unwrap(), t0);

@@ -149,7 +149,8 @@ pub(crate) enum Run {
     /// file read, a decompression) runs there.
     Pool(fn(Call, &[u8]) -> Result<Job, DecodeError>),
     /// An async handler that waits without holding a thread (Fetch's long poll, the
-    /// JoinGroup and SyncGroup rebalance waits) and does its blocking work on the pool.
+    /// JoinGroup and SyncGroup rebalance waits, a group coordinator answer waiting for
+    /// its records to be written) and does its blocking work on the pool.
     Wait(fn(Call, &[u8]) -> Result<Waiting, DecodeError>),
 }
 
@@ -299,11 +300,11 @@ pub static APIS: &[Api] = &[
         let out = group_api::sync_group(&call.shared, req).await;
         call.answer(out)
     }),
-    pool!("Heartbeat", HeartbeatRequest, |call, req| {
-        group_api::heartbeat(&call.shared, req)
+    wait!("Heartbeat", HeartbeatRequest, |call, req| {
+        call.answer(group_api::heartbeat(&call.shared, req).await)
     }),
-    pool!("LeaveGroup", LeaveGroupRequest, |call, req| {
-        group_api::leave_group(&call.shared, req, call.version)
+    wait!("LeaveGroup", LeaveGroupRequest, |call, req| {
+        call.answer(group_api::leave_group(&call.shared, req, call.version).await)
     }),
     pool!("ListGroups", ListGroupsRequest, |call, req| {
         group_api::list_groups(&call.shared, req)
@@ -311,21 +312,25 @@ pub static APIS: &[Api] = &[
     pool!("DescribeGroups", DescribeGroupsRequest, |call, req| {
         group_api::describe_groups(&call.shared, req, call.version)
     }),
-    pool!("DeleteGroups", DeleteGroupsRequest, |call, req| {
-        group_api::delete_groups(&call.shared, req)
+    wait!("DeleteGroups", DeleteGroupsRequest, |call, req| {
+        call.answer(group_api::delete_groups(&call.shared, req).await)
     }),
     pool!("OffsetDelete", OffsetDeleteRequest, |call, req| {
         group_api::offset_delete(&call.shared, req)
     }),
-    pool!(
+    wait!(
         "ConsumerGroupHeartbeat",
         ConsumerGroupHeartbeatRequest,
-        |call, req| group_api::consumer_group_heartbeat(
-            &call.shared,
-            req,
-            &call.client_id,
-            &call.client_host
-        )
+        |call, req| {
+            let out = group_api::consumer_group_heartbeat(
+                &call.shared,
+                req,
+                &call.client_id,
+                &call.client_host,
+            )
+            .await;
+            call.answer(out)
+        }
     ),
     pool!(
         "ConsumerGroupDescribe",

@@ -2,17 +2,21 @@
 //! metadata are appended to it as records (`offsets`), and replayed from it at
 //! start-up, so both survive a restart and a crash as the log does.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, VecDeque};
+use std::ops::RangeInclusive;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
+
+use tokio::sync::{Notify, watch};
 
 use pagecast_log::TopicPartition;
 use pagecast_log::batch::{self, Builder};
 
 use super::consumer_groups::GroupSnapshot as ConsumerGroupSnapshot;
-use super::groups::GroupSnapshot;
+use super::groups::{Coordinator, GroupSnapshot};
 use super::offsets::{self, Entry, OFFSETS_TOPIC, Record};
 use super::{BrokerError, Shared, lock, now_ms};
+use crate::error::ErrorCode;
 
 /// The internal partition.
 pub(crate) fn partition() -> TopicPartition {
@@ -33,33 +37,157 @@ pub(crate) fn write(shared: &Shared, records: &[Record]) -> pagecast_log::Result
         .map(drop)
 }
 
-/// Writes the metadata of every group that changed since it was last written: the
-/// snapshots are taken here, the append runs on the handler pool.
-pub(crate) async fn persist_groups(shared: &Arc<Shared>) {
-    // Held from the snapshots to their append, so that snapshots reach the log in the
-    // order they were taken: replay keeps the last.
-    let _in_order = shared.group_writes.lock().await;
-    let (classic, consumer) = {
-        let mut groups = lock(&shared.groups);
-        (groups.take_snapshots(), groups.consumer.take_snapshots())
-    };
-    if classic.is_empty() && consumer.is_empty() {
-        return;
+/// Largest run of record bytes appended as one batch.
+const BATCH_BYTES: usize = 1 << 20;
+
+/// Appends `records` in batches of at most [`BATCH_BYTES`] (a record larger than that
+/// goes alone), in order.
+fn write_batches(shared: &Shared, records: &[Record]) -> pagecast_log::Result<()> {
+    let size = |(k, v): &Record| k.len() + v.as_ref().map_or(0, Vec::len);
+    let (mut start, mut bytes) = (0, 0);
+    for (i, r) in records.iter().enumerate() {
+        if i > start && bytes + size(r) > BATCH_BYTES {
+            write(shared, &records[start..i])?;
+            (start, bytes) = (i, 0);
+        }
+        bytes += size(r);
     }
-    let records: Vec<Record> =
-        classic
-            .iter()
-            .map(|(group, snap)| offsets::group_record(group, Some(snap.encode_bytes())))
-            .chain(consumer.iter().map(|(group, snap)| {
-                offsets::consumer_group_record(group, Some(snap.encode_bytes()))
-            }))
-            .collect();
-    let s = Arc::clone(shared);
-    let written = shared.pool.run(move || write(&s, &records)).await;
-    match written {
-        Some(Ok(())) => {}
-        Some(Err(e)) => eprintln!("pagecast broker: storing group metadata: {e}"),
-        None => eprintln!("pagecast broker: storing group metadata: the handler pool is stopped"),
+    if start < records.len() {
+        write(shared, &records[start..])?;
+    }
+    Ok(())
+}
+
+/// Failed writes remembered for the answers that wait on them.
+const FAILURES_KEPT: usize = 1024;
+
+/// The group coordinator's records on their way to the internal partition, Kafka's
+/// CoordinatorResult: each operation's records are queued under the coordinator's
+/// lock, so in the order the operations ran; one task appends them in that order; and
+/// an answer goes out only once the records it depends on are written.
+#[derive(Default)]
+pub(crate) struct CoordinatorLog {
+    queue: Mutex<Queue>,
+    wake: Notify,
+    progress: watch::Sender<Progress>,
+}
+
+#[derive(Default)]
+struct Queue {
+    records: Vec<Record>,
+    /// The sequence number of the last operation that queued records.
+    last: u64,
+    /// Set at shutdown: the writer writes what is queued, then ends.
+    closed: bool,
+}
+
+#[derive(Default)]
+struct Progress {
+    /// Every operation up to this sequence number has been written, or failed.
+    through: u64,
+    /// Sequence ranges whose write failed (the newest [`FAILURES_KEPT`]).
+    failed: VecDeque<RangeInclusive<u64>>,
+    /// The writer has ended: nothing queued from now on is written.
+    ended: bool,
+}
+
+impl CoordinatorLog {
+    /// Queues an operation's records; returns the sequence number to await. An
+    /// operation that wrote nothing awaits the last one that did, as its answer may
+    /// rest on what that one changed (Kafka's coordinator does the same).
+    fn queue(&self, records: Vec<Record>) -> u64 {
+        let mut q = lock(&self.queue);
+        if !records.is_empty() {
+            q.last += 1;
+            q.records.extend(records);
+            self.wake.notify_one();
+        }
+        q.last
+    }
+
+    /// The sequence number of the last operation that queued records.
+    fn last(&self) -> u64 {
+        lock(&self.queue).last
+    }
+
+    /// Lets the writer end once it has written what is queued.
+    pub(crate) fn close(&self) {
+        lock(&self.queue).closed = true;
+        self.wake.notify_one();
+    }
+}
+
+/// Runs a group coordinator operation and queues the records it implies; returns its
+/// result and the sequence number that [`written`] awaits before the answer goes out.
+pub(crate) fn coordinate<T>(shared: &Shared, op: impl FnOnce(&mut Coordinator) -> T) -> (T, u64) {
+    let mut groups = lock(&shared.groups);
+    let result = op(&mut groups);
+    let seq = shared.coordinator_log.queue(groups.take_records());
+    (result, seq)
+}
+
+/// The sequence number of the last operation that queued records: an answer handed
+/// over by another request's operation (a JoinGroup completed by the last member's)
+/// awaits it.
+pub(crate) fn last_queued(shared: &Shared) -> u64 {
+    shared.coordinator_log.last()
+}
+
+/// Waits until the records of operation `seq` and of every one before it are written.
+/// Fails if their write failed, or if the broker stopped writing them; the answer is
+/// then NOT_COORDINATOR, as Kafka's when its coordinator cannot append.
+pub(crate) async fn written(shared: &Shared, seq: u64) -> Result<(), ErrorCode> {
+    let mut progress = shared.coordinator_log.progress.subscribe();
+    let done = progress
+        .wait_for(|p| p.through >= seq || p.ended)
+        .await
+        .map_err(|_| ErrorCode::NOT_COORDINATOR)?;
+    if done.through < seq || done.failed.iter().any(|r| r.contains(&seq)) {
+        return Err(ErrorCode::NOT_COORDINATOR);
+    }
+    Ok(())
+}
+
+/// Appends the coordinator's queued records, in order, on the handler pool, until the
+/// log is closed and everything queued is written.
+pub(crate) async fn write_coordinator_records(shared: Arc<Shared>) {
+    let log = &shared.coordinator_log;
+    loop {
+        let taken = {
+            let mut q = lock(&log.queue);
+            if q.records.is_empty() && q.closed {
+                log.progress.send_modify(|p| p.ended = true);
+                return;
+            }
+            (!q.records.is_empty()).then(|| (std::mem::take(&mut q.records), q.last))
+        };
+        let Some((records, through)) = taken else {
+            log.wake.notified().await;
+            continue;
+        };
+        let s = Arc::clone(&shared);
+        let ok = match shared.pool.run(move || write_batches(&s, &records)).await {
+            Some(Ok(())) => true,
+            Some(Err(e)) => {
+                eprintln!("pagecast broker: writing group coordinator records: {e}");
+                false
+            }
+            None => {
+                eprintln!(
+                    "pagecast broker: writing group coordinator records: the handler pool is stopped"
+                );
+                false
+            }
+        };
+        log.progress.send_modify(|p| {
+            if !ok {
+                if p.failed.len() == FAILURES_KEPT {
+                    p.failed.pop_front();
+                }
+                p.failed.push_back(p.through + 1..=through);
+            }
+            p.through = through;
+        });
     }
 }
 

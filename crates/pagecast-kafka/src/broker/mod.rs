@@ -259,8 +259,8 @@ pub(crate) struct Shared {
     /// Bytes of requests read and not yet answered: `config.queued_request_bytes`
     /// permits.
     request_bytes: tokio::sync::Semaphore,
-    /// Taken by each write of group metadata, from its snapshot to its append.
-    group_writes: tokio::sync::Mutex<()>,
+    /// The group coordinator's records, queued to be written before their answers.
+    coordinator_log: internal::CoordinatorLog,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -670,7 +670,7 @@ impl Broker {
             stopping: watch::channel(false).0,
             pool,
             request_bytes: tokio::sync::Semaphore::new(queued_request_bytes),
-            group_writes: tokio::sync::Mutex::new(()),
+            coordinator_log: internal::CoordinatorLog::default(),
         });
         let s = Arc::clone(&shared);
         blocking(move || {
@@ -718,6 +718,7 @@ impl Broker {
         }
         tasks.spawn(maintain(Arc::clone(&shared)));
         tasks.spawn(tick_groups(Arc::clone(&shared)));
+        let writer = tokio::spawn(internal::write_coordinator_records(Arc::clone(&shared)));
         let mut shutdown = std::pin::pin!(shutdown);
         let slots = Arc::new(tokio::sync::Semaphore::new(shared.config.max_connections));
         let per_address = conn::PerAddress::new(shared.config.max_connections_per_ip);
@@ -760,7 +761,6 @@ impl Broker {
         drop(listener);
         shared.stopping.send_replace(true);
         lock(&shared.groups).abandon(ErrorCode::NOT_COORDINATOR);
-        internal::persist_groups(&shared).await;
         // Connections finish the request in hand (long polls answer at once); a client
         // that sends nothing more is closed by its task seeing `stopping`.
         let drain = async { while tasks.join_next().await.is_some() {} };
@@ -769,6 +769,11 @@ impl Broker {
             .is_err()
         {
             eprintln!("pagecast broker: connections still busy after 10 s; closing them");
+        }
+        // The coordinator's last records are written before the handler threads end.
+        shared.coordinator_log.close();
+        if let Err(e) = writer.await {
+            eprintln!("pagecast broker: the group coordinator's writer: {e}");
         }
         // What is queued is answered; then the handler threads end, and with them the
         // last requests' hold on the store.
@@ -835,8 +840,7 @@ async fn tick_groups(shared: Arc<Shared>) {
             () = tokio::time::sleep(Duration::from_millis(50)) => {}
         }
         let topics = shared.topic_map();
-        lock(&shared.groups).tick(&topics, std::time::Instant::now());
-        internal::persist_groups(&shared).await;
+        internal::coordinate(&shared, |c| c.tick(&topics, std::time::Instant::now()));
     }
 }
 

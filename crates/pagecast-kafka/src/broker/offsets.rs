@@ -51,6 +51,28 @@ pub enum Entry {
 /// A record key and value.
 pub type Record = (Vec<u8>, Option<Vec<u8>>);
 
+/// The records a coordinator operation implies, in the order it made them: what the
+/// broker writes to the internal partition before it answers (Kafka's
+/// CoordinatorResult). A later record for a key replaces an earlier one of the same
+/// operation, as it would on replay.
+#[derive(Debug, Default)]
+pub struct Records(Vec<Record>);
+
+impl Records {
+    /// Adds `record`, replacing one with the same key.
+    pub fn push(&mut self, record: Record) {
+        match self.0.iter_mut().find(|(key, _)| *key == record.0) {
+            Some(earlier) => *earlier = record,
+            None => self.0.push(record),
+        }
+    }
+
+    /// Takes the records made so far.
+    pub fn take(&mut self) -> Vec<Record> {
+        std::mem::take(&mut self.0)
+    }
+}
+
 /// The record of a commit, or of its deletion (`None`).
 pub fn commit_record(key: &Key, value: Option<&Committed>) -> Record {
     let mut k = Vec::new();
