@@ -776,3 +776,51 @@ fn coordinator_answers_survive_a_kill_right_after_them() {
     );
     b.stop();
 }
+
+/// A member that stops heartbeating is removed at its session's deadline: a
+/// DeleteGroups sent 35 ms after the deadline finds the group empty. Twenty groups at
+/// once, each from its own connection, their last heartbeats 2.5 ms apart: a check
+/// every 50 ms would leave most of them "not empty".
+#[test]
+fn a_session_ends_at_its_deadline() {
+    let data = tempfile::tempdir().unwrap();
+    let b = Broker::start(data.path(), "segment", &[]);
+    let addr = b.addr;
+    let answers: Vec<(String, i16)> = std::thread::scope(|s| {
+        let runs: Vec<_> = (0..20u64)
+            .map(|i| {
+                s.spawn(move || {
+                    let group = format!("silent-{i}");
+                    let mut c = Client::connect(addr, "silent").unwrap();
+                    let (member, generation) = lone_member(&mut c, &group);
+                    // A last heartbeat at a different moment in each group, so that
+                    // the deadlines fall at every phase of any periodic check.
+                    std::thread::sleep(Duration::from_micros(7000 + 2500 * i));
+                    assert_eq!(heartbeat(&mut c, &group, generation, &member), 0);
+                    // The session (6 s, from `join`) restarted before the answer came.
+                    let heard = Instant::now();
+                    std::thread::sleep(
+                        (heard + Duration::from_millis(6035))
+                            .saturating_duration_since(Instant::now()),
+                    );
+                    let deleted: pagecast_kafka::messages::delete_groups::DeleteGroupsResponse = c
+                        .call(
+                            2,
+                            &pagecast_kafka::messages::delete_groups::DeleteGroupsRequest {
+                                groups_names: vec![group.clone()],
+                            },
+                        )
+                        .unwrap();
+                    (group, deleted.results[0].error_code)
+                })
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let refused: Vec<&(String, i16)> = answers.iter().filter(|(_, code)| *code != 0).collect();
+    assert!(
+        refused.is_empty(),
+        "DeleteGroups 35 ms after the session's end was refused (69: not found, 68: not empty): {refused:?}"
+    );
+    b.stop();
+}

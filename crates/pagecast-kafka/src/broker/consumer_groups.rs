@@ -615,31 +615,40 @@ impl ConsumerGroups {
         })
     }
 
-    /// Removes members whose session lapsed or who held on to revoked partitions past
-    /// their rebalance timeout.
-    pub fn tick(&mut self, topics: &TopicMap, now: Instant) {
-        let session = self.config.session_timeout;
-        for g in self.groups.values_mut() {
-            let gone: Vec<String> = g
-                .members
-                .iter()
-                .filter(|(_, m)| {
-                    now > m.last_heard + session
-                        || m.revoking_since
-                            .is_some_and(|t| now > t + m.rebalance_timeout)
-                })
-                .map(|(id, _)| id.clone())
-                .collect();
-            if gone.is_empty() {
-                continue;
-            }
-            for id in gone {
-                eprintln!("pagecast broker: consumer group member {id} lapsed; removing it");
-                g.members.remove(&id);
-                g.target.remove(&id);
-            }
-            g.rebalance(topics, &mut self.records);
+    /// When a member's session lapses, and when its time to give up revoked partitions
+    /// does; `None` if there is no such member.
+    pub fn deadlines(&self, group: &str, member: &str) -> Option<(Instant, Option<Instant>)> {
+        let m = self.groups.get(group)?.members.get(member)?;
+        Some((
+            m.last_heard + self.config.session_timeout,
+            m.revoking_since.map(|t| t + m.rebalance_timeout),
+        ))
+    }
+
+    /// The members of a group.
+    pub fn member_ids(&self, group: &str) -> Vec<String> {
+        self.groups
+            .get(group)
+            .map(|g| g.members.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Removes `member` if its session has lapsed or it has held on to revoked
+    /// partitions past its rebalance timeout, and rebalances the rest.
+    pub fn expire(&mut self, group: &str, member: &str, topics: &TopicMap, now: Instant) {
+        let Some((session, revocation)) = self.deadlines(group, member) else {
+            return;
+        };
+        if now < session && revocation.is_none_or(|t| now < t) {
+            return;
         }
+        let Some(g) = self.groups.get_mut(group) else {
+            return;
+        };
+        eprintln!("pagecast broker: consumer group member {member} lapsed; removing it");
+        g.members.remove(member);
+        g.target.remove(member);
+        g.rebalance(topics, &mut self.records);
     }
 
     /// Every group: ID and state.
@@ -814,8 +823,12 @@ mod tests {
             c.heartbeat(bad, &topics(), || "x".into(), now).error,
             Some(ErrorCode::UNSUPPORTED_ASSIGNOR)
         );
-        c.tick(&topics(), now + Duration::from_secs(11));
-        assert_eq!(c.describe("g").unwrap().state, "Empty");
+        let (session, revocation) = c.deadlines("g", "a").unwrap();
+        assert_eq!((session, revocation), (now + Duration::from_secs(10), None));
+        c.expire("g", "a", &topics(), session - Duration::from_millis(1));
+        assert_eq!(c.describe("g").unwrap().state, "Stable", "not yet");
+        c.expire("g", "a", &topics(), session);
+        assert_eq!(c.describe("g").unwrap().state, "Empty", "at its deadline");
     }
 
     #[test]

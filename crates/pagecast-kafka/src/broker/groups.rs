@@ -24,6 +24,7 @@ use tokio::sync::oneshot;
 
 use super::consumer_groups::{Beat, BeatAnswer, ConsumerGroups, TopicMap};
 use super::offsets::{self, Record, Records};
+use super::timers::{Timer, Timers};
 use crate::codec::{Bytes, PLAIN, Reader, Wire};
 use crate::error::ErrorCode;
 use crate::wire_struct;
@@ -430,6 +431,19 @@ impl Group {
         self.state = State::PreparingRebalance;
     }
 
+    /// When the join phase under way may end: at the end of the initial delay (if
+    /// every member has joined by then), else at the rebalance deadline.
+    fn join_ends(&self, now: Instant) -> Option<Instant> {
+        if self.state != State::PreparingRebalance {
+            return None;
+        }
+        match (self.not_before, self.rebalance_deadline) {
+            (Some(delay), Some(deadline)) if delay > now => Some(delay.min(deadline)),
+            (Some(delay), None) if delay > now => Some(delay),
+            (_, deadline) => deadline,
+        }
+    }
+
     fn joined_for(&self, member_id: &str) -> Joined {
         let protocol = self.protocol.clone();
         let leader = self.leader.clone().unwrap_or_default();
@@ -546,6 +560,8 @@ pub struct Coordinator {
     /// What the operations since [`Coordinator::take_records`] imply for the internal
     /// partition.
     records: Records,
+    /// Every deadline of every group, classic and consumer-protocol.
+    timers: Timers,
 }
 
 /// Whether `member` (with its static `instance` ID, if any) is a member of `g`: a
@@ -561,6 +577,27 @@ fn identity(g: &Group, member: &str, instance: Option<&str>) -> Result<(), Error
     } else {
         Err(ErrorCode::UNKNOWN_MEMBER_ID)
     }
+}
+
+/// Sets the timers of a classic group's deadlines: each member's session, each member
+/// ID handed out and not yet used, and the end of its join phase.
+fn arm(timers: &mut Timers, g: &Group, now: Instant) {
+    for (id, m) in &g.members {
+        arm_session(timers, &g.id, id, m);
+    }
+    for (id, lapses) in &g.pending {
+        timers.schedule(Timer::Pending(g.id.clone(), id.clone()), *lapses);
+    }
+    if let Some(at) = g.join_ends(now) {
+        timers.schedule(Timer::Join(g.id.clone()), at);
+    }
+}
+
+fn arm_session(timers: &mut Timers, group: &str, id: &str, m: &Member) {
+    timers.schedule(
+        Timer::Session(group.to_owned(), id.to_owned()),
+        m.last_heard + m.session_timeout,
+    );
 }
 
 fn ready_join(error: ErrorCode, member_id: &str) -> Pending<Joined> {
@@ -581,6 +618,94 @@ impl Coordinator {
             next_member: 0,
             consumer: ConsumerGroups::new(config.consumer),
             records: Records::default(),
+            timers: Timers::default(),
+        }
+    }
+
+    /// The earliest deadline set, when [`Coordinator::expire`] has work to do.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    /// Timers set: one per member, unused member ID and join phase, however often
+    /// each is moved.
+    pub fn timers(&self) -> usize {
+        self.timers.len()
+    }
+
+    /// Whether an operation since the last call set a deadline earlier than the
+    /// earliest one before it: whoever sleeps until [`Coordinator::next_deadline`]
+    /// must look again.
+    pub fn take_moved(&mut self) -> bool {
+        self.timers.take_moved()
+    }
+
+    /// Acts on the deadlines due at `now`: removes members whose session has lapsed,
+    /// forgets member IDs handed out and never used, ends join phases whose time has
+    /// come, and expires consumer-protocol members. A timer finds the state as it is
+    /// now: a member heard from since is given its new deadline.
+    pub fn expire(&mut self, topics: &TopicMap, now: Instant) {
+        for timer in self.timers.due(now) {
+            match timer {
+                Timer::Session(group, member) => self.expire_session(&group, &member, now),
+                Timer::Pending(group, member) => {
+                    if let Some(g) = self.groups.get_mut(&group)
+                        && g.pending.get(&member).is_some_and(|lapses| *lapses <= now)
+                    {
+                        g.pending.remove(&member);
+                    }
+                }
+                Timer::Join(group) => {
+                    if let Some(g) = self.groups.get_mut(&group) {
+                        g.maybe_complete_join(now, &mut self.records);
+                        arm(&mut self.timers, g, now);
+                    }
+                }
+                Timer::ConsumerSession(group, member) | Timer::Revocation(group, member) => {
+                    self.consumer.expire(&group, &member, topics, now);
+                    self.arm_consumer(&group, &member);
+                }
+            }
+        }
+    }
+
+    fn expire_session(&mut self, group: &str, member: &str, now: Instant) {
+        let Some(g) = self.groups.get_mut(group) else {
+            return;
+        };
+        let Some(m) = g.members.get(member) else {
+            return;
+        };
+        // A member waiting in a join phase is heard from when the phase ends, and its
+        // session timer is set again then.
+        if m.join_waiter.is_some() {
+            return;
+        }
+        let deadline = m.last_heard + m.session_timeout;
+        if now < deadline {
+            arm_session(&mut self.timers, group, member, m);
+            return;
+        }
+        eprintln!(
+            "pagecast broker: group member {member} ({}) sent no heartbeat for {:?}; removing it",
+            m.client_id, m.session_timeout
+        );
+        g.remove_member(member, now, &mut self.records);
+        arm(&mut self.timers, g, now);
+    }
+
+    /// Sets a consumer-protocol member's session and revocation timers.
+    fn arm_consumer(&mut self, group: &str, member: &str) {
+        let Some((session, revocation)) = self.consumer.deadlines(group, member) else {
+            return;
+        };
+        self.timers.schedule(
+            Timer::ConsumerSession(group.to_owned(), member.to_owned()),
+            session,
+        );
+        if let Some(at) = revocation {
+            self.timers
+                .schedule(Timer::Revocation(group.to_owned(), member.to_owned()), at);
         }
     }
 
@@ -609,7 +734,25 @@ impl Coordinator {
             };
         }
         let id = self.new_member_id(&b.client_id);
-        self.consumer.heartbeat(b, topics, || id, now)
+        let group = b.group.clone();
+        let answer = self.consumer.heartbeat(b, topics, || id, now);
+        self.arm_consumer(&group, &answer.member_id);
+        answer
+    }
+
+    /// Restores a consumer-protocol group kept before a restart, with its members'
+    /// timers.
+    pub fn restore_consumer(
+        &mut self,
+        group: &str,
+        snap: super::consumer_groups::GroupSnapshot,
+        topics: &TopicMap,
+        now: Instant,
+    ) {
+        self.consumer.restore(group, snap, topics, now);
+        for member in self.consumer.member_ids(group) {
+            self.arm_consumer(group, &member);
+        }
     }
 
     fn new_member_id(&mut self, client_id: &str) -> String {
@@ -635,6 +778,15 @@ impl Coordinator {
 
     /// Handles a JoinGroup.
     pub fn join(&mut self, j: Join, now: Instant) -> Pending<Joined> {
+        let group = j.group.clone();
+        let answer = self.join_member(j, now);
+        if let Some(g) = self.groups.get(&group) {
+            arm(&mut self.timers, g, now);
+        }
+        answer
+    }
+
+    fn join_member(&mut self, j: Join, now: Instant) -> Pending<Joined> {
         if j.group.is_empty() {
             return ready_join(ErrorCode::INVALID_GROUP_ID, &j.member_id);
         }
@@ -829,6 +981,7 @@ impl Coordinator {
         };
         if let Some(m) = g.members.get_mut(member) {
             m.last_heard = now;
+            arm_session(&mut self.timers, group, member, m);
         }
         match g.state {
             State::PreparingRebalance => fail(ErrorCode::REBALANCE_IN_PROGRESS),
@@ -876,6 +1029,7 @@ impl Coordinator {
         };
         if let Some(m) = g.members.get_mut(member) {
             m.last_heard = now;
+            arm_session(&mut self.timers, group, member, m);
         }
         match g.state {
             State::PreparingRebalance => ErrorCode::REBALANCE_IN_PROGRESS,
@@ -885,7 +1039,15 @@ impl Coordinator {
 
     /// Handles one member of a LeaveGroup.
     /// A static member may leave by its instance ID alone (an empty member ID).
-    pub fn leave(
+    pub fn leave(&mut self, group: &str, member: (&str, Option<&str>), now: Instant) -> ErrorCode {
+        let code = self.leave_member(group, member, now);
+        if let Some(g) = self.groups.get(group) {
+            arm(&mut self.timers, g, now);
+        }
+        code
+    }
+
+    fn leave_member(
         &mut self,
         group: &str,
         (member, instance): (&str, Option<&str>),
@@ -941,6 +1103,7 @@ impl Coordinator {
         identity(g, member, instance)?;
         if let Some(m) = g.members.get_mut(member) {
             m.last_heard = now;
+            arm_session(&mut self.timers, group, member, m);
         }
         if generation != g.generation {
             return Err(ErrorCode::ILLEGAL_GENERATION);
@@ -952,31 +1115,6 @@ impl Coordinator {
         match g.state {
             State::CompletingRebalance => Err(ErrorCode::REBALANCE_IN_PROGRESS),
             _ => Ok(()),
-        }
-    }
-
-    /// Expires silent members and lapsed member IDs, and completes rebalances whose
-    /// time has come.
-    pub fn tick(&mut self, topics: &TopicMap, now: Instant) {
-        self.consumer.tick(topics, now);
-        for g in self.groups.values_mut() {
-            g.pending.retain(|_, lapses| *lapses > now);
-            let expired: Vec<String> = g
-                .members
-                .iter()
-                .filter(|(_, m)| m.join_waiter.is_none() && now > m.last_heard + m.session_timeout)
-                .map(|(id, _)| id.clone())
-                .collect();
-            for id in expired {
-                if let Some(m) = g.members.get(&id) {
-                    eprintln!(
-                        "pagecast broker: group member {id} ({}) sent no heartbeat for {:?}; removing it",
-                        m.client_id, m.session_timeout
-                    );
-                }
-                g.remove_member(&id, now, &mut self.records);
-            }
-            g.maybe_complete_join(now, &mut self.records);
         }
     }
 
@@ -1132,6 +1270,7 @@ impl Coordinator {
         } else {
             State::Stable
         };
+        arm(&mut self.timers, &g, now);
         self.groups.insert(group.to_owned(), g);
     }
 
@@ -1213,9 +1352,9 @@ mod tests {
         let mut wa = waiting(c.join(join(&a.member_id, &["range", "roundrobin"]), t0));
         let mut wb = waiting(c.join(join(&b.member_id, &["roundrobin"]), t0));
         // Every member has joined, but the first rebalance waits out the initial delay.
-        c.tick(&TopicMap::new(), t0 + Duration::from_millis(50));
+        c.expire(&TopicMap::new(), t0 + Duration::from_millis(50));
         assert!(wa.try_recv().is_err());
-        c.tick(&TopicMap::new(), t0 + Duration::from_millis(150));
+        c.expire(&TopicMap::new(), t0 + Duration::from_millis(150));
         let ja = wa.try_recv().unwrap();
         let jb = wb.try_recv().unwrap();
         assert_eq!((ja.generation, jb.generation), (1, 1));
@@ -1334,7 +1473,7 @@ mod tests {
             c.heartbeat("g", 2, (&x.member_id, None), t2 + Duration::from_secs(9)),
             ErrorCode::NONE
         );
-        c.tick(&TopicMap::new(), t4);
+        c.expire(&TopicMap::new(), t4);
         assert_eq!(c.members("g").len(), 2, "the silent member is gone");
         assert_eq!(c.state("g").unwrap().0, State::PreparingRebalance);
         assert_eq!(
@@ -1350,18 +1489,59 @@ mod tests {
         let mut j = join("", &["range"]);
         j.member_id_required = false;
         let mut w1 = waiting(c.join(j.clone(), t0));
-        c.tick(&TopicMap::new(), t0 + Duration::from_millis(200));
+        c.expire(&TopicMap::new(), t0 + Duration::from_millis(200));
         let m1 = w1.try_recv().unwrap();
         let _ = c.sync("g", 1, (&m1.member_id, None), (None, None), vec![], t0);
         // A second member joins; the first never rejoins.
         let mut w2 = waiting(c.join(j, t0 + Duration::from_secs(1)));
-        c.tick(&TopicMap::new(), t0 + Duration::from_secs(2));
+        c.expire(&TopicMap::new(), t0 + Duration::from_secs(2));
         assert!(w2.try_recv().is_err());
-        c.tick(&TopicMap::new(), t0 + Duration::from_secs(22));
+        c.expire(&TopicMap::new(), t0 + Duration::from_secs(22));
         let m2 = w2.try_recv().unwrap();
         assert_eq!(m2.generation, 2);
         assert_eq!(m2.leader, m2.member_id, "the silent leader was dropped");
         assert_eq!(c.members("g"), [m2.member_id]);
+    }
+
+    /// A silent member is removed at its session's deadline, not a moment before or
+    /// later; heartbeats move its one timer rather than adding timers.
+    #[test]
+    fn a_session_ends_at_its_deadline_and_heartbeats_move_its_timer() {
+        let mut c = coordinator();
+        let t0 = Instant::now();
+        let mut j = join("", &["range"]);
+        j.member_id_required = false;
+        let mut w = waiting(c.join(j, t0));
+        assert_eq!(
+            c.next_deadline(),
+            Some(t0 + Duration::from_millis(100)),
+            "the initial delay"
+        );
+        c.expire(&TopicMap::new(), t0 + Duration::from_millis(100));
+        let m = w.try_recv().unwrap();
+        let _ = c.sync("g", 1, (&m.member_id, None), (None, None), vec![], t0);
+        let mut last = t0;
+        for i in 1..=100 {
+            last = t0 + Duration::from_millis(10 * i);
+            assert_eq!(
+                c.heartbeat("g", 1, (&m.member_id, None), last),
+                ErrorCode::NONE
+            );
+        }
+        assert_eq!(c.timers(), 1, "one session timer, moved by each heartbeat");
+        let deadline = last + Duration::from_secs(10);
+        assert_eq!(c.next_deadline(), Some(deadline));
+        c.expire(&TopicMap::new(), deadline - Duration::from_millis(1));
+        assert_eq!(
+            c.members("g"),
+            std::slice::from_ref(&m.member_id),
+            "not before its deadline"
+        );
+        c.expire(&TopicMap::new(), deadline);
+        assert!(c.members("g").is_empty(), "removed at its deadline");
+        assert_eq!(c.state("g").unwrap().0, State::Empty);
+        assert_eq!(c.delete("g"), Ok(()));
+        assert_eq!(c.next_deadline(), None, "nothing left to wait for");
     }
 
     #[test]
@@ -1407,7 +1587,7 @@ mod tests {
         let t0 = Instant::now();
         let mut wa = waiting(c.join(static_join("", "a"), t0));
         let mut wb = waiting(c.join(static_join("", "b"), t0));
-        c.tick(&TopicMap::new(), t0 + Duration::from_millis(200));
+        c.expire(&TopicMap::new(), t0 + Duration::from_millis(200));
         let (ja, jb) = (wa.try_recv().unwrap(), wb.try_recv().unwrap());
         let leader = if ja.leader == ja.member_id { &ja } else { &jb };
         let assignments = vec![
@@ -1484,7 +1664,7 @@ mod tests {
         let mut j = join("", &["range"]);
         j.member_id_required = false;
         let mut w = waiting(c.join(j, t0));
-        c.tick(&TopicMap::new(), t0 + Duration::from_millis(200));
+        c.expire(&TopicMap::new(), t0 + Duration::from_millis(200));
         let m = w.try_recv().unwrap();
         let _ = c.sync(
             "g",
@@ -1522,7 +1702,7 @@ mod tests {
             restarted.leave("g", (&m.member_id, None), t0),
             ErrorCode::NONE
         );
-        restarted.tick(&TopicMap::new(), t0);
+        restarted.expire(&TopicMap::new(), t0);
         assert_eq!(restarted.state("g"), Some((State::Empty, 2)));
         assert_eq!(restarted.delete("g"), Ok(()));
         assert_eq!(restarted.delete("g"), Err(ErrorCode::GROUP_ID_NOT_FOUND));

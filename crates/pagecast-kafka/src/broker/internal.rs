@@ -119,10 +119,14 @@ impl CoordinatorLog {
 
 /// Runs a group coordinator operation and queues the records it implies; returns its
 /// result and the sequence number that [`written`] awaits before the answer goes out.
+/// An operation that set an earlier deadline wakes the timer task.
 pub(crate) fn coordinate<T>(shared: &Shared, op: impl FnOnce(&mut Coordinator) -> T) -> (T, u64) {
     let mut groups = lock(&shared.groups);
     let result = op(&mut groups);
     let seq = shared.coordinator_log.queue(groups.take_records());
+    if groups.take_moved() {
+        shared.group_timers_moved.notify_one();
+    }
     (result, seq)
 }
 
@@ -250,7 +254,7 @@ pub(crate) fn replay(shared: &Shared) -> Result<(), BrokerError> {
             .as_deref()
             .and_then(ConsumerGroupSnapshot::decode_bytes)
         {
-            coordinator.consumer.restore(&group, snap, &topics, now);
+            coordinator.restore_consumer(&group, snap, &topics, now);
         }
     }
     Ok(())

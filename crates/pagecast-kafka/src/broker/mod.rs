@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod offsets;
 mod pool;
 pub mod producers;
+mod timers;
 pub mod topic_config;
 
 use std::collections::BTreeMap;
@@ -261,6 +262,8 @@ pub(crate) struct Shared {
     request_bytes: tokio::sync::Semaphore,
     /// The group coordinator's records, queued to be written before their answers.
     coordinator_log: internal::CoordinatorLog,
+    /// Woken when a group operation sets a deadline earlier than the earliest one.
+    group_timers_moved: Notify,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -671,6 +674,7 @@ impl Broker {
             pool,
             request_bytes: tokio::sync::Semaphore::new(queued_request_bytes),
             coordinator_log: internal::CoordinatorLog::default(),
+            group_timers_moved: Notify::new(),
         });
         let s = Arc::clone(&shared);
         blocking(move || {
@@ -717,7 +721,7 @@ impl Broker {
             tasks.spawn(conn::serve_metrics(Arc::clone(&shared), l));
         }
         tasks.spawn(maintain(Arc::clone(&shared)));
-        tasks.spawn(tick_groups(Arc::clone(&shared)));
+        tasks.spawn(group_timers(Arc::clone(&shared)));
         let writer = tokio::spawn(internal::write_coordinator_records(Arc::clone(&shared)));
         let mut shutdown = std::pin::pin!(shutdown);
         let slots = Arc::new(tokio::sync::Semaphore::new(shared.config.max_connections));
@@ -831,16 +835,26 @@ fn open_data(config: &Config) -> Result<(File, Meta, Topics, Box<dyn Store>), Br
     Ok((lock_file, meta, topics, store))
 }
 
-/// Completes rebalances and expires silent members as time passes.
-async fn tick_groups(shared: Arc<Shared>) {
+/// Acts on the group coordinator's deadlines as each comes, as Kafka's coordinator
+/// timer does: sleeps until the earliest, and looks again when an operation sets an
+/// earlier one.
+async fn group_timers(shared: Arc<Shared>) {
     let mut stopping = shared.stopping.subscribe();
     loop {
+        let next = lock(&shared.groups).next_deadline();
+        let due = async {
+            match next {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
-            _ = stopping.changed() => return,
-            () = tokio::time::sleep(Duration::from_millis(50)) => {}
+            _ = stopping.wait_for(|s| *s) => return,
+            () = shared.group_timers_moved.notified() => continue,
+            () = due => {}
         }
         let topics = shared.topic_map();
-        internal::coordinate(&shared, |c| c.tick(&topics, std::time::Instant::now()));
+        internal::coordinate(&shared, |c| c.expire(&topics, std::time::Instant::now()));
     }
 }
 
