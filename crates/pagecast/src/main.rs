@@ -376,6 +376,16 @@ struct BrokerArgs {
         value_name = "MS"
     )]
     group_initial_rebalance_delay_ms: u64,
+    /// How long committed offsets outlive their group: an Empty group's offsets expire
+    /// this long after it became Empty, a commit outside a group this long after it was
+    /// made, and an Empty group left without offsets is deleted
+    /// (offsets.retention.minutes).
+    #[arg(long, env = "PAGECAST_OFFSETS_RETENTION_MINUTES", default_value_t = 10_080, value_name = "MINUTES", value_parser = clap::value_parser!(u64).range(1..))]
+    offsets_retention_minutes: u64,
+    /// How often committed offsets are checked for expiry
+    /// (offsets.retention.check.interval.ms).
+    #[arg(long, env = "PAGECAST_OFFSETS_RETENTION_CHECK_INTERVAL_MS", default_value_t = 600_000, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
+    offsets_retention_check_interval_ms: u64,
     /// Session timeout of consumer-protocol (KIP-848) members
     /// (group.consumer.session.timeout.ms).
     #[arg(long, env = "PAGECAST_GROUP_CONSUMER_SESSION_TIMEOUT_MS", default_value_t = 45_000, value_name = "MS", value_parser = clap::value_parser!(u64).range(1000..))]
@@ -623,6 +633,10 @@ fn broker(args: BrokerArgs) -> anyhow::Result<()> {
     config.queued_requests = args.queued_max_requests as usize;
     config.groups.initial_rebalance_delay =
         std::time::Duration::from_millis(args.group_initial_rebalance_delay_ms);
+    config.groups.offsets_retention =
+        std::time::Duration::from_secs(args.offsets_retention_minutes.saturating_mul(60));
+    config.groups.offsets_retention_check_interval =
+        std::time::Duration::from_millis(args.offsets_retention_check_interval_ms);
     config.groups.consumer.session_timeout =
         std::time::Duration::from_millis(args.group_consumer_session_timeout_ms);
     config.groups.consumer.heartbeat_interval =

@@ -824,3 +824,287 @@ fn a_session_ends_at_its_deadline() {
     );
     b.stop();
 }
+
+/// A consumer-protocol subscription to `topics` (version 0, no user data), as a
+/// classic member's JoinGroup metadata carries it.
+fn subscription(topics: &[&str]) -> Vec<u8> {
+    use pagecast_kafka::codec::{PLAIN, Wire};
+    let mut out = Vec::new();
+    0i16.encode(&mut out, PLAIN);
+    let names: Vec<String> = topics.iter().map(|t| (*t).to_owned()).collect();
+    names.encode(&mut out, PLAIN);
+    (-1i32).encode(&mut out, PLAIN);
+    out
+}
+
+/// One broker's side of [`offsets_expire_with_their_group_as_on_kafka`].
+struct Retained {
+    who: &'static str,
+    client: Client,
+    live: (String, i32),
+}
+
+impl Retained {
+    fn commit(&mut self, group: &str, generation: i32, member: &str) {
+        let r: OffsetCommitResponse = self
+            .client
+            .call(
+                7,
+                &OffsetCommitRequest {
+                    group_id: group.into(),
+                    generation_id_or_member_epoch: generation,
+                    member_id: member.into(),
+                    topics: vec![OffsetCommitRequestTopic {
+                        name: "kept".into(),
+                        partitions: vec![OffsetCommitRequestPartition {
+                            partition_index: 0,
+                            committed_offset: 1,
+                            ..Default::default()
+                        }],
+                    }],
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            r.topics[0].partitions[0].error_code, 0,
+            "{}: commit of {group}",
+            self.who
+        );
+    }
+
+    /// The offset `group` has committed for kept-0 (-1: none).
+    fn committed(&mut self, group: &str) -> i64 {
+        use pagecast_kafka::messages::offset_fetch::{
+            OffsetFetchRequest, OffsetFetchRequestTopic, OffsetFetchResponse,
+        };
+        let r: OffsetFetchResponse = self
+            .client
+            .call(
+                7,
+                &OffsetFetchRequest {
+                    group_id: group.into(),
+                    topics: Some(vec![OffsetFetchRequestTopic {
+                        name: "kept".into(),
+                        partition_indexes: vec![0],
+                    }]),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        r.topics[0].partitions[0].committed_offset
+    }
+
+    fn groups(&mut self) -> Vec<String> {
+        let listed: ListGroupsResponse =
+            self.client.call(4, &ListGroupsRequest::default()).unwrap();
+        let mut names: Vec<String> = listed.groups.into_iter().map(|g| g.group_id).collect();
+        names.sort();
+        names
+    }
+
+    fn sets_up(who: &'static str, addr: &str) -> Retained {
+        let mut client = Client::connect(addr.parse().unwrap(), "retention").unwrap();
+        client
+            .stream()
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let found = settled(who, || {
+            let r: FindCoordinatorResponse = client
+                .call(
+                    3,
+                    &FindCoordinatorRequest {
+                        key: "live".into(),
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
+            r.error_code
+        });
+        assert_eq!(found, 0, "{who}: FindCoordinator");
+        // Kafka loads each group's coordinator partition after creating them.
+        let loaded = settled(who, || {
+            let d: DescribeGroupsResponse = client
+                .call(
+                    4,
+                    &DescribeGroupsRequest {
+                        groups: vec!["live".into(), "emptied".into(), "simple".into()],
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
+            d.groups
+                .iter()
+                .map(|g| g.error_code)
+                .find(|c| *c != 0)
+                .unwrap_or(0)
+        });
+        assert_eq!(loaded, 0, "{who}: DescribeGroups");
+        let created: pagecast_kafka::messages::create_topics::CreateTopicsResponse = client
+            .call(
+                pagecast_kafka::client::CREATE_TOPICS_VERSION,
+                &pagecast_kafka::messages::create_topics::CreateTopicsRequest {
+                    topics: vec![pagecast_kafka::messages::create_topics::CreatableTopic {
+                        name: "kept".into(),
+                        num_partitions: 1,
+                        replication_factor: 1,
+                        ..Default::default()
+                    }],
+                    timeout_ms: 30_000,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(created.topics[0].error_code, 0, "{who}: CreateTopics");
+        let member = |client: &mut Client, group: &str| {
+            let mut req = JoinGroupRequest {
+                group_id: group.into(),
+                session_timeout_ms: 10_000,
+                rebalance_timeout_ms: 10_000,
+                protocol_type: "consumer".into(),
+                protocols: vec![JoinGroupRequestProtocol {
+                    name: "range".into(),
+                    metadata: Bytes(subscription(&["kept"])),
+                }],
+                ..Default::default()
+            };
+            let mut joined: JoinGroupResponse = client.call(5, &req).unwrap();
+            if joined.error_code == ErrorCode::MEMBER_ID_REQUIRED.0 {
+                req.member_id = joined.member_id;
+                joined = client.call(5, &req).unwrap();
+            }
+            assert_eq!(joined.error_code, 0, "{who}: JoinGroup {group}");
+            let synced: SyncGroupResponse = client
+                .call(
+                    3,
+                    &SyncGroupRequest {
+                        group_id: group.into(),
+                        generation_id: joined.generation_id,
+                        member_id: joined.member_id.clone(),
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
+            assert_eq!(synced.error_code, 0, "{who}: SyncGroup {group}");
+            (joined.member_id, joined.generation_id)
+        };
+        let live = member(&mut client, "live");
+        let emptied = member(&mut client, "emptied");
+        let mut r = Retained { who, client, live };
+        r.commit("live", r.live.1, &r.live.0.clone());
+        r.commit("emptied", emptied.1, &emptied.0);
+        r.commit("simple", -1, "");
+        let left: pagecast_kafka::messages::leave_group::LeaveGroupResponse = r
+            .client
+            .call(
+                0,
+                &pagecast_kafka::messages::leave_group::LeaveGroupRequest {
+                    group_id: "emptied".into(),
+                    member_id: emptied.0,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(left.error_code, 0, "{who}: LeaveGroup");
+        r
+    }
+
+    fn heartbeat(&mut self) {
+        let (member, generation) = self.live.clone();
+        assert_eq!(
+            heartbeat(&mut self.client, "live", generation, &member),
+            0,
+            "{}",
+            self.who
+        );
+    }
+}
+
+/// Committed offsets expire as on Kafka with `offsets.retention.minutes=1`: a Stable
+/// group keeps the offset of the topic it subscribes to, while an Empty group's offset
+/// and a commit outside any group expire, and their groups (Kafka lists the committer's
+/// as a group too) are deleted with them. After a restart, what expired stays gone.
+#[test]
+fn offsets_expire_with_their_group_as_on_kafka() {
+    let kafka = support::kafka::Kafka::start(&[
+        "offsets.retention.minutes=1",
+        "offsets.retention.check.interval.ms=1000",
+    ]);
+    let data = tempfile::tempdir().unwrap();
+    let flags = [
+        "--offsets-retention-minutes",
+        "1",
+        "--offsets-retention-check-interval-ms",
+        "1000",
+        "--group-initial-rebalance-delay-ms",
+        "0",
+    ];
+    let b = Broker::start(data.path(), "segment", &flags);
+    let kafka_addr = kafka.bootstrap();
+    let mut sides = [
+        Retained::sets_up("Kafka", &kafka_addr),
+        Retained::sets_up("pagecast", &b.bootstrap()),
+    ];
+    for s in &mut sides {
+        let before = (
+            s.groups(),
+            s.committed("live"),
+            s.committed("emptied"),
+            s.committed("simple"),
+        );
+        assert_eq!(
+            before,
+            (
+                vec!["emptied".to_owned(), "live".to_owned(), "simple".to_owned()],
+                1,
+                1,
+                1
+            ),
+            "{}: before the retention",
+            s.who
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut expired = [false, false];
+    while expired.contains(&false) {
+        assert!(
+            Instant::now() < deadline,
+            "offsets still held after 120 s: {expired:?}"
+        );
+        std::thread::sleep(Duration::from_secs(1));
+        for (s, done) in sides.iter_mut().zip(&mut expired) {
+            s.heartbeat();
+            *done = s.committed("emptied") == -1 && s.committed("simple") == -1;
+        }
+    }
+    let after: Vec<_> = sides
+        .iter_mut()
+        .map(|s| (s.groups(), s.committed("live")))
+        .collect();
+    assert_eq!(after[0], (vec!["live".to_owned()], 1), "Kafka");
+    assert_eq!(
+        after[1], after[0],
+        "pagecast (right) differs from Kafka (left)"
+    );
+    drop(sides);
+    b.stop();
+    let b = Broker::start(data.path(), "segment", &flags);
+    let mut again = Client::connect(b.addr, "retention").unwrap();
+    let listed: ListGroupsResponse = again.call(4, &ListGroupsRequest::default()).unwrap();
+    let names: Vec<String> = listed.groups.into_iter().map(|g| g.group_id).collect();
+    assert_eq!(names, ["live"], "after a restart");
+    let mut r = Retained {
+        who: "pagecast",
+        client: again,
+        live: (String::new(), 0),
+    };
+    assert_eq!(
+        (
+            r.committed("emptied"),
+            r.committed("simple"),
+            r.committed("live")
+        ),
+        (-1, -1, 1)
+    );
+    b.stop();
+}

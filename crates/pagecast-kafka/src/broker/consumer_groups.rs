@@ -625,6 +625,28 @@ impl ConsumerGroups {
         ))
     }
 
+    /// The topics a group's members subscribe to, if the group exists.
+    pub fn subscribed(&self, group: &str) -> Option<Vec<String>> {
+        let g = self.groups.get(group)?;
+        let mut topics: Vec<String> = g
+            .members
+            .values()
+            .flat_map(|m| m.subscribed.iter().cloned())
+            .collect();
+        topics.sort();
+        topics.dedup();
+        Some(topics)
+    }
+
+    /// Removes a group without members; whether it did.
+    pub fn remove_if_empty(&mut self, group: &str) -> bool {
+        let empty = self.groups.get(group).is_some_and(|g| g.members.is_empty());
+        if empty {
+            self.groups.remove(group);
+        }
+        empty
+    }
+
     /// The members of a group.
     pub fn member_ids(&self, group: &str) -> Vec<String> {
         self.groups
@@ -853,7 +875,7 @@ mod tests {
         let kept: Vec<(String, Vec<u8>)> = c
             .take_records()
             .iter()
-            .filter_map(|(k, v)| match offsets::decode(k, v.as_deref()) {
+            .filter_map(|(k, v)| match offsets::decode(k, v.as_deref(), 0) {
                 Some(offsets::Entry::ConsumerGroup(g, Some(bytes))) => Some((g, bytes)),
                 _ => None,
             })

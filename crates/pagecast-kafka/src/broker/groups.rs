@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use super::consumer_groups::{Beat, BeatAnswer, ConsumerGroups, TopicMap};
-use super::offsets::{self, Record, Records};
+use super::offsets::{self, CommittedOffsets, Key, Record, Records};
 use super::timers::{Timer, Timers};
 use crate::codec::{Bytes, PLAIN, Reader, Wire};
 use crate::error::ErrorCode;
@@ -137,6 +137,12 @@ pub struct GroupConfig {
     pub max_session: Duration,
     /// Extra wait of a group's first rebalance (`group.initial.rebalance.delay.ms`).
     pub initial_rebalance_delay: Duration,
+    /// How long committed offsets outlive their group (`offsets.retention.minutes`,
+    /// 7 days): see [`Coordinator::expire_offsets`].
+    pub offsets_retention: Duration,
+    /// How often offsets are checked for expiry
+    /// (`offsets.retention.check.interval.ms`, 10 minutes).
+    pub offsets_retention_check_interval: Duration,
     /// Consumer-protocol (KIP-848) groups.
     pub consumer: super::consumer_groups::ConsumerGroupConfig,
 }
@@ -147,6 +153,8 @@ impl Default for GroupConfig {
             min_session: Duration::from_secs(6),
             max_session: Duration::from_secs(1800),
             initial_rebalance_delay: Duration::from_secs(3),
+            offsets_retention: Duration::from_secs(7 * 24 * 3600),
+            offsets_retention_check_interval: Duration::from_secs(600),
             consumer: Default::default(),
         }
     }
@@ -289,6 +297,9 @@ struct Group {
     rebalance_deadline: Option<Instant>,
     /// The first rebalance does not complete before this.
     not_before: Option<Instant>,
+    /// When the group last became Empty, in milliseconds since the epoch (Kafka's
+    /// current state timestamp): an Empty group's offsets expire from it.
+    empty_since: Option<i64>,
 }
 
 impl Group {
@@ -305,6 +316,7 @@ impl Group {
             statics: HashMap::new(),
             rebalance_deadline: None,
             not_before: None,
+            empty_since: Some(super::now_ms()),
         }
     }
 
@@ -503,6 +515,7 @@ impl Group {
             self.state = State::Empty;
             self.protocol = None;
             self.leader = None;
+            self.empty_since = Some(super::now_ms());
             self.keep(out);
             return;
         }
@@ -577,6 +590,18 @@ fn identity(g: &Group, member: &str, instance: Option<&str>) -> Result<(), Error
     } else {
         Err(ErrorCode::UNKNOWN_MEMBER_ID)
     }
+}
+
+/// What keeps a group's offsets from expiring.
+enum Hold {
+    /// Nothing: each expires `retention` after its commit.
+    Commits,
+    /// Offsets of these topics stay; the rest expire from their commit.
+    Subscribed(Vec<String>),
+    /// The group is Empty: all expire `retention` after this (else after their commit).
+    EmptySince(Option<i64>),
+    /// The group keeps every offset.
+    Kept,
 }
 
 /// Sets the timers of a classic group's deadlines: each member's session, each member
@@ -1087,11 +1112,11 @@ impl Coordinator {
             return answer;
         }
         let Some(g) = self.groups.get_mut(group) else {
-            return if generation < 0 {
-                Ok(())
-            } else {
-                Err(ErrorCode::ILLEGAL_GENERATION)
-            };
+            if generation < 0 {
+                self.hold_commits(group);
+                return Ok(());
+            }
+            return Err(ErrorCode::ILLEGAL_GENERATION);
         };
         if generation < 0 && member.is_empty() {
             return if g.members.is_empty() {
@@ -1220,6 +1245,97 @@ impl Coordinator {
         deleted
     }
 
+    /// Expires committed offsets past `retention` (Kafka's `offsets.retention.minutes`)
+    /// and deletes the Empty groups left without offsets, queuing the tombstones of
+    /// both; returns how many offsets and groups went. As Kafka's coordinator judges
+    /// it: an offset of a topic that a member of its group subscribes to stays; an
+    /// Empty classic group's offsets expire `retention` after it became Empty; every
+    /// other offset (a group assigning itself, a consumer-protocol group's topic no
+    /// member reads, a commit outside any group) `retention` after it was committed.
+    /// A classic group in a rebalance, or of a protocol other than the consumer's,
+    /// keeps its offsets.
+    pub fn expire_offsets(
+        &mut self,
+        committed: &mut CommittedOffsets,
+        now_ms: i64,
+        retention: Duration,
+    ) -> (usize, usize) {
+        let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+        let mut ids: Vec<String> = committed.groups();
+        ids.extend(self.groups.keys().cloned());
+        ids.extend(self.consumer.list().into_iter().map(|(id, _)| id));
+        ids.sort();
+        ids.dedup();
+        let mut expired_offsets = 0;
+        let mut deleted_groups = 0;
+        for id in ids {
+            let hold = self.retention_hold(&id);
+            let expired: Vec<Key> = committed
+                .group(&id)
+                .filter(|(key, c)| {
+                    let since = match &hold {
+                        Hold::Kept => return false,
+                        Hold::Subscribed(topics) if topics.contains(&key.1) => return false,
+                        Hold::Subscribed(_) | Hold::Commits => c.commit_ms,
+                        Hold::EmptySince(since) => since.unwrap_or(c.commit_ms),
+                    };
+                    now_ms.saturating_sub(since) >= retention_ms
+                })
+                .map(|(key, _)| key.clone())
+                .collect();
+            for key in &expired {
+                self.records.push(offsets::commit_record(key, None));
+                committed.remove(key);
+            }
+            expired_offsets += expired.len();
+            if committed.group(&id).next().is_none() && self.remove_if_empty(&id) {
+                self.tombstones(&id);
+                deleted_groups += 1;
+            }
+        }
+        (expired_offsets, deleted_groups)
+    }
+
+    /// What keeps a group's offsets from expiring.
+    fn retention_hold(&self, group: &str) -> Hold {
+        if let Some(g) = self.groups.get(group) {
+            return match (g.state, g.protocol_type.as_deref()) {
+                (_, None) => Hold::Commits,
+                (State::Empty, Some(_)) => Hold::EmptySince(g.empty_since),
+                (State::Stable, Some("consumer")) => {
+                    Hold::Subscribed(self.subscribed_topics(group))
+                }
+                _ => Hold::Kept,
+            };
+        }
+        match self.consumer.subscribed(group) {
+            Some(topics) => Hold::Subscribed(topics),
+            None => Hold::Commits,
+        }
+    }
+
+    /// Removes a group if it is Empty and waits for no member ID it handed out.
+    fn remove_if_empty(&mut self, group: &str) -> bool {
+        if let Some(g) = self.groups.get(group) {
+            if g.state != State::Empty || !g.pending.is_empty() {
+                return false;
+            }
+            self.groups.remove(group);
+            return true;
+        }
+        self.consumer.remove_if_empty(group)
+    }
+
+    /// Makes an Empty classic group without a protocol for offsets committed outside
+    /// any group (a consumer that assigns itself partitions), unless a group of either
+    /// kind holds the ID: Kafka creates one at such a commit, and on replaying one, so
+    /// ListGroups and DescribeGroups show it and retention deletes it with its offsets.
+    pub fn hold_commits(&mut self, group: &str) {
+        if !self.groups.contains_key(group) && self.consumer.subscribed(group).is_none() {
+            self.groups.insert(group.to_owned(), Group::new(group));
+        }
+    }
+
     /// Adds a record for the internal partition to what the current operation implies.
     pub fn record(&mut self, record: Record) {
         self.records.push(record);
@@ -1234,7 +1350,9 @@ impl Coordinator {
 
     /// Restores a group kept before a restart: Stable with its members, whose sessions
     /// start now, or Empty.
-    pub fn restore(&mut self, group: &str, snap: GroupSnapshot, now: Instant) {
+    /// `written_ms` is when its record was written: an Empty group has been Empty
+    /// since then.
+    pub fn restore(&mut self, group: &str, snap: GroupSnapshot, written_ms: i64, now: Instant) {
         let mut g = Group::new(group);
         g.generation = snap.generation;
         g.protocol_type = snap.protocol_type.clone();
@@ -1270,6 +1388,7 @@ impl Coordinator {
         } else {
             State::Stable
         };
+        g.empty_since = g.members.is_empty().then_some(written_ms);
         arm(&mut self.timers, &g, now);
         self.groups.insert(group.to_owned(), g);
     }
@@ -1544,6 +1663,100 @@ mod tests {
         assert_eq!(c.next_deadline(), None, "nothing left to wait for");
     }
 
+    /// Offsets expire as Kafka's `offsets.retention.minutes` has them: a Stable consumer
+    /// group keeps those of the topics it subscribes to, an Empty group's expire from
+    /// when it became Empty (not from their commit), a commit outside any group from
+    /// its commit; an Empty group left without offsets is deleted, with tombstones.
+    #[test]
+    fn offsets_expire_with_their_group() {
+        let hour = Duration::from_secs(3600);
+        let mut c = Coordinator::new(GroupConfig {
+            initial_rebalance_delay: Duration::ZERO,
+            ..Default::default()
+        });
+        let t0 = Instant::now();
+        let mut subscription = Vec::new();
+        0i16.encode(&mut subscription, PLAIN);
+        vec!["t".to_owned()].encode(&mut subscription, PLAIN);
+        (-1i32).encode(&mut subscription, PLAIN); // no user data
+        let member = |c: &mut Coordinator, group: &str| {
+            let mut j = join("", &[]);
+            j.group = group.into();
+            j.protocols = vec![("range".into(), subscription.clone())];
+            j.member_id_required = false;
+            let m = ready(c.join(j, t0));
+            let _ = c.sync(
+                group,
+                m.generation,
+                (&m.member_id, None),
+                (None, None),
+                vec![],
+                t0,
+            );
+            m.member_id
+        };
+        member(&mut c, "live");
+        let gone = member(&mut c, "empty");
+        assert_eq!(c.leave("empty", (&gone, None), t0), ErrorCode::NONE);
+        assert_eq!(c.state("empty").unwrap().0, State::Empty);
+        let base = crate::broker::now_ms();
+        let long_ago = base - 2 * 3_600_000;
+        let mut committed = CommittedOffsets::default();
+        for (group, topic) in [
+            ("live", "t"),
+            ("live", "u"),
+            ("empty", "t"),
+            ("simple", "t"),
+        ] {
+            let at = offsets::Committed {
+                offset: 1,
+                leader_epoch: -1,
+                metadata: None,
+                commit_ms: long_ago,
+            };
+            committed.set((group.into(), topic.into(), 0), at);
+        }
+        let _ = c.take_records();
+        let left = |committed: &CommittedOffsets| -> Vec<String> {
+            committed
+                .iter()
+                .map(|((g, t, _), _)| format!("{g}/{t}"))
+                .collect()
+        };
+
+        assert_eq!(c.expire_offsets(&mut committed, base + 1000, hour), (2, 0));
+        assert_eq!(
+            left(&committed),
+            ["empty/t", "live/t"],
+            "Empty for a second only"
+        );
+        let tombstones: Vec<_> = c.take_records();
+        assert_eq!(tombstones.len(), 2);
+        assert!(tombstones.iter().all(|(_, v)| v.is_none()));
+
+        assert_eq!(
+            c.expire_offsets(&mut committed, base + 3_700_000, hour),
+            (1, 1)
+        );
+        assert_eq!(
+            left(&committed),
+            ["live/t"],
+            "a subscribed topic's offset stays"
+        );
+        assert_eq!(
+            c.state("empty"),
+            None,
+            "the Empty group went with its offsets"
+        );
+        assert_eq!(c.state("live").unwrap().0, State::Stable);
+        let records = c.take_records();
+        assert!(records.contains(&offsets::group_record("empty", None)));
+        assert!(records.contains(&offsets::commit_record(
+            &("empty".into(), "t".into(), 0),
+            None
+        )));
+    }
+
     #[test]
     fn bad_joins_are_refused() {
         let mut c = coordinator();
@@ -1648,7 +1861,7 @@ mod tests {
     fn kept_groups(records: Vec<Record>) -> Vec<(String, Vec<u8>)> {
         records
             .iter()
-            .filter_map(|(k, v)| match offsets::decode(k, v.as_deref()) {
+            .filter_map(|(k, v)| match offsets::decode(k, v.as_deref(), 0) {
                 Some(offsets::Entry::Group(g, Some(bytes))) => Some((g, bytes)),
                 _ => None,
             })
@@ -1685,7 +1898,7 @@ mod tests {
         assert_eq!(group, "g");
 
         let mut restarted = coordinator();
-        restarted.restore("g", GroupSnapshot::decode_bytes(&bytes).unwrap(), t0);
+        restarted.restore("g", GroupSnapshot::decode_bytes(&bytes).unwrap(), 0, t0);
         assert_eq!(restarted.state("g"), Some((State::Stable, 1)));
         assert_eq!(
             restarted.heartbeat("g", 1, (&m.member_id, None), t0),

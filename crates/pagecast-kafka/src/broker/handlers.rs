@@ -1028,6 +1028,7 @@ fn offset_commit(shared: &Shared, req: OffsetCommitRequest) -> (OffsetCommitResp
             )
             .err()
     };
+    let now = now_ms();
     let mut records = Vec::new();
     let mut accepted = Vec::new();
     let mut topics: Vec<OffsetCommitResponseTopic> = Vec::with_capacity(req.topics.len());
@@ -1054,6 +1055,7 @@ fn offset_commit(shared: &Shared, req: OffsetCommitRequest) -> (OffsetCommitResp
                     offset: p.committed_offset,
                     leader_epoch: p.committed_leader_epoch,
                     metadata: p.committed_metadata,
+                    commit_ms: now,
                 };
                 records.push(offsets::commit_record(&key, Some(&value)));
                 accepted.push((key, value, topics.len(), partitions.len()));

@@ -200,7 +200,8 @@ pub(crate) async fn write_coordinator_records(shared: Arc<Shared>) {
 pub(crate) fn replay(shared: &Shared) -> Result<(), BrokerError> {
     let tp = partition();
     let mut offset = shared.store().offsets(&tp)?.start;
-    let mut groups: BTreeMap<String, Option<Vec<u8>>> = BTreeMap::new();
+    // The newest record of each group, and when it was written.
+    let mut groups: BTreeMap<String, (Option<Vec<u8>>, i64)> = BTreeMap::new();
     let mut consumer_groups: BTreeMap<String, Option<Vec<u8>>> = BTreeMap::new();
     let mut committed = lock(&shared.offsets);
     loop {
@@ -226,11 +227,11 @@ pub(crate) fn replay(shared: &Shared) -> Result<(), BrokerError> {
                     source: std::io::Error::other(e.to_string()),
                 })?;
             for r in records {
-                match r.key.and_then(|k| offsets::decode(k, r.value)) {
+                match r.key.and_then(|k| offsets::decode(k, r.value, r.timestamp)) {
                     Some(Entry::Commit(key, Some(value))) => committed.set(key, value),
                     Some(Entry::Commit(key, None)) => committed.remove(&key),
                     Some(Entry::Group(group, snapshot)) => {
-                        groups.insert(group, snapshot);
+                        groups.insert(group, (snapshot, r.timestamp));
                     }
                     Some(Entry::ConsumerGroup(group, snapshot)) => {
                         consumer_groups.insert(group, snapshot);
@@ -240,12 +241,13 @@ pub(crate) fn replay(shared: &Shared) -> Result<(), BrokerError> {
             }
         }
     }
+    let committers = committed.groups();
     drop(committed);
     let now = Instant::now();
     let mut coordinator = lock(&shared.groups);
-    for (group, snapshot) in groups {
+    for (group, (snapshot, written_ms)) in groups {
         if let Some(snap) = snapshot.as_deref().and_then(GroupSnapshot::decode_bytes) {
-            coordinator.restore(&group, snap, now);
+            coordinator.restore(&group, snap, written_ms, now);
         }
     }
     let topics = shared.topic_map();
@@ -256,6 +258,9 @@ pub(crate) fn replay(shared: &Shared) -> Result<(), BrokerError> {
         {
             coordinator.restore_consumer(&group, snap, &topics, now);
         }
+    }
+    for group in committers {
+        coordinator.hold_commits(&group);
     }
     Ok(())
 }

@@ -837,9 +837,14 @@ fn open_data(config: &Config) -> Result<(File, Meta, Topics, Box<dyn Store>), Br
 
 /// Acts on the group coordinator's deadlines as each comes, as Kafka's coordinator
 /// timer does: sleeps until the earliest, and looks again when an operation sets an
-/// earlier one.
+/// earlier one. Expires committed offsets at every retention check interval.
 async fn group_timers(shared: Arc<Shared>) {
     let mut stopping = shared.stopping.subscribe();
+    let retention = shared.config.groups.offsets_retention;
+    let check_every = shared.config.groups.offsets_retention_check_interval;
+    let mut check =
+        tokio::time::interval_at(tokio::time::Instant::now() + check_every, check_every);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let next = lock(&shared.groups).next_deadline();
         let due = async {
@@ -851,6 +856,20 @@ async fn group_timers(shared: Arc<Shared>) {
         tokio::select! {
             _ = stopping.wait_for(|s| *s) => return,
             () = shared.group_timers_moved.notified() => continue,
+            _ = check.tick() => {
+                let started = std::time::Instant::now();
+                let (offsets, groups) = internal::coordinate(&shared, |c| {
+                    c.expire_offsets(&mut lock(&shared.offsets), now_ms(), retention)
+                })
+                .0;
+                if offsets + groups > 0 {
+                    eprintln!(
+                        "pagecast broker: expired {offsets} committed offset(s) and {groups} empty group(s) in {:?}",
+                        started.elapsed()
+                    );
+                }
+                continue;
+            }
             () = due => {}
         }
         let topics = shared.topic_map();

@@ -32,6 +32,9 @@ pub struct Committed {
     pub leader_epoch: i32,
     /// The client's metadata.
     pub metadata: Option<String>,
+    /// When it was committed, in milliseconds since the epoch (its record's
+    /// timestamp): retention counts from it.
+    pub commit_ms: i64,
 }
 
 /// What a commit is about: group, topic, partition.
@@ -107,9 +110,9 @@ fn keyed_group_record(format: i16, group: &str, snapshot: Option<Vec<u8>>) -> Re
     (k, snapshot)
 }
 
-/// Decodes a record written by [`commit_record`] or [`group_record`]; `None` for a
-/// record of another format.
-pub fn decode(key: &[u8], value: Option<&[u8]>) -> Option<Entry> {
+/// Decodes a record written by [`commit_record`] or [`group_record`], whose timestamp is
+/// `timestamp`; `None` for a record of another format.
+pub fn decode(key: &[u8], value: Option<&[u8]>, timestamp: i64) -> Option<Entry> {
     let mut k = Reader::new(key);
     match i16::decode(&mut k, PLAIN).ok()? {
         COMMIT_KEY => {
@@ -124,6 +127,7 @@ pub fn decode(key: &[u8], value: Option<&[u8]>) -> Option<Entry> {
                         offset: i64::decode(&mut v, PLAIN).ok()?,
                         leader_epoch: i32::decode(&mut v, PLAIN).ok()?,
                         metadata: Option::<String>::decode(&mut v, PLAIN).ok()?,
+                        commit_ms: timestamp,
                     })
                 }
             };
@@ -177,6 +181,11 @@ impl CommittedOffsets {
             .take_while(move |((g, _, _), _)| g == group)
     }
 
+    /// Every position, by group, topic and partition.
+    pub fn iter(&self) -> impl Iterator<Item = (&Key, &Committed)> {
+        self.map.iter()
+    }
+
     /// Forgets a deleted topic's positions.
     pub fn forget_topic(&mut self, topic: &str) {
         self.map.retain(|(_, t, _), _| t != topic);
@@ -194,18 +203,19 @@ mod tests {
             offset: 42,
             leader_epoch: -1,
             metadata: Some("m".into()),
+            commit_ms: 1_700_000_000_000,
         };
         let (k, v) = commit_record(&key, Some(&value));
         assert_eq!(
-            decode(&k, v.as_deref()),
+            decode(&k, v.as_deref(), value.commit_ms),
             Some(Entry::Commit(key.clone(), Some(value)))
         );
-        assert_eq!(decode(&k[..3], v.as_deref()), None);
+        assert_eq!(decode(&k[..3], v.as_deref(), 0), None);
         let (k, v) = commit_record(&key, None);
-        assert_eq!(decode(&k, v.as_deref()), Some(Entry::Commit(key, None)));
+        assert_eq!(decode(&k, v.as_deref(), 0), Some(Entry::Commit(key, None)));
         let (k, v) = group_record("g", Some(vec![1, 2]));
         assert_eq!(
-            decode(&k, v.as_deref()),
+            decode(&k, v.as_deref(), 0),
             Some(Entry::Group("g".into(), Some(vec![1, 2])))
         );
     }
@@ -217,6 +227,7 @@ mod tests {
             offset,
             leader_epoch: -1,
             metadata: None,
+            commit_ms: 0,
         };
         c.set(("a".into(), "t".into(), 0), at(1));
         c.set(("b".into(), "t".into(), 0), at(2));
