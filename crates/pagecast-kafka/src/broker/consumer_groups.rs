@@ -638,11 +638,14 @@ impl ConsumerGroups {
         Some(topics)
     }
 
-    /// Removes a group without members; whether it did.
+    /// Removes a group without members, with the tombstone of its metadata; whether
+    /// it did.
     pub fn remove_if_empty(&mut self, group: &str) -> bool {
         let empty = self.groups.get(group).is_some_and(|g| g.members.is_empty());
         if empty {
             self.groups.remove(group);
+            self.records
+                .push(offsets::consumer_group_record(group, None));
         }
         empty
     }
@@ -748,13 +751,13 @@ impl ConsumerGroups {
         self.groups.insert(group.to_owned(), g);
     }
 
-    /// Forgets an empty group.
+    /// Forgets an empty group, with the tombstone of its metadata.
     pub fn delete(&mut self, group: &str) -> Option<Result<(), ErrorCode>> {
         let g = self.groups.get(group)?;
         if !g.members.is_empty() {
             return Some(Err(ErrorCode::NON_EMPTY_GROUP));
         }
-        self.groups.remove(group);
+        self.remove_if_empty(group);
         Some(Ok(()))
     }
 }

@@ -13,7 +13,7 @@ use super::offsets::{self, Key};
 use super::{Shared, internal, lock};
 use crate::codec::Bytes;
 use crate::codec::Wire;
-use crate::error::{ErrorCode, storage_error_code};
+use crate::error::ErrorCode;
 use crate::messages::consumer_group_describe::{
     ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse, DescribedAssignment,
     DescribedConsumerGroup, DescribedMember as CgMember, DescribedTopicPartitions,
@@ -341,10 +341,7 @@ pub(crate) async fn delete_groups(
                     committed.group(&group_id).map(|(k, _)| k.clone()).collect();
                 let code = match known {
                     // A group known only by its commits (a simple consumer's) is deleted.
-                    Err(ErrorCode::GROUP_ID_NOT_FOUND) if !commits.is_empty() => {
-                        c.tombstones(&group_id);
-                        ErrorCode::NONE
-                    }
+                    Err(ErrorCode::GROUP_ID_NOT_FOUND) if !commits.is_empty() => ErrorCode::NONE,
                     Err(e) => e,
                     Ok(()) => ErrorCode::NONE,
                 };
@@ -376,73 +373,83 @@ pub(crate) async fn delete_groups(
     )
 }
 
-pub(crate) fn offset_delete(
+/// Deletes committed offsets of topics the group does not read, as a coordinator
+/// operation: answered once the tombstones are written.
+pub(crate) async fn offset_delete(
     shared: &Shared,
     req: OffsetDeleteRequest,
 ) -> (OffsetDeleteResponse, ErrorCode) {
-    let subscribed = lock(&shared.groups).subscribed_topics(&req.group_id);
-    let known = lock(&shared.groups).state(&req.group_id).is_some()
-        || lock(&shared.offsets).group(&req.group_id).next().is_some();
-    if !known {
-        return (
-            OffsetDeleteResponse {
-                error_code: ErrorCode::GROUP_ID_NOT_FOUND.0,
-                ..Default::default()
-            },
-            ErrorCode::GROUP_ID_NOT_FOUND,
-        );
-    }
-    let mut records = Vec::new();
-    let mut keys = Vec::new();
-    let topics: Vec<OffsetDeleteResponseTopic> = req
+    let exists: Vec<Vec<bool>> = req
         .topics
-        .into_iter()
+        .iter()
         .map(|t| {
-            let read = subscribed.contains(&t.name);
-            let partitions = t
-                .partitions
-                .into_iter()
+            let topic = shared.topic(&t.name);
+            t.partitions
+                .iter()
                 .map(|p| {
-                    let code = if read {
-                        ErrorCode::GROUP_SUBSCRIBED_TO_TOPIC
-                    } else if shared
-                        .topic(&t.name)
-                        .is_none_or(|topic| !topic.has_partition(p.partition_index))
-                    {
-                        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
-                    } else {
-                        let key = (req.group_id.clone(), t.name.clone(), p.partition_index);
-                        records.push(offsets::commit_record(&key, None));
-                        keys.push(key);
-                        ErrorCode::NONE
-                    };
-                    OffsetDeleteResponsePartition {
-                        partition_index: p.partition_index,
-                        error_code: code.0,
-                    }
+                    topic
+                        .as_ref()
+                        .is_some_and(|t| t.has_partition(p.partition_index))
                 })
-                .collect();
-            OffsetDeleteResponseTopic {
-                name: t.name,
-                partitions,
-            }
+                .collect()
         })
         .collect();
-    if !records.is_empty() {
-        if let Err(e) = internal::write(shared, &records) {
-            let code = storage_error_code(&e);
-            return (
-                OffsetDeleteResponse {
-                    error_code: code.0,
-                    ..Default::default()
-                },
-                code,
-            );
-        }
+    let group = req.group_id.clone();
+    let (topics, seq) = internal::coordinate(shared, |c| {
         let mut committed = lock(&shared.offsets);
-        for k in &keys {
-            committed.remove(k);
+        if c.state(&group).is_none() && committed.group(&group).next().is_none() {
+            return None;
         }
+        let subscribed = c.subscribed_topics(&group);
+        let topics: Vec<OffsetDeleteResponseTopic> = req
+            .topics
+            .into_iter()
+            .zip(exists)
+            .map(|(t, exists)| {
+                let read = subscribed.contains(&t.name);
+                let partitions = t
+                    .partitions
+                    .into_iter()
+                    .zip(exists)
+                    .map(|(p, exists)| {
+                        let code = if read {
+                            ErrorCode::GROUP_SUBSCRIBED_TO_TOPIC
+                        } else if !exists {
+                            ErrorCode::UNKNOWN_TOPIC_OR_PARTITION
+                        } else {
+                            let key = (group.clone(), t.name.clone(), p.partition_index);
+                            c.record(offsets::commit_record(&key, None));
+                            committed.remove(&key);
+                            ErrorCode::NONE
+                        };
+                        OffsetDeleteResponsePartition {
+                            partition_index: p.partition_index,
+                            error_code: code.0,
+                        }
+                    })
+                    .collect();
+                OffsetDeleteResponseTopic {
+                    name: t.name,
+                    partitions,
+                }
+            })
+            .collect();
+        Some(topics)
+    });
+    let failed = |code: ErrorCode| {
+        (
+            OffsetDeleteResponse {
+                error_code: code.0,
+                ..Default::default()
+            },
+            code,
+        )
+    };
+    let Some(topics) = topics else {
+        return failed(ErrorCode::GROUP_ID_NOT_FOUND);
+    };
+    if let Err(code) = internal::written(shared, seq).await {
+        return failed(code);
     }
     let code = ErrorCode::first(
         topics

@@ -14,8 +14,8 @@
 //!   (JoinGroup v4+) lapses if it is not used within the session timeout.
 //!
 //! Time is passed in, and waits are oneshot channels the connection awaits without
-//! holding the coordinator's lock; [`Coordinator::tick`] completes rebalances and expires
-//! sessions as time passes.
+//! holding the coordinator's lock. Every deadline is a timer; [`Coordinator::expire`]
+//! acts on those that are due (sessions, join phases, unused member IDs).
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -592,6 +592,22 @@ fn identity(g: &Group, member: &str, instance: Option<&str>) -> Result<(), Error
     }
 }
 
+/// The topics a classic consumer group's members subscribe to, read from their
+/// metadata for the group's protocol; `None` if any member's cannot be read.
+fn subscriptions(g: &Group) -> Option<Vec<String>> {
+    let protocol = g.protocol.as_deref()?;
+    let mut topics = Vec::new();
+    for m in g.members.values() {
+        let (_, metadata) = m.protocols.iter().find(|(p, _)| p == protocol)?;
+        let mut r = Reader::new(metadata);
+        i16::decode(&mut r, PLAIN).ok()?;
+        topics.extend(Vec::<String>::decode(&mut r, PLAIN).ok()?);
+    }
+    topics.sort();
+    topics.dedup();
+    Some(topics)
+}
+
 /// What keeps a group's offsets from expiring.
 enum Hold {
     /// Nothing: each expires `retention` after its commit.
@@ -652,8 +668,9 @@ impl Coordinator {
         self.timers.next()
     }
 
-    /// Timers set: one per member, unused member ID and join phase, however often
-    /// each is moved.
+    /// Timers set. A heartbeat moves its member's timer rather than adding one; a
+    /// timer outlives what it was for only until its deadline, where it finds nothing
+    /// to do.
     pub fn timers(&self) -> usize {
         self.timers.len()
     }
@@ -762,6 +779,17 @@ impl Coordinator {
         let group = b.group.clone();
         let answer = self.consumer.heartbeat(b, topics, || id, now);
         self.arm_consumer(&group, &answer.member_id);
+        // A consumer group takes over an Empty classic group's ID, which goes, as
+        // Kafka's coordinator deletes it on such a join.
+        if answer.error.is_none()
+            && self
+                .groups
+                .get(&group)
+                .is_some_and(|g| g.members.is_empty())
+        {
+            self.groups.remove(&group);
+            self.records.push(offsets::group_record(&group, None));
+        }
         answer
     }
 
@@ -1228,21 +1256,18 @@ impl Coordinator {
     /// metadata. Unknown groups are GROUP_ID_NOT_FOUND, ones with members
     /// NON_EMPTY_GROUP.
     pub fn delete(&mut self, group: &str) -> Result<(), ErrorCode> {
-        let deleted = match self.consumer.delete(group) {
-            Some(answer) => answer,
-            None => match self.groups.get(group) {
-                None => Err(ErrorCode::GROUP_ID_NOT_FOUND),
-                Some(g) if !g.members.is_empty() => Err(ErrorCode::NON_EMPTY_GROUP),
-                Some(_) => {
-                    self.groups.remove(group);
-                    Ok(())
-                }
-            },
-        };
-        if deleted.is_ok() {
-            self.tombstones(group);
+        if let Some(answer) = self.consumer.delete(group) {
+            return answer;
         }
-        deleted
+        match self.groups.get(group) {
+            None => Err(ErrorCode::GROUP_ID_NOT_FOUND),
+            Some(g) if !g.members.is_empty() => Err(ErrorCode::NON_EMPTY_GROUP),
+            Some(_) => {
+                self.groups.remove(group);
+                self.records.push(offsets::group_record(group, None));
+                Ok(())
+            }
+        }
     }
 
     /// Expires committed offsets past `retention` (Kafka's `offsets.retention.minutes`)
@@ -1289,7 +1314,6 @@ impl Coordinator {
             }
             expired_offsets += expired.len();
             if committed.group(&id).next().is_none() && self.remove_if_empty(&id) {
-                self.tombstones(&id);
                 deleted_groups += 1;
             }
         }
@@ -1298,29 +1322,33 @@ impl Coordinator {
 
     /// What keeps a group's offsets from expiring.
     fn retention_hold(&self, group: &str) -> Hold {
-        if let Some(g) = self.groups.get(group) {
-            return match (g.state, g.protocol_type.as_deref()) {
-                (_, None) => Hold::Commits,
-                (State::Empty, Some(_)) => Hold::EmptySince(g.empty_since),
-                (State::Stable, Some("consumer")) => {
-                    Hold::Subscribed(self.subscribed_topics(group))
-                }
-                _ => Hold::Kept,
-            };
+        if let Some(topics) = self.consumer.subscribed(group) {
+            return Hold::Subscribed(topics);
         }
-        match self.consumer.subscribed(group) {
-            Some(topics) => Hold::Subscribed(topics),
-            None => Hold::Commits,
+        let Some(g) = self.groups.get(group) else {
+            return Hold::Commits;
+        };
+        match (g.state, g.protocol_type.as_deref()) {
+            (_, None) => Hold::Commits,
+            (State::Empty, Some(_)) => Hold::EmptySince(g.empty_since),
+            // Subscriptions that cannot be read keep every offset, as in Kafka.
+            (State::Stable, Some("consumer")) => match subscriptions(g) {
+                Some(topics) => Hold::Subscribed(topics),
+                None => Hold::Kept,
+            },
+            _ => Hold::Kept,
         }
     }
 
-    /// Removes a group if it is Empty and waits for no member ID it handed out.
+    /// Removes a group, with the tombstone of its metadata, if it is Empty and waits
+    /// for no member ID it handed out.
     fn remove_if_empty(&mut self, group: &str) -> bool {
         if let Some(g) = self.groups.get(group) {
             if g.state != State::Empty || !g.pending.is_empty() {
                 return false;
             }
             self.groups.remove(group);
+            self.records.push(offsets::group_record(group, None));
             return true;
         }
         self.consumer.remove_if_empty(group)
@@ -1339,13 +1367,6 @@ impl Coordinator {
     /// Adds a record for the internal partition to what the current operation implies.
     pub fn record(&mut self, record: Record) {
         self.records.push(record);
-    }
-
-    /// Adds the tombstones of a group's metadata, of either kind.
-    pub fn tombstones(&mut self, group: &str) {
-        self.records.push(offsets::group_record(group, None));
-        self.records
-            .push(offsets::consumer_group_record(group, None));
     }
 
     /// Restores a group kept before a restart: Stable with its members, whose sessions
@@ -1755,6 +1776,52 @@ mod tests {
             &("empty".into(), "t".into(), 0),
             None
         )));
+    }
+
+    /// A consumer-protocol group that takes over an Empty classic group's ID replaces
+    /// it (a classic tombstone), and retention then goes by its members' subscriptions.
+    #[test]
+    fn a_consumer_group_replaces_an_empty_classic_one() {
+        let mut c = coordinator();
+        let t0 = Instant::now();
+        let mut j = join("", &["range"]);
+        j.member_id_required = false;
+        let mut w = waiting(c.join(j, t0));
+        c.expire(&TopicMap::new(), t0 + Duration::from_millis(100));
+        let m = w.try_recv().unwrap();
+        assert_eq!(c.leave("g", (&m.member_id, None), t0), ErrorCode::NONE);
+        assert_eq!(c.state("g").unwrap().0, State::Empty);
+        let _ = c.take_records();
+        let topics: TopicMap = [("t".to_owned(), (crate::codec::Uuid([1; 16]), 1))].into();
+        let beat = Beat {
+            group: "g".into(),
+            epoch: 0,
+            subscribed: Some(vec!["t".into()]),
+            client_id: "c".into(),
+            ..Default::default()
+        };
+        assert_eq!(c.consumer_heartbeat(beat, &topics, t0).error, None);
+        assert_eq!(c.state("g"), None, "the classic group is gone");
+        let records = c.take_records();
+        assert!(records.contains(&offsets::group_record("g", None)));
+        assert!(
+            !records.contains(&offsets::consumer_group_record("g", None)),
+            "the consumer group is kept, not tombstoned"
+        );
+        let mut committed = CommittedOffsets::default();
+        let at = offsets::Committed {
+            offset: 1,
+            leader_epoch: -1,
+            metadata: None,
+            commit_ms: 0,
+        };
+        committed.set(("g".into(), "t".into(), 0), at);
+        let much_later = crate::broker::now_ms() + 10 * 3_600_000;
+        assert_eq!(
+            c.expire_offsets(&mut committed, much_later, Duration::from_secs(3600)),
+            (0, 0),
+            "a subscribed topic's offset stays with the consumer group"
+        );
     }
 
     #[test]

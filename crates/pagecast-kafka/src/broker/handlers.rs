@@ -232,8 +232,8 @@ pub static APIS: &[Api] = &[
         req,
         call.version
     )),
-    pool!("OffsetCommit", OffsetCommitRequest, |call, req| {
-        offset_commit(&call.shared, req)
+    wait!("OffsetCommit", OffsetCommitRequest, |call, req| {
+        call.answer(offset_commit(&call.shared, req).await)
     }),
     pool!("OffsetFetch", OffsetFetchRequest, |call, req| offset_fetch(
         &call.shared,
@@ -315,8 +315,8 @@ pub static APIS: &[Api] = &[
     wait!("DeleteGroups", DeleteGroupsRequest, |call, req| {
         call.answer(group_api::delete_groups(&call.shared, req).await)
     }),
-    pool!("OffsetDelete", OffsetDeleteRequest, |call, req| {
-        group_api::offset_delete(&call.shared, req)
+    wait!("OffsetDelete", OffsetDeleteRequest, |call, req| {
+        call.answer(group_api::offset_delete(&call.shared, req).await)
     }),
     wait!(
         "ConsumerGroupHeartbeat",
@@ -1015,30 +1015,21 @@ fn find_coordinator(
     (resp, code)
 }
 
-fn offset_commit(shared: &Shared, req: OffsetCommitRequest) -> (OffsetCommitResponse, ErrorCode) {
-    let group_error = if req.group_id.is_empty() {
-        Some(ErrorCode::INVALID_GROUP_ID)
-    } else {
-        lock(&shared.groups)
-            .check_commit(
-                &req.group_id,
-                req.generation_id_or_member_epoch,
-                (&req.member_id, req.group_instance_id.as_deref()),
-                std::time::Instant::now(),
-            )
-            .err()
-    };
+/// Stores committed offsets as a group coordinator operation: the group's check, the
+/// positions and their records happen under the coordinator's lock, in order with
+/// every other group change, and the answer goes out once the records are written.
+async fn offset_commit(
+    shared: &Shared,
+    req: OffsetCommitRequest,
+) -> (OffsetCommitResponse, ErrorCode) {
     let now = now_ms();
-    let mut records = Vec::new();
     let mut accepted = Vec::new();
     let mut topics: Vec<OffsetCommitResponseTopic> = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let topic = shared.topic(&t.name);
         let mut partitions = Vec::with_capacity(t.partitions.len());
         for p in t.partitions {
-            let code = if let Some(code) = group_error {
-                code
-            } else if !topic
+            let code = if !topic
                 .as_ref()
                 .is_some_and(|topic| topic.has_partition(p.partition_index))
             {
@@ -1057,7 +1048,6 @@ fn offset_commit(shared: &Shared, req: OffsetCommitRequest) -> (OffsetCommitResp
                     metadata: p.committed_metadata,
                     commit_ms: now,
                 };
-                records.push(offsets::commit_record(&key, Some(&value)));
                 accepted.push((key, value, topics.len(), partitions.len()));
                 ErrorCode::NONE
             };
@@ -1071,21 +1061,35 @@ fn offset_commit(shared: &Shared, req: OffsetCommitRequest) -> (OffsetCommitResp
             partitions,
         });
     }
-    if !records.is_empty() {
-        match internal::write(shared, &records) {
-            Ok(_) => {
-                let mut committed = lock(&shared.offsets);
-                for (key, value, _, _) in accepted {
-                    committed.set(key, value);
-                }
+    let (group_error, seq) = internal::coordinate(shared, |c| {
+        let error = if req.group_id.is_empty() {
+            Some(ErrorCode::INVALID_GROUP_ID)
+        } else {
+            c.check_commit(
+                &req.group_id,
+                req.generation_id_or_member_epoch,
+                (&req.member_id, req.group_instance_id.as_deref()),
+                std::time::Instant::now(),
+            )
+            .err()
+        };
+        if error.is_none() {
+            let mut committed = lock(&shared.offsets);
+            for (key, value, _, _) in &accepted {
+                c.record(offsets::commit_record(key, Some(value)));
+                committed.set(key.clone(), value.clone());
             }
-            Err(e) => {
-                eprintln!("pagecast broker: storing committed offsets: {e}");
-                let code = storage_error_code(&e);
-                for (_, _, t, p) in accepted {
-                    topics[t].partitions[p].error_code = code.0;
-                }
-            }
+        }
+        error
+    });
+    if let Some(code) = group_error {
+        // The group's refusal is every partition's answer.
+        for p in topics.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
+            p.error_code = code.0;
+        }
+    } else if let Err(code) = internal::written(shared, seq).await {
+        for (_, _, t, p) in accepted {
+            topics[t].partitions[p].error_code = code.0;
         }
     }
     let code = ErrorCode::first(

@@ -134,6 +134,9 @@ pub(crate) fn coordinate<T>(shared: &Shared, op: impl FnOnce(&mut Coordinator) -
 /// over by another request's operation (a JoinGroup completed by the last member's)
 /// awaits it.
 pub(crate) fn last_queued(shared: &Shared) -> u64 {
+    // Taken under the coordinator's lock: the operation that handed the answer over
+    // may still be queuing its records.
+    let _coordinator = lock(&shared.groups);
     shared.coordinator_log.last()
 }
 

@@ -853,24 +853,31 @@ async fn group_timers(shared: Arc<Shared>) {
                 None => std::future::pending().await,
             }
         };
-        tokio::select! {
+        let retention_check = tokio::select! {
             _ = stopping.wait_for(|s| *s) => return,
             () = shared.group_timers_moved.notified() => continue,
-            _ = check.tick() => {
+            _ = check.tick() => true,
+            () = due => false,
+        };
+        if retention_check {
+            // A pass over every offset: on the handler pool, not a runtime thread.
+            let s = Arc::clone(&shared);
+            let expired = shared.pool.run(move || {
                 let started = std::time::Instant::now();
-                let (offsets, groups) = internal::coordinate(&shared, |c| {
-                    c.expire_offsets(&mut lock(&shared.offsets), now_ms(), retention)
+                let (offsets, groups) = internal::coordinate(&s, |c| {
+                    c.expire_offsets(&mut lock(&s.offsets), now_ms(), retention)
                 })
                 .0;
-                if offsets + groups > 0 {
-                    eprintln!(
-                        "pagecast broker: expired {offsets} committed offset(s) and {groups} empty group(s) in {:?}",
-                        started.elapsed()
-                    );
-                }
-                continue;
+                (offsets, groups, started.elapsed())
+            });
+            if let Some((offsets, groups, took)) = expired.await
+                && offsets + groups > 0
+            {
+                eprintln!(
+                    "pagecast broker: expired {offsets} committed offset(s) and {groups} empty group(s) in {took:?}"
+                );
             }
-            () = due => {}
+            continue;
         }
         let topics = shared.topic_map();
         internal::coordinate(&shared, |c| c.expire(&topics, std::time::Instant::now()));

@@ -59,20 +59,28 @@ pub type Record = (Vec<u8>, Option<Vec<u8>>);
 /// CoordinatorResult). A later record for a key replaces an earlier one of the same
 /// operation, as it would on replay.
 #[derive(Debug, Default)]
-pub struct Records(Vec<Record>);
+pub struct Records {
+    records: Vec<Record>,
+    /// Where each key's record is in `records`.
+    at: std::collections::HashMap<Vec<u8>, usize>,
+}
 
 impl Records {
     /// Adds `record`, replacing one with the same key.
     pub fn push(&mut self, record: Record) {
-        match self.0.iter_mut().find(|(key, _)| *key == record.0) {
-            Some(earlier) => *earlier = record,
-            None => self.0.push(record),
+        match self.at.get(&record.0) {
+            Some(&i) => self.records[i] = record,
+            None => {
+                self.at.insert(record.0.clone(), self.records.len());
+                self.records.push(record);
+            }
         }
     }
 
     /// Takes the records made so far.
     pub fn take(&mut self) -> Vec<Record> {
-        std::mem::take(&mut self.0)
+        self.at.clear();
+        std::mem::take(&mut self.records)
     }
 }
 

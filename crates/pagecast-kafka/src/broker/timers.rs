@@ -1,7 +1,7 @@
 //! The group coordinator's deadlines, one timer per deadline as Kafka's coordinator
 //! keeps them: a member's session, a lapsing member ID, a rebalance's end. A timer is named by a key; scheduling a key again
-//! moves it, so a heartbeat that pushes a session out costs one reschedule and the
-//! timers held never outnumber the members, member IDs and groups.
+//! moves it, so a heartbeat that pushes a session out costs one reschedule rather than
+//! a timer more.
 //!
 //! A timer that fires checks the state it is about (the member may have gone or heard
 //! from since): a timer is never cancelled, only moved or left to find nothing to do.
