@@ -835,6 +835,11 @@ impl Coordinator {
         let answer = self.join_member(j, now);
         if let Some(g) = self.groups.get(&group) {
             arm(&mut self.timers, g, now);
+            // A classic group that takes an empty consumer-protocol group's ID replaces
+            // it, as Kafka's coordinator deletes it on such a join.
+            if !g.members.is_empty() || !g.pending.is_empty() {
+                self.consumer.remove_if_empty(&group);
+            }
         }
         answer
     }
@@ -1320,12 +1325,16 @@ impl Coordinator {
         (expired_offsets, deleted_groups)
     }
 
-    /// What keeps a group's offsets from expiring.
+    /// What keeps a group's offsets from expiring: the classic group's rules while it
+    /// has members, else a consumer-protocol group's, else an Empty classic group's.
     fn retention_hold(&self, group: &str) -> Hold {
-        if let Some(topics) = self.consumer.subscribed(group) {
+        let classic = self.groups.get(group);
+        if classic.is_none_or(|g| g.members.is_empty())
+            && let Some(topics) = self.consumer.subscribed(group)
+        {
             return Hold::Subscribed(topics);
         }
-        let Some(g) = self.groups.get(group) else {
+        let Some(g) = classic else {
             return Hold::Commits;
         };
         match (g.state, g.protocol_type.as_deref()) {
@@ -1821,6 +1830,38 @@ mod tests {
             c.expire_offsets(&mut committed, much_later, Duration::from_secs(3600)),
             (0, 0),
             "a subscribed topic's offset stays with the consumer group"
+        );
+    }
+
+    /// The other way: a classic member joining an empty consumer-protocol group's ID
+    /// replaces it, so the two kinds never share an ID.
+    #[test]
+    fn a_classic_group_replaces_an_empty_consumer_one() {
+        let mut c = coordinator();
+        let t0 = Instant::now();
+        let topics: TopicMap = [("t".to_owned(), (crate::codec::Uuid([1; 16]), 1))].into();
+        let beat = |member: &str, epoch: i32| Beat {
+            group: "g".into(),
+            member_id: member.into(),
+            epoch,
+            subscribed: (epoch == 0).then(|| vec!["t".into()]),
+            client_id: "c".into(),
+            ..Default::default()
+        };
+        let joined = c.consumer_heartbeat(beat("", 0), &topics, t0);
+        assert_eq!(joined.error, None);
+        let left = c.consumer_heartbeat(beat(&joined.member_id, -1), &topics, t0);
+        assert_eq!(left.error, None);
+        assert!(c.consumer.subscribed("g").is_some(), "empty, not gone");
+        let _ = c.take_records();
+        let _ = c.join(join("", &["range"]), t0);
+        assert!(
+            c.consumer.subscribed("g").is_none(),
+            "the consumer group is gone"
+        );
+        assert!(
+            c.take_records()
+                .contains(&offsets::consumer_group_record("g", None))
         );
     }
 

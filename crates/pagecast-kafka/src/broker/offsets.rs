@@ -79,7 +79,7 @@ impl Records {
 
     /// Takes the records made so far.
     pub fn take(&mut self) -> Vec<Record> {
-        self.at.clear();
+        self.at = std::collections::HashMap::new();
         std::mem::take(&mut self.records)
     }
 }
