@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use pagecast_kafka::ErrorCode;
 use pagecast_kafka::client::{Client, SplicePipe};
 use pagecast_kafka::codec::{Bytes, Uuid, Wire};
-use pagecast_kafka::inspect::assigned_partitions;
+use pagecast_kafka::inspect::{assigned_partitions, subscription};
 use pagecast_kafka::messages::consumer_group_heartbeat::{
     ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse, TopicPartitions,
 };
@@ -56,15 +56,6 @@ fn io(what: &'static str) -> impl Fn(std::io::Error) -> Error {
 
 fn kafka(what: &str, code: i16) -> Error {
     Error::Receiver(format!("group member: {what}: {}", ErrorCode(code).name()))
-}
-
-/// The consumer protocol's subscription: version 0, the topics, no user data.
-fn subscription(topic: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    0i16.encode(&mut out, PLAIN);
-    vec![topic.to_owned()].encode(&mut out, PLAIN);
-    (-1i32).encode(&mut out, PLAIN);
-    out
 }
 
 /// The consumer protocol's assignment of `partitions` of `topic`.
@@ -132,7 +123,7 @@ impl Classic {
                         protocol_type: "consumer".into(),
                         protocols: vec![JoinGroupRequestProtocol {
                             name: "range".into(),
-                            metadata: Bytes(subscription(&self.topic)),
+                            metadata: Bytes(subscription(&[&self.topic])),
                         }],
                         ..Default::default()
                     },

@@ -87,6 +87,27 @@ pub fn list_groups(addr: SocketAddr) -> io::Result<Vec<ListedGroup>> {
         .collect())
 }
 
+/// A consumer protocol subscription to `topics`: version 0, the topic names, no user
+/// data, as a classic member's JoinGroup metadata carries it.
+pub fn subscription(topics: &[&str]) -> Vec<u8> {
+    let plain = crate::codec::PLAIN;
+    let mut out = Vec::new();
+    0i16.encode(&mut out, plain);
+    let names: Vec<String> = topics.iter().map(|t| (*t).to_owned()).collect();
+    names.encode(&mut out, plain);
+    (-1i32).encode(&mut out, plain);
+    out
+}
+
+/// The topics of a consumer protocol subscription (version, then the topic names);
+/// `None` if it cannot be read.
+pub fn subscribed_topics(subscription: &[u8]) -> Option<Vec<String>> {
+    let plain = crate::codec::PLAIN;
+    let mut r = Reader::new(subscription);
+    i16::decode(&mut r, plain).ok()?;
+    Vec::<String>::decode(&mut r, plain).ok()
+}
+
 /// The partitions of a consumer protocol assignment (version, then topics with their
 /// partitions).
 pub fn assigned_partitions(assignment: &[u8]) -> Vec<(String, i32)> {

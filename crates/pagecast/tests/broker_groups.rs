@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use pagecast_kafka::ErrorCode;
 use pagecast_kafka::client::Client;
 use pagecast_kafka::codec::Bytes;
+use pagecast_kafka::inspect::subscription;
 use pagecast_kafka::messages::consumer_group_heartbeat::{
     ConsumerGroupHeartbeatRequest, ConsumerGroupHeartbeatResponse,
 };
@@ -426,6 +427,11 @@ fn kcat_balanced_consumer_and_kafka_python_group() {
 }
 
 fn join(c: &mut Client, group: &str, member: &str) -> JoinGroupResponse {
+    join_with(c, group, member, vec![0, 0, 0, 0, 0, 0])
+}
+
+/// A JoinGroup (v5) with `metadata` for the "range" protocol.
+fn join_with(c: &mut Client, group: &str, member: &str, metadata: Vec<u8>) -> JoinGroupResponse {
     c.call(
         5,
         &JoinGroupRequest {
@@ -436,7 +442,7 @@ fn join(c: &mut Client, group: &str, member: &str) -> JoinGroupResponse {
             protocol_type: "consumer".into(),
             protocols: vec![JoinGroupRequestProtocol {
                 name: "range".into(),
-                metadata: Bytes(vec![0, 0, 0, 0, 0, 0]),
+                metadata: Bytes(metadata),
             }],
             ..Default::default()
         },
@@ -461,8 +467,13 @@ fn heartbeat(c: &mut Client, group: &str, generation: i32, member: &str) -> i16 
 
 /// Joins `group` as its only member and syncs: (member ID, generation).
 fn lone_member(c: &mut Client, group: &str) -> (String, i32) {
-    let id = join(c, group, "").member_id; // MEMBER_ID_REQUIRED
-    let joined = join(c, group, &id);
+    lone_member_with(c, group, vec![0, 0, 0, 0, 0, 0])
+}
+
+/// [`lone_member`] with `metadata` for its protocol.
+fn lone_member_with(c: &mut Client, group: &str, metadata: Vec<u8>) -> (String, i32) {
+    let id = join_with(c, group, "", metadata.clone()).member_id; // MEMBER_ID_REQUIRED
+    let joined = join_with(c, group, &id, metadata);
     assert_eq!(joined.error_code, 0);
     let synced: SyncGroupResponse = c
         .call(
@@ -632,6 +643,25 @@ fn settled(who: &str, mut request: impl FnMut() -> i16) -> i16 {
     }
 }
 
+/// Asks for `key`'s coordinator until it is found. Kafka creates its offsets topic,
+/// and so its coordinator, at the first FindCoordinator, as clients send it before any
+/// group request.
+fn find_coordinator(who: &str, c: &mut Client, key: &str) {
+    let found = settled(who, || {
+        let r: FindCoordinatorResponse = c
+            .call(
+                3,
+                &FindCoordinatorRequest {
+                    key: key.into(),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        r.error_code
+    });
+    assert_eq!(found, 0, "{who}: FindCoordinator");
+}
+
 /// Requests Kafka refuses before it creates a group leave nothing behind, on Kafka and
 /// on pagecast alike: 2,000 JoinGroups naming a member of a group that does not exist,
 /// and 2,000 ConsumerGroupHeartbeats with a made-up group, member and epoch, each get
@@ -648,21 +678,7 @@ fn refused_joins_and_heartbeats_create_no_group_as_on_kafka() {
         c.stream()
             .set_read_timeout(Some(Duration::from_secs(30)))
             .unwrap();
-        // Kafka creates its offsets topic, and so its coordinator, at the first
-        // FindCoordinator, as clients send it before any group request.
-        let found = settled(who, || {
-            let r: FindCoordinatorResponse = c
-                .call(
-                    3,
-                    &FindCoordinatorRequest {
-                        key: "refused".into(),
-                        ..Default::default()
-                    },
-                )
-                .unwrap();
-            r.error_code
-        });
-        assert_eq!(found, 0, "{who}: FindCoordinator");
+        find_coordinator(who, &mut c, "refused");
         let mut codes = BTreeMap::new();
         for i in 0..EACH {
             let group = format!("no-such-group-{i}");
@@ -826,18 +842,6 @@ fn a_session_ends_at_its_deadline() {
     b.stop();
 }
 
-/// A consumer-protocol subscription to `topics` (version 0, no user data), as a
-/// classic member's JoinGroup metadata carries it.
-fn subscription(topics: &[&str]) -> Vec<u8> {
-    use pagecast_kafka::codec::{PLAIN, Wire};
-    let mut out = Vec::new();
-    0i16.encode(&mut out, PLAIN);
-    let names: Vec<String> = topics.iter().map(|t| (*t).to_owned()).collect();
-    names.encode(&mut out, PLAIN);
-    (-1i32).encode(&mut out, PLAIN);
-    out
-}
-
 /// One broker's side of [`offsets_expire_with_their_group_as_on_kafka`].
 struct Retained {
     who: &'static str,
@@ -910,19 +914,7 @@ impl Retained {
             .stream()
             .set_read_timeout(Some(Duration::from_secs(30)))
             .unwrap();
-        let found = settled(who, || {
-            let r: FindCoordinatorResponse = client
-                .call(
-                    3,
-                    &FindCoordinatorRequest {
-                        key: "live".into(),
-                        ..Default::default()
-                    },
-                )
-                .unwrap();
-            r.error_code
-        });
-        assert_eq!(found, 0, "{who}: FindCoordinator");
+        find_coordinator(who, &mut client, "live");
         // Kafka loads each group's coordinator partition after creating them.
         let loaded = settled(who, || {
             let d: DescribeGroupsResponse = client
@@ -957,40 +949,9 @@ impl Retained {
             )
             .unwrap();
         assert_eq!(created.topics[0].error_code, 0, "{who}: CreateTopics");
-        let member = |client: &mut Client, group: &str| {
-            let mut req = JoinGroupRequest {
-                group_id: group.into(),
-                session_timeout_ms: 10_000,
-                rebalance_timeout_ms: 10_000,
-                protocol_type: "consumer".into(),
-                protocols: vec![JoinGroupRequestProtocol {
-                    name: "range".into(),
-                    metadata: Bytes(subscription(&["kept"])),
-                }],
-                ..Default::default()
-            };
-            let mut joined: JoinGroupResponse = client.call(5, &req).unwrap();
-            if joined.error_code == ErrorCode::MEMBER_ID_REQUIRED.0 {
-                req.member_id = joined.member_id;
-                joined = client.call(5, &req).unwrap();
-            }
-            assert_eq!(joined.error_code, 0, "{who}: JoinGroup {group}");
-            let synced: SyncGroupResponse = client
-                .call(
-                    3,
-                    &SyncGroupRequest {
-                        group_id: group.into(),
-                        generation_id: joined.generation_id,
-                        member_id: joined.member_id.clone(),
-                        ..Default::default()
-                    },
-                )
-                .unwrap();
-            assert_eq!(synced.error_code, 0, "{who}: SyncGroup {group}");
-            (joined.member_id, joined.generation_id)
-        };
-        let live = member(&mut client, "live");
-        let emptied = member(&mut client, "emptied");
+        let kept = || subscription(&["kept"]);
+        let live = lone_member_with(&mut client, "live", kept());
+        let emptied = lone_member_with(&mut client, "emptied", kept());
         let mut r = Retained { who, client, live };
         r.commit("live", r.live.1, &r.live.0.clone());
         r.commit("emptied", emptied.1, &emptied.0);

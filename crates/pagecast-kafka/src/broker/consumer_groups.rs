@@ -875,11 +875,10 @@ mod tests {
         let mut c = ConsumerGroups::new(ConsumerGroupConfig::default());
         let now = Instant::now();
         let a = c.heartbeat(beat("", 0), &topics(), || "a".into(), now);
-        let kept: Vec<(String, Vec<u8>)> = c
-            .take_records()
-            .iter()
-            .filter_map(|(k, v)| match offsets::decode(k, v.as_deref(), 0) {
-                Some(offsets::Entry::ConsumerGroup(g, Some(bytes))) => Some((g, bytes)),
+        let kept: Vec<(String, Vec<u8>)> = offsets::entries(&c.take_records())
+            .into_iter()
+            .filter_map(|e| match e {
+                offsets::Entry::ConsumerGroup(g, Some(bytes)) => Some((g, bytes)),
                 _ => None,
             })
             .collect();

@@ -25,8 +25,9 @@ use tokio::sync::oneshot;
 use super::consumer_groups::{Beat, BeatAnswer, ConsumerGroups, TopicMap};
 use super::offsets::{self, CommittedOffsets, Key, Record, Records};
 use super::timers::{Timer, Timers};
-use crate::codec::{Bytes, PLAIN, Reader, Wire};
+use crate::codec::Bytes;
 use crate::error::ErrorCode;
+use crate::inspect::subscribed_topics;
 use crate::wire_struct;
 
 wire_struct! {
@@ -599,9 +600,7 @@ fn subscriptions(g: &Group) -> Option<Vec<String>> {
     let mut topics = Vec::new();
     for m in g.members.values() {
         let (_, metadata) = m.protocols.iter().find(|(p, _)| p == protocol)?;
-        let mut r = Reader::new(metadata);
-        i16::decode(&mut r, PLAIN).ok()?;
-        topics.extend(Vec::<String>::decode(&mut r, PLAIN).ok()?);
+        topics.extend(subscribed_topics(metadata)?);
     }
     topics.sort();
     topics.dedup();
@@ -1189,11 +1188,7 @@ impl Coordinator {
             .members
             .values()
             .flat_map(|m| m.protocols.iter().map(|(_, md)| md))
-            .flat_map(|md| {
-                let mut r = Reader::new(md);
-                let _version = i16::decode(&mut r, PLAIN);
-                Vec::<String>::decode(&mut r, PLAIN).unwrap_or_default()
-            })
+            .flat_map(|md| subscribed_topics(md).unwrap_or_default())
             .collect();
         topics.sort();
         topics.dedup();
@@ -1705,10 +1700,7 @@ mod tests {
             ..Default::default()
         });
         let t0 = Instant::now();
-        let mut subscription = Vec::new();
-        0i16.encode(&mut subscription, PLAIN);
-        vec!["t".to_owned()].encode(&mut subscription, PLAIN);
-        (-1i32).encode(&mut subscription, PLAIN); // no user data
+        let subscription = crate::inspect::subscription(&["t"]);
         let member = |c: &mut Coordinator, group: &str| {
             let mut j = join("", &[]);
             j.group = group.into();
@@ -1793,11 +1785,7 @@ mod tests {
     fn a_consumer_group_replaces_an_empty_classic_one() {
         let mut c = coordinator();
         let t0 = Instant::now();
-        let mut j = join("", &["range"]);
-        j.member_id_required = false;
-        let mut w = waiting(c.join(j, t0));
-        c.expire(&TopicMap::new(), t0 + Duration::from_millis(100));
-        let m = w.try_recv().unwrap();
+        let m = first_member(&mut c, t0);
         assert_eq!(c.leave("g", (&m.member_id, None), t0), ErrorCode::NONE);
         assert_eq!(c.state("g").unwrap().0, State::Empty);
         let _ = c.take_records();
@@ -1967,13 +1955,22 @@ mod tests {
 
     /// The classic groups' records among `records`: group ID and snapshot bytes.
     fn kept_groups(records: Vec<Record>) -> Vec<(String, Vec<u8>)> {
-        records
-            .iter()
-            .filter_map(|(k, v)| match offsets::decode(k, v.as_deref(), 0) {
-                Some(offsets::Entry::Group(g, Some(bytes))) => Some((g, bytes)),
+        offsets::entries(&records)
+            .into_iter()
+            .filter_map(|e| match e {
+                offsets::Entry::Group(g, Some(bytes)) => Some((g, bytes)),
                 _ => None,
             })
             .collect()
+    }
+
+    /// A group's first member, joined once the initial delay is over.
+    fn first_member(c: &mut Coordinator, t0: Instant) -> Joined {
+        let mut j = join("", &["range"]);
+        j.member_id_required = false;
+        let mut w = waiting(c.join(j, t0));
+        c.expire(&TopicMap::new(), t0 + Duration::from_millis(100));
+        w.try_recv().unwrap()
     }
 
     /// A Stable group kept before a restart comes back Stable: its members' heartbeats
@@ -1982,11 +1979,7 @@ mod tests {
     fn a_group_comes_back_from_its_snapshot() {
         let mut c = coordinator();
         let t0 = Instant::now();
-        let mut j = join("", &["range"]);
-        j.member_id_required = false;
-        let mut w = waiting(c.join(j, t0));
-        c.expire(&TopicMap::new(), t0 + Duration::from_millis(200));
-        let m = w.try_recv().unwrap();
+        let m = first_member(&mut c, t0);
         let _ = c.sync(
             "g",
             1,

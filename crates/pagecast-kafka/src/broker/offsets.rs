@@ -200,6 +200,15 @@ impl CommittedOffsets {
     }
 }
 
+/// Every record of `records` decoded (ones of other formats left out), for tests.
+#[cfg(test)]
+pub fn entries(records: &[Record]) -> Vec<Entry> {
+    records
+        .iter()
+        .filter_map(|(k, v)| decode(k, v.as_deref(), 0))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
