@@ -664,8 +664,9 @@ fn find_coordinator(who: &str, c: &mut Client, key: &str) {
 
 /// Requests Kafka refuses before it creates a group leave nothing behind, on Kafka and
 /// on pagecast alike: 2,000 JoinGroups naming a member of a group that does not exist,
-/// and 2,000 ConsumerGroupHeartbeats with a made-up group, member and epoch, each get
-/// Kafka's error, and ListGroups then lists no group.
+/// 2,000 ConsumerGroupHeartbeats with a made-up group, member and epoch, and 2,000
+/// OffsetCommits outside a group to a topic that does not exist, each get Kafka's
+/// error, and ListGroups then lists no group.
 #[test]
 fn refused_joins_and_heartbeats_create_no_group_as_on_kafka() {
     const EACH: usize = 2000;
@@ -701,6 +702,26 @@ fn refused_joins_and_heartbeats_create_no_group_as_on_kafka() {
                 r.error_code
             });
             *codes.entry(("ConsumerGroupHeartbeat", beat)).or_insert(0) += 1;
+            let commit: OffsetCommitResponse = c
+                .call(
+                    7,
+                    &OffsetCommitRequest {
+                        group_id: format!("no-such-committer-{i}"),
+                        generation_id_or_member_epoch: -1,
+                        topics: vec![OffsetCommitRequestTopic {
+                            name: "no-such-topic".into(),
+                            partitions: vec![OffsetCommitRequestPartition {
+                                partition_index: 0,
+                                committed_offset: 1,
+                                ..Default::default()
+                            }],
+                        }],
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
+            let code = commit.topics[0].partitions[0].error_code;
+            *codes.entry(("OffsetCommit", code)).or_insert(0) += 1;
         }
         let listed: ListGroupsResponse = c.call(4, &ListGroupsRequest::default()).unwrap();
         assert_eq!(listed.error_code, 0, "{who}");
@@ -726,6 +747,7 @@ fn refused_joins_and_heartbeats_create_no_group_as_on_kafka() {
     };
     assert_eq!(refused("JoinGroup"), EACH, "{:?}", answers[0]);
     assert_eq!(refused("ConsumerGroupHeartbeat"), EACH, "{:?}", answers[0]);
+    assert_eq!(refused("OffsetCommit"), EACH, "{:?}", answers[0]);
     b.stop();
 }
 

@@ -1144,11 +1144,11 @@ impl Coordinator {
             return answer;
         }
         let Some(g) = self.groups.get_mut(group) else {
-            if generation < 0 {
-                self.hold_commits(group);
-                return Ok(());
-            }
-            return Err(ErrorCode::ILLEGAL_GENERATION);
+            return if generation < 0 {
+                Ok(())
+            } else {
+                Err(ErrorCode::ILLEGAL_GENERATION)
+            };
         };
         if generation < 0 && member.is_empty() {
             return if g.members.is_empty() {

@@ -1073,7 +1073,9 @@ async fn offset_commit(
             )
             .err()
         };
-        if error.is_none() {
+        // As Kafka, a commit that stores nothing (every topic unknown) makes no group.
+        if error.is_none() && !accepted.is_empty() {
+            c.hold_commits(&req.group_id);
             let mut committed = lock(&shared.offsets);
             for (key, value, _, _) in &accepted {
                 c.record(offsets::commit_record(key, Some(value)));
