@@ -1285,18 +1285,38 @@ impl Coordinator {
         now_ms: i64,
         retention: Duration,
     ) -> (usize, usize) {
-        let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
+        let ids = self.retention_candidates(committed);
+        self.expire_offsets_of(&ids, committed, now_ms, retention)
+    }
+
+    /// Every group ID that [`Coordinator::expire_offsets`] looks at: groups of either
+    /// kind, and those with committed offsets.
+    pub fn retention_candidates(&self, committed: &CommittedOffsets) -> Vec<String> {
         let mut ids: Vec<String> = committed.groups();
         ids.extend(self.groups.keys().cloned());
         ids.extend(self.consumer.list().into_iter().map(|(id, _)| id));
         ids.sort();
         ids.dedup();
+        ids
+    }
+
+    /// [`Coordinator::expire_offsets`] for the groups `ids` only, so that a pass over
+    /// many groups can release the coordinator between runs of them.
+    pub fn expire_offsets_of(
+        &mut self,
+        ids: &[String],
+        committed: &mut CommittedOffsets,
+        now_ms: i64,
+        retention: Duration,
+    ) -> (usize, usize) {
+        let retention_ms = i64::try_from(retention.as_millis()).unwrap_or(i64::MAX);
         let mut expired_offsets = 0;
         let mut deleted_groups = 0;
         for id in ids {
-            let hold = self.retention_hold(&id);
+            let id = id.as_str();
+            let hold = self.retention_hold(id);
             let expired: Vec<Key> = committed
-                .group(&id)
+                .group(id)
                 .filter(|(key, c)| {
                     let since = match &hold {
                         Hold::Kept => return false,
@@ -1313,7 +1333,7 @@ impl Coordinator {
                 committed.remove(key);
             }
             expired_offsets += expired.len();
-            if committed.group(&id).next().is_none() && self.remove_if_empty(&id) {
+            if committed.group(id).next().is_none() && self.remove_if_empty(id) {
                 deleted_groups += 1;
             }
         }

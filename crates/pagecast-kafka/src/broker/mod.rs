@@ -835,6 +835,10 @@ fn open_data(config: &Config) -> Result<(File, Meta, Topics, Box<dyn Store>), Br
     Ok((lock_file, meta, topics, store))
 }
 
+/// Groups whose offsets one run of the retention pass expires under the coordinator's
+/// lock.
+const RETENTION_RUN: usize = 256;
+
 /// Acts on the group coordinator's deadlines as each comes, as Kafka's coordinator
 /// timer does: sleeps until the earliest, and looks again when an operation sets an
 /// earlier one. Expires committed offsets at every retention check interval.
@@ -864,10 +868,17 @@ async fn group_timers(shared: Arc<Shared>) {
             let s = Arc::clone(&shared);
             let expired = shared.pool.run(move || {
                 let started = std::time::Instant::now();
-                let (offsets, groups) = internal::coordinate(&s, |c| {
-                    c.expire_offsets(&mut lock(&s.offsets), now_ms(), retention)
-                })
-                .0;
+                let ids = lock(&s.groups).retention_candidates(&lock(&s.offsets));
+                let (mut offsets, mut groups) = (0, 0);
+                // A run of groups at a time, so that other group requests are not held
+                // up for the whole pass.
+                for run in ids.chunks(RETENTION_RUN) {
+                    let (o, g) = internal::coordinate(&s, |c| {
+                        c.expire_offsets_of(run, &mut lock(&s.offsets), now_ms(), retention)
+                    })
+                    .0;
+                    (offsets, groups) = (offsets + o, groups + g);
+                }
                 (offsets, groups, started.elapsed())
             });
             if let Some((offsets, groups, took)) = expired.await
