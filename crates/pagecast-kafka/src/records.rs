@@ -53,7 +53,7 @@ pub const MAX_DECOMPRESSED: u64 = 256 << 20;
 /// The records of the uncompressed batch at the start of `bytes` (checked whole, CRC
 /// included).
 pub fn records(bytes: &[u8]) -> Result<(Header, Vec<Record<'_>>), RecordsError> {
-    let header = batch::check(bytes)?;
+    let header = batch::check_stored(bytes)?;
     if header.compression() != Compression::None {
         return Err(RecordsError::Compressed(header.compression()));
     }
@@ -67,7 +67,7 @@ pub fn find_record(
     bytes: &[u8],
     mut want: impl FnMut(&Record<'_>) -> bool,
 ) -> Result<Option<(i64, i64)>, RecordsError> {
-    let header = batch::check(bytes)?;
+    let header = batch::check_stored(bytes)?;
     let body = &bytes[HEADER_LEN..header.size() as usize];
     let inflated;
     let records = match header.compression() {

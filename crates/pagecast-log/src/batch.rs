@@ -62,6 +62,14 @@ pub enum BatchError {
         /// `lastOffsetDelta`.
         last_offset_delta: i32,
     },
+    /// A record of the batch cannot be read.
+    #[error("record at byte {at} of the batch: {reason}")]
+    BadRecord {
+        /// Position of the record in the batch.
+        at: u64,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// Record count or offset delta contradict each other.
     #[error("record count {count} does not fit last offset delta {last_offset_delta}")]
     BadCount {
@@ -222,10 +230,32 @@ impl Header {
     }
 }
 
-/// Validates the batch at the start of `bytes`: header, declared length within `bytes`,
-/// CRC-32C, and record count against the offset delta. Returns the header; the batch is
-/// `bytes[..header.size()]`.
+/// Validates the batch at the start of `bytes` as a producer must send it: header,
+/// declared length within `bytes`, CRC-32C, and record count against the offset delta.
+/// Returns the header; the batch is `bytes[..header.size()]`.
 pub fn check(bytes: &[u8]) -> Result<Header, BatchError> {
+    let header = check_stored(bytes)?;
+    let count = header.record_count;
+    let delta = header.last_offset_delta;
+    // Uncompressed records carry consecutive offset deltas, so the count is exact; a
+    // compressed batch may have had records removed by compaction, never added.
+    let consistent = match header.compression() {
+        Compression::None => count >= 1 && i64::from(count) == i64::from(delta) + 1,
+        _ => count >= 1,
+    };
+    if !consistent {
+        return Err(BatchError::BadCount {
+            count,
+            last_offset_delta: delta,
+        });
+    }
+    Ok(header)
+}
+
+/// Validates a batch as a store may hold it: as [`check`], except that compaction may
+/// have removed records (fewer than the offset range, or none: an empty batch keeps a
+/// producer's last sequence or covers offsets whose records were all removed).
+pub fn check_stored(bytes: &[u8]) -> Result<Header, BatchError> {
     let header = Header::parse(bytes)?;
     let size = header.size();
     let Some(batch) = bytes.get(..size as usize) else {
@@ -243,13 +273,7 @@ pub fn check(bytes: &[u8]) -> Result<Header, BatchError> {
     }
     let count = header.record_count;
     let delta = header.last_offset_delta;
-    // Uncompressed records carry consecutive offset deltas, so the count is exact; a
-    // compressed batch may have had records removed by compaction, never added.
-    let consistent = match header.compression() {
-        Compression::None => count >= 1 && i64::from(count) == i64::from(delta) + 1,
-        _ => count >= 1 && delta >= 0 && i64::from(count) <= i64::from(delta) + 1,
-    };
-    if !consistent {
+    if count < 0 || i64::from(count) > i64::from(delta) + 1 {
         return Err(BatchError::BadCount {
             count,
             last_offset_delta: delta,
@@ -292,6 +316,20 @@ pub fn set_log_append_time(batch: &mut [u8], now_ms: i64) {
 /// Splits a buffer of consecutive batches (a produce request's record set), validating
 /// each with [`check`]. Yields each batch's position in the buffer and its header.
 pub fn split(bytes: &[u8]) -> impl Iterator<Item = Result<(usize, Header), (usize, BatchError)>> {
+    split_with(bytes, check)
+}
+
+/// [`split`] of batches read from a store, validated with [`check_stored`].
+pub fn split_stored(
+    bytes: &[u8],
+) -> impl Iterator<Item = Result<(usize, Header), (usize, BatchError)>> {
+    split_with(bytes, check_stored)
+}
+
+fn split_with(
+    bytes: &[u8],
+    check: fn(&[u8]) -> Result<Header, BatchError>,
+) -> impl Iterator<Item = Result<(usize, Header), (usize, BatchError)>> {
     let mut at = 0usize;
     let mut failed = false;
     std::iter::from_fn(move || {
@@ -320,6 +358,129 @@ fn i64_at(b: &[u8], at: usize) -> i64 {
     let mut v = [0u8; 8];
     v.copy_from_slice(&b[at..at + 8]);
     i64::from_be_bytes(v)
+}
+
+/// One record of an uncompressed batch, as stored: what compaction needs to decide on
+/// it, and its bytes, which a rebuilt batch carries unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawRecord<'a> {
+    /// The whole record, its length prefix included.
+    pub bytes: &'a [u8],
+    /// Offset minus the batch's base offset.
+    pub offset_delta: i64,
+    /// Timestamp minus the batch's base timestamp.
+    pub timestamp_delta: i64,
+    /// The key, or `None` for a null key.
+    pub key: Option<&'a [u8]>,
+    /// The value, or `None` for a null value: a tombstone, when the key is not null.
+    pub value: Option<&'a [u8]>,
+}
+
+/// The records of the uncompressed batch `batch` (whole, checked), in order.
+pub fn raw_records<'a>(
+    batch: &'a [u8],
+    header: &Header,
+) -> Result<Vec<RawRecord<'a>>, BatchError> {
+    let body = &batch[HEADER_LEN..header.size() as usize];
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    let bad = |at: usize, reason: &'static str| BatchError::BadRecord {
+        at: (HEADER_LEN + at) as u64,
+        reason,
+    };
+    for _ in 0..header.record_count {
+        let start = at;
+        let len = varlong(body, &mut at).ok_or(bad(start, "bad length"))?;
+        let end = usize::try_from(len)
+            .ok()
+            .and_then(|n| at.checked_add(n))
+            .filter(|&end| end <= body.len())
+            .ok_or(bad(start, "length runs past the batch"))?;
+        let rec = &body[..end];
+        let mut r = at + 1; // attributes
+        let timestamp_delta = varlong(rec, &mut r).ok_or(bad(start, "bad timestamp delta"))?;
+        let offset_delta = varlong(rec, &mut r).ok_or(bad(start, "bad offset delta"))?;
+        let mut field = |what: &'static str| -> Result<Option<&'a [u8]>, BatchError> {
+            match varlong(rec, &mut r).ok_or(bad(start, what))? {
+                -1 => Ok(None),
+                n => {
+                    let field_end = usize::try_from(n)
+                        .ok()
+                        .and_then(|n| r.checked_add(n))
+                        .filter(|&e| e <= end)
+                        .ok_or(bad(start, what))?;
+                    let bytes = &rec[r..field_end];
+                    r = field_end;
+                    Ok(Some(bytes))
+                }
+            }
+        };
+        let key = field("bad key length")?;
+        let value = field("bad value length")?;
+        out.push(RawRecord {
+            bytes: &body[start..end],
+            offset_delta,
+            timestamp_delta,
+            key,
+            value,
+        });
+        at = end;
+    }
+    Ok(out)
+}
+
+/// Reads a zigzag varint at `*at` of `bytes`, moving `*at` past it.
+fn varlong(bytes: &[u8], at: &mut usize) -> Option<i64> {
+    let mut z = 0u64;
+    for shift in (0..70).step_by(7) {
+        let b = *bytes.get(*at)?;
+        *at += 1;
+        z |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Some((z >> 1) as i64 ^ -((z & 1) as i64));
+        }
+    }
+    None
+}
+
+/// The batch `batch` (whole, checked) with only `records` (its own, in order, or all of
+/// them for a compressed batch when `None`) and its offset range ending at
+/// `base_offset + last_offset_delta`: header fields otherwise kept, length, count and
+/// CRC set anew. What compaction writes in place of a batch.
+pub fn rebuild(batch: &[u8], records: Option<&[RawRecord<'_>]>, last_offset_delta: i32) -> Vec<u8> {
+    let mut out = batch[..HEADER_LEN].to_vec();
+    match records {
+        Some(records) => {
+            for r in records {
+                out.extend_from_slice(r.bytes);
+            }
+            out[57..61].copy_from_slice(&(records.len() as i32).to_be_bytes());
+        }
+        None => out.extend_from_slice(&batch[HEADER_LEN..]),
+    }
+    let length = (out.len() - LOG_OVERHEAD) as i32;
+    out[LENGTH_AT..LENGTH_AT + 4].copy_from_slice(&length.to_be_bytes());
+    set_last_offset_delta(&mut out, last_offset_delta);
+    out
+}
+
+/// Sets the batch's last offset delta and computes its CRC again. `batch` must be
+/// exactly one whole batch.
+pub fn set_last_offset_delta(batch: &mut [u8], last_offset_delta: i32) {
+    batch[23..27].copy_from_slice(&last_offset_delta.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[CRC_FROM..]);
+    batch[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// A batch of no records covering `base_offset..=base_offset + last_offset_delta`, with
+/// timestamp `timestamp`: what compaction leaves where every record of a range was
+/// removed, so that offsets still run on from batch to batch.
+pub fn empty(base_offset: i64, last_offset_delta: i32, timestamp: i64) -> Vec<u8> {
+    let mut b = Builder::new(timestamp).finish_empty();
+    set_base_offset(&mut b, base_offset);
+    set_leader_epoch(&mut b, LEADER_EPOCH);
+    set_last_offset_delta(&mut b, last_offset_delta);
+    b
 }
 
 /// Builds uncompressed v2 batches, for tests, benchmarks and the broker's own clients.
@@ -392,6 +553,12 @@ impl Builder {
 
     /// The encoded batch, base offset 0, CRC set. At least one record must be pushed.
     pub fn finish(&self) -> Vec<u8> {
+        debug_assert!(self.count > 0, "a produced batch holds a record");
+        self.finish_empty()
+    }
+
+    /// [`Builder::finish`], allowing no records (a header alone, as compaction leaves).
+    fn finish_empty(&self) -> Vec<u8> {
         let mut b = Vec::with_capacity(self.size());
         b.extend_from_slice(&0i64.to_be_bytes());
         b.extend_from_slice(&((self.size() - LOG_OVERHEAD) as i32).to_be_bytes());
@@ -399,7 +566,7 @@ impl Builder {
         b.push(MAGIC as u8);
         b.extend_from_slice(&[0; 4]); // crc, below
         b.extend_from_slice(&0i16.to_be_bytes()); // attributes: no compression, create time
-        b.extend_from_slice(&(self.count - 1).to_be_bytes());
+        b.extend_from_slice(&(self.count - 1).max(0).to_be_bytes());
         b.extend_from_slice(&self.base_timestamp.to_be_bytes());
         b.extend_from_slice(&self.max_timestamp.to_be_bytes());
         b.extend_from_slice(&self.producer.0.to_be_bytes());

@@ -29,6 +29,7 @@ use std::fmt;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 pub use error::{Error, Result};
@@ -122,8 +123,48 @@ impl std::str::FromStr for Fsync {
     }
 }
 
+/// What happens to a partition's old data (Kafka's `cleanup.policy`, a list of `delete`
+/// and `compact`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cleanup {
+    /// Retention deletes old segments by size and age.
+    pub delete: bool,
+    /// The cleaner keeps only the latest record of each key.
+    pub compact: bool,
+}
+
+impl Cleanup {
+    /// Kafka's default: `delete`.
+    pub const DELETE: Cleanup = Cleanup {
+        delete: true,
+        compact: false,
+    };
+    /// `compact`, as `__consumer_offsets` has.
+    pub const COMPACT: Cleanup = Cleanup {
+        delete: false,
+        compact: true,
+    };
+}
+
+/// What one pass of the cleaner did to a partition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cleaned {
+    /// The partition.
+    pub partition: TopicPartition,
+    /// Segments rewritten, and the segments they became.
+    pub segments: (usize, usize),
+    /// Bytes of those segments before and after.
+    pub bytes: (u64, u64),
+    /// Records removed: superseded by a later one of the same key, or tombstones past
+    /// their retention.
+    pub records_removed: u64,
+    /// Where the part of the log cleaned now ends (the next pass starts there).
+    pub cleaned_to: i64,
+}
+
 /// Settings of one partition that override its store's: a topic's `segment.bytes`,
-/// `segment.ms`, `retention.bytes` and `retention.ms`. `None` keeps the store's value.
+/// `segment.ms`, `retention.bytes`, `retention.ms`, `cleanup.policy` and
+/// `delete.retention.ms`. `None` keeps the store's value.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PartitionConfig {
     /// Roll before a segment grows past this.
@@ -134,6 +175,10 @@ pub struct PartitionConfig {
     pub retention_bytes: Option<Option<u64>>,
     /// Delete data older than this; `Some(None)` keeps everything.
     pub retention_age: Option<Option<Duration>>,
+    /// Whether old data is deleted, compacted, or both.
+    pub cleanup: Option<Cleanup>,
+    /// How long compaction keeps a tombstone (a null value) after it was written.
+    pub delete_retention: Option<Duration>,
 }
 
 impl PartitionConfig {
@@ -341,6 +386,16 @@ pub trait Store: Send + Sync {
     /// Periodic work: retention (deletes whole segments or files past the size or age
     /// limits, never the one being appended to), interval fsyncs, checkpoints.
     fn maintain(&self, now_ms: i64) -> Result<()>;
+
+    /// One pass of the log cleaner over the partitions whose cleanup policy includes
+    /// `compact`: each whose share of data not yet cleaned has reached the threshold is
+    /// compacted, appends and reads going on meanwhile. Long work: run it on a thread
+    /// of its own, as Kafka runs its cleaner. An engine that cannot compact refuses the
+    /// policy in [`Store::configure`] and cleans nothing here. Setting `stop` ends the
+    /// pass within a batch, keeping what it finished.
+    fn clean(&self, _now_ms: i64, _stop: &AtomicBool) -> Result<Vec<Cleaned>> {
+        Ok(Vec::new())
+    }
 
     /// Forces everything appended to disk and records the recovery point.
     fn flush(&self) -> Result<()>;

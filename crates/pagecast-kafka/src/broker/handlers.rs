@@ -876,7 +876,7 @@ fn record_at_timestamp(
             file: tp.to_string().into(),
             source,
         })?;
-    let header = batch::check(&bytes).map_err(|source| pagecast_log::Error::InvalidBatch {
+    let header = batch::check_stored(&bytes).map_err(|source| pagecast_log::Error::InvalidBatch {
         position: 0,
         source,
     })?;

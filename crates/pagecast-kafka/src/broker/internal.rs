@@ -219,7 +219,7 @@ pub(crate) fn replay(shared: &Shared) -> Result<(), BrokerError> {
                 source,
             })?;
         }
-        for item in batch::split(&bytes) {
+        for item in batch::split_stored(&bytes) {
             let (at, header) = item.map_err(|(position, source)| {
                 pagecast_log::Error::InvalidBatch { position, source }
             })?;

@@ -44,8 +44,14 @@ impl Store for CommitLogStore {
     /// Accepts a partition's settings and does not act on them: every partition shares
     /// one log, so segment size and age and retention are the whole store's. Kafka
     /// accepts them per topic, and so does the broker, which keeps and returns them.
-    fn configure(&self, tp: &TopicPartition, _config: &PartitionConfig) -> Result<()> {
-        self.partition(tp).map(|_| ())
+    fn configure(&self, tp: &TopicPartition, config: &PartitionConfig) -> Result<()> {
+        self.partition(tp)?;
+        if config.cleanup.is_some_and(|c| c.compact) {
+            return Err(Error::Config(format!(
+                "{tp}: the commit-log engine does not compact partitions (cleanup.policy=compact needs the segment engine)"
+            )));
+        }
+        Ok(())
     }
 
     fn partitions(&self) -> Vec<TopicPartition> {

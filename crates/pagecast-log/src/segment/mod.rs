@@ -23,18 +23,20 @@ mod timeindex;
 use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 pub use index::{INDEX_STEP, OFFSET_INDEX_ENTRY, OffsetEntry};
-pub use partition::{CLEAN_SHUTDOWN_FILE, RECOVERY_POINT_FILE};
+pub use partition::{CLEAN_SHUTDOWN_FILE, CLEANER_POINT_FILE, RECOVERY_POINT_FILE};
 pub(crate) use segment::read_checked;
 pub use segment::{INDEX_SUFFIX, LOG_SUFFIX, TIME_INDEX_SUFFIX, file_name};
 pub use timeindex::{TIME_INDEX_ENTRY, TimeEntry};
 
 use crate::error::{Error, Result};
 use crate::{
-    Appended, Chunk, Fsync, Offsets, PartitionConfig, Progress, Store, TopicPartition, locks,
+    Appended, Chunk, Cleaned, Cleanup, Fsync, Offsets, PartitionConfig, Progress, Store,
+    TopicPartition, locks,
 };
 use partition::PartitionLog;
 
@@ -57,6 +59,19 @@ pub struct Config {
     /// Largest size of each index of the active segment (`segment.index.bytes`,
     /// 10 MiB); it is allocated in steps as entries come.
     pub max_index_bytes: u64,
+    /// Whether old segments are deleted by the limits above, compacted, or both
+    /// (`cleanup.policy`, `delete`).
+    pub cleanup: Cleanup,
+    /// How long compaction keeps a tombstone after it was written
+    /// (`delete.retention.ms`, 1 day).
+    pub delete_retention: Duration,
+    /// Compact once the data not yet cleaned is at least this share of the segments that
+    /// are not taking appends (`min.cleanable.dirty.ratio`, 0.5).
+    pub min_cleanable_ratio: f64,
+    /// Bytes of keys one pass of the cleaner holds at most (Kafka's
+    /// `log.cleaner.dedupe.buffer.size`, 128 MiB); a pass cleans up to the segment
+    /// where it filled.
+    pub cleaner_buffer: u64,
     /// When appends are fsynced.
     pub fsync: Fsync,
     /// Truncate at damage that valid data follows, instead of refusing to open.
@@ -75,6 +90,10 @@ impl Default for Config {
             retention_age: Some(7 * DAY),
             index_interval: 4096,
             max_index_bytes: 10 << 20,
+            cleanup: Cleanup::DELETE,
+            delete_retention: DAY,
+            min_cleanable_ratio: 0.5,
+            cleaner_buffer: 128 << 20,
             fsync: Fsync::None,
             repair: false,
             progress: None,
@@ -97,6 +116,12 @@ impl Config {
             return Err(Error::Config(
                 "index interval must be at least 1 byte".into(),
             ));
+        }
+        if !(0.0..=1.0).contains(&self.min_cleanable_ratio) {
+            return Err(Error::Config(format!(
+                "cleanable ratio {} must be between 0 and 1",
+                self.min_cleanable_ratio
+            )));
         }
         if self.max_index_bytes < TIME_INDEX_ENTRY as u64 {
             return Err(Error::Config(format!(
@@ -212,6 +237,8 @@ impl Store for SegmentStore {
             segment_age: overrides.segment_age.or(base.segment_age),
             retention_bytes: overrides.retention_bytes.unwrap_or(base.retention_bytes),
             retention_age: overrides.retention_age.unwrap_or(base.retention_age),
+            cleanup: overrides.cleanup.unwrap_or(base.cleanup),
+            delete_retention: overrides.delete_retention.unwrap_or(base.delete_retention),
             ..(**base).clone()
         };
         config.validate()?;
@@ -254,6 +281,17 @@ impl Store for SegmentStore {
 
     fn maintain(&self, now_ms: i64) -> Result<()> {
         self.all().iter().try_for_each(|p| p.maintain(now_ms))
+    }
+
+    fn clean(&self, now_ms: i64, stop: &AtomicBool) -> Result<Vec<Cleaned>> {
+        let mut cleaned = Vec::new();
+        for p in self.all() {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            cleaned.extend(p.clean(now_ms, stop)?);
+        }
+        Ok(cleaned)
     }
 
     fn flush(&self) -> Result<()> {

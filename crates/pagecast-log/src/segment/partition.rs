@@ -5,8 +5,11 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Instant;
+
+mod cleaner;
 
 use super::Config;
 use super::segment::{self, Damage, IndexLimits, LOG_SUFFIX, Segment};
@@ -15,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::{Appended, Chunk, Fsync, Offsets, TopicPartition, files, locks, recovery_point};
 
 pub use crate::recovery_point::RECOVERY_POINT_FILE;
+pub use cleaner::CLEANER_POINT_FILE;
 /// File whose presence says the log was closed cleanly and needs no recovery.
 pub const CLEAN_SHUTDOWN_FILE: &str = "clean-shutdown";
 
@@ -34,6 +38,10 @@ pub(crate) struct PartitionLog {
     dir: PathBuf,
     view: RwLock<View>,
     writer: Mutex<Writer>,
+    /// Held by a pass of the cleaner, which takes `writer` only to start and to swap.
+    cleaner: Mutex<()>,
+    /// Set when the partition is deleted or closed: a running pass stops.
+    abort_cleaning: AtomicBool,
 }
 
 /// The part of a log that reads use.
@@ -57,6 +65,8 @@ struct Writer {
     dirty_since: Option<Instant>,
     /// Set when the partition is deleted or closed: appends then fail.
     closed: bool,
+    /// The offset the cleaner has cleaned up to (kept in `CLEANER_POINT_FILE`).
+    cleaner_point: i64,
 }
 
 impl View {
@@ -151,6 +161,7 @@ impl PartitionLog {
         config: Arc<Config>,
     ) -> Result<PartitionLog> {
         fs::create_dir_all(dir).map_err(Error::io("create directory", dir))?;
+        cleaner::finish_interrupted(dir)?;
         let bases = list_segments(dir)?;
         let limits = PartitionLog::limits(&config);
         let clean_marker = dir.join(CLEAN_SHUTDOWN_FILE);
@@ -164,6 +175,9 @@ impl PartitionLog {
             segments = open_segments(dir, &tp, &bases, clean, checkpoint, &config)?;
         }
         let log_start = recovery_point::read_named(dir, recovery_point::LOG_START_FILE)?
+            .and_then(|p| i64::try_from(p).ok())
+            .unwrap_or(0);
+        let cleaner_point = recovery_point::read_named(dir, CLEANER_POINT_FILE)?
             .and_then(|p| i64::try_from(p).ok())
             .unwrap_or(0);
         let end = segments.values().next_back().map_or(0, |s| s.next_offset);
@@ -199,7 +213,10 @@ impl PartitionLog {
                 flushers: files::Flushers::default(),
                 dirty_since: None,
                 closed: false,
+                cleaner_point,
             }),
+            cleaner: Mutex::new(()),
+            abort_cleaning: AtomicBool::new(false),
         };
         // What recovery checked is made durable before it becomes the recovery point, so
         // a second crash does not skip it.
@@ -415,13 +432,14 @@ impl PartitionLog {
     }
 
     /// Deletes the oldest segments while the log is over its size limit or their newest
-    /// batch is older than the age limit. The segment taking appends is never deleted.
+    /// batch is older than the age limit, if its cleanup policy says to delete. The
+    /// segment taking appends is never deleted.
     fn apply_retention(&self, config: &Config, now_ms: i64) -> Result<()> {
         let doomed = {
             let mut view = locks::write(&self.view);
             let mut doomed = view.take_below_start();
             let mut total: u64 = view.segments.values().map(|s| s.size).sum();
-            while view.segments.len() > 1 {
+            while config.cleanup.delete && view.segments.len() > 1 {
                 let oldest = view
                     .segments
                     .values()
@@ -522,6 +540,8 @@ impl PartitionLog {
     /// Stops the partition's appends and background work before its directory is
     /// deleted. Reads lent earlier stay valid.
     pub(crate) fn discard(&self) -> Result<()> {
+        self.abort_cleaning.store(true, Ordering::Relaxed);
+        let _pass = locks::lock(&self.cleaner);
         let mut w = locks::lock(&self.writer);
         w.closed = true;
         w.flushers.reap(true).map(drop)
@@ -530,6 +550,8 @@ impl PartitionLog {
     /// Flushes, trims the active indexes and writes the clean-shutdown marker; appends
     /// fail after it.
     pub(crate) fn close(&self) -> Result<()> {
+        self.abort_cleaning.store(true, Ordering::Relaxed);
+        let _pass = locks::lock(&self.cleaner);
         let mut w = self.writer()?;
         self.flush_with(&mut w)?;
         locks::write(&self.view).active_mut().trim()?;

@@ -617,7 +617,7 @@ pub(crate) fn read_checked(
     buf.resize(size as usize, 0);
     log.read_exact_at(&mut buf[HEADER_LEN..], pos + HEADER_LEN as u64)
         .map_err(Error::io("read", path))?;
-    Ok(batch::check(buf).map_err(|e| e.to_string()))
+    Ok(batch::check_stored(buf).map_err(|e| e.to_string()))
 }
 
 /// Whether a valid batch may start anywhere at or after `start` in the log at `path`:
