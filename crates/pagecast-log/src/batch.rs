@@ -377,10 +377,7 @@ pub struct RawRecord<'a> {
 }
 
 /// The records of the uncompressed batch `batch` (whole, checked), in order.
-pub fn raw_records<'a>(
-    batch: &'a [u8],
-    header: &Header,
-) -> Result<Vec<RawRecord<'a>>, BatchError> {
+pub fn raw_records<'a>(batch: &'a [u8], header: &Header) -> Result<Vec<RawRecord<'a>>, BatchError> {
     let body = &batch[HEADER_LEN..header.size() as usize];
     let mut out = Vec::new();
     let mut at = 0usize;

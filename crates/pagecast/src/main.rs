@@ -386,6 +386,13 @@ struct BrokerArgs {
     /// (offsets.retention.check.interval.ms).
     #[arg(long, env = "PAGECAST_OFFSETS_RETENTION_CHECK_INTERVAL_MS", default_value_t = 600_000, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
     offsets_retention_check_interval_ms: u64,
+    /// Segment size of the internal partition, which the log cleaner compacts below its
+    /// active segment (offsets.topic.segment.bytes).
+    #[arg(long, env = "PAGECAST_OFFSETS_TOPIC_SEGMENT_BYTES", default_value_t = 104_857_600, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(4096..=i32::MAX as u64))]
+    offsets_topic_segment_bytes: u64,
+    /// Pause between passes of the log cleaner (log.cleaner.backoff.ms).
+    #[arg(long, env = "PAGECAST_LOG_CLEANER_BACKOFF_MS", default_value_t = 15_000, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]
+    log_cleaner_backoff_ms: u64,
     /// Session timeout of consumer-protocol (KIP-848) members
     /// (group.consumer.session.timeout.ms).
     #[arg(long, env = "PAGECAST_GROUP_CONSUMER_SESSION_TIMEOUT_MS", default_value_t = 45_000, value_name = "MS", value_parser = clap::value_parser!(u64).range(1000..))]
@@ -637,6 +644,8 @@ fn broker(args: BrokerArgs) -> anyhow::Result<()> {
         std::time::Duration::from_secs(args.offsets_retention_minutes.saturating_mul(60));
     config.groups.offsets_retention_check_interval =
         std::time::Duration::from_millis(args.offsets_retention_check_interval_ms);
+    config.offsets_segment_bytes = args.offsets_topic_segment_bytes;
+    config.cleaner_backoff = std::time::Duration::from_millis(args.log_cleaner_backoff_ms);
     config.groups.consumer.session_timeout =
         std::time::Duration::from_millis(args.group_consumer_session_timeout_ms);
     config.groups.consumer.heartbeat_interval =

@@ -1092,3 +1092,177 @@ fn offsets_expire_with_their_group_as_on_kafka() {
     );
     b.stop();
 }
+
+/// Commits `offset` for partitions 0..8 of "t" as `group` (outside any generation),
+/// with a metadata string that makes each record a little over 100 bytes.
+fn commit_all(c: &mut Client, group: &str, offset: i64) {
+    let r: OffsetCommitResponse = c
+        .call(
+            7,
+            &OffsetCommitRequest {
+                group_id: group.into(),
+                generation_id_or_member_epoch: -1,
+                topics: vec![OffsetCommitRequestTopic {
+                    name: "t".into(),
+                    partitions: (0..8)
+                        .map(|p| OffsetCommitRequestPartition {
+                            partition_index: p,
+                            committed_offset: offset,
+                            committed_metadata: Some(format!("round {offset} of a long run")),
+                            ..Default::default()
+                        })
+                        .collect(),
+                }],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let codes: Vec<i16> = r.topics[0]
+        .partitions
+        .iter()
+        .map(|p| p.error_code)
+        .collect();
+    assert_eq!(codes, [0; 8], "commit of {group}");
+}
+
+/// The offsets `group` has committed for partitions 0..8 of "t" (-1: none).
+fn committed_all(c: &mut Client, group: &str) -> Vec<i64> {
+    use pagecast_kafka::messages::offset_fetch::{
+        OffsetFetchRequest, OffsetFetchRequestTopic, OffsetFetchResponse,
+    };
+    let r: OffsetFetchResponse = c
+        .call(
+            7,
+            &OffsetFetchRequest {
+                group_id: group.into(),
+                topics: Some(vec![OffsetFetchRequestTopic {
+                    name: "t".into(),
+                    partition_indexes: (0..8).collect(),
+                }]),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    r.topics[0]
+        .partitions
+        .iter()
+        .map(|p| p.committed_offset)
+        .collect()
+}
+
+/// The bytes of the internal partition's segments.
+fn internal_bytes(data: &std::path::Path) -> u64 {
+    std::fs::read_dir(data.join("internal").join("__consumer_offsets-0"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".log"))
+        .map(|e| e.metadata().unwrap().len())
+        .sum()
+}
+
+/// The number in the broker's "read N record(s) of __consumer_offsets-0" line.
+fn records_replayed(printed: &str) -> u64 {
+    printed
+        .lines()
+        .find_map(|l| {
+            let rest = l.strip_prefix("pagecast broker: read ")?;
+            let (n, tail) = rest.split_once(' ')?;
+            tail.starts_with("record(s) of __consumer_offsets-0")
+                .then(|| n.parse().ok())?
+        })
+        .unwrap_or_else(|| panic!("no replay line in {printed}"))
+}
+
+/// `__consumer_offsets` is compacted as Kafka's: 2000 commits of the same eight offsets
+/// shrink to the latest of each once their segments are cleaned, and a restart reads
+/// only those and the active segment, not the 16 000 records written. Deleted groups
+/// stay deleted, other groups' offsets stay, on both engines (the internal partition has
+/// a segment store of its own under either). A data directory whose internal partition
+/// is still in the topics' store (as brokers before the compacted store kept it) has it
+/// moved on start, its offsets kept.
+#[test]
+fn the_internal_partition_is_compacted_and_a_restart_reads_only_live_records() {
+    let flags = [
+        "--offsets-topic-segment-bytes",
+        "16384",
+        "--log-cleaner-backoff-ms",
+        "100",
+    ];
+    for engine in support::broker::ENGINES {
+        let data = tempfile::tempdir().unwrap();
+        let b = Broker::start(data.path(), engine, &flags);
+        let mut c = Client::connect(b.addr, "compaction").unwrap();
+        let created: pagecast_kafka::messages::create_topics::CreateTopicsResponse = c
+            .call(
+                pagecast_kafka::client::CREATE_TOPICS_VERSION,
+                &pagecast_kafka::messages::create_topics::CreateTopicsRequest {
+                    topics: vec![pagecast_kafka::messages::create_topics::CreatableTopic {
+                        name: "t".into(),
+                        num_partitions: 8,
+                        replication_factor: 1,
+                        ..Default::default()
+                    }],
+                    timeout_ms: 30_000,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(created.topics[0].error_code, 0);
+        for other in ["a", "b", "gone"] {
+            commit_all(&mut c, other, 7);
+        }
+        for round in 0..2000 {
+            commit_all(&mut c, "busy", round);
+        }
+        let deleted: pagecast_kafka::messages::delete_groups::DeleteGroupsResponse = c
+            .call(
+                2,
+                &pagecast_kafka::messages::delete_groups::DeleteGroupsRequest {
+                    groups_names: vec!["gone".into()],
+                },
+            )
+            .unwrap();
+        assert_eq!(deleted.results[0].error_code, 0);
+        wait_until(
+            "the cleaner shrinks the internal partition",
+            Duration::from_secs(60),
+            || internal_bytes(data.path()) < 64 << 10,
+        );
+        let printed = b.stop();
+        assert!(
+            printed.contains("cleaned __consumer_offsets-0"),
+            "{printed}"
+        );
+
+        let b = Broker::start(data.path(), engine, &flags);
+        let mut c = Client::connect(b.addr, "compaction").unwrap();
+        assert_eq!(committed_all(&mut c, "busy"), [1999; 8], "{engine}");
+        assert_eq!(committed_all(&mut c, "a"), [7; 8], "{engine}");
+        assert_eq!(committed_all(&mut c, "gone"), [-1; 8], "{engine}");
+        let printed = b.stop();
+        let read = records_replayed(&printed);
+        // The live commits, and what the segments not cleaned yet hold: the active
+        // one, and the one before if the cleaner had not reached it (each 16 KiB, of
+        // about 200 records).
+        assert!(
+            (24..=800).contains(&read),
+            "{engine}: {read} records read at start-up, of 16 000 written"
+        );
+
+        if engine == "segment" {
+            // The layout of brokers before the internal store: the partition in the
+            // topics' store.
+            let from = data.path().join("internal").join("__consumer_offsets-0");
+            let to = data.path().join("log").join("__consumer_offsets-0");
+            std::fs::rename(&from, &to).unwrap();
+            let b = Broker::start(data.path(), engine, &flags);
+            let mut c = Client::connect(b.addr, "compaction").unwrap();
+            assert_eq!(committed_all(&mut c, "busy"), [1999; 8], "after the move");
+            assert_eq!(committed_all(&mut c, "a"), [7; 8], "after the move");
+            assert_eq!(committed_all(&mut c, "gone"), [-1; 8], "after the move");
+            let printed = b.stop();
+            assert!(printed.contains("moved __consumer_offsets-0"), "{printed}");
+            assert!(!to.exists(), "the old partition is deleted");
+        }
+    }
+}

@@ -876,10 +876,11 @@ fn record_at_timestamp(
             file: tp.to_string().into(),
             source,
         })?;
-    let header = batch::check_stored(&bytes).map_err(|source| pagecast_log::Error::InvalidBatch {
-        position: 0,
-        source,
-    })?;
+    let header =
+        batch::check_stored(&bytes).map_err(|source| pagecast_log::Error::InvalidBatch {
+            position: 0,
+            source,
+        })?;
     // Records below the log start offset (DeleteRecords) are not served, so not found.
     let start = shared.store().offsets(tp)?.start;
     let found = crate::records::find_record(&bytes, |r| {

@@ -1,26 +1,44 @@
 //! The broker's internal partition (`__consumer_offsets-0`): committed offsets and group
 //! metadata are appended to it as records (`offsets`), and replayed from it at
 //! start-up, so both survive a restart and a crash as the log does.
+//!
+//! It lives in a segment store of its own (`DATA/internal/`), whichever engine holds
+//! the topics, with Kafka's settings for `__consumer_offsets`: `cleanup.policy=compact`
+//! and no time or size retention, so the log cleaner keeps the latest record of each
+//! key (a commit, a group), tombstones remove deleted ones, and start-up replays only
+//! live records and the active segment.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::ops::RangeInclusive;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use tokio::sync::{Notify, watch};
 
-use pagecast_log::TopicPartition;
 use pagecast_log::batch::{self, Builder};
+use pagecast_log::{Cleanup, Store, TopicPartition};
 
 use super::consumer_groups::GroupSnapshot as ConsumerGroupSnapshot;
 use super::groups::{Coordinator, GroupSnapshot};
 use super::offsets::{self, Entry, OFFSETS_TOPIC, Record};
-use super::{BrokerError, Shared, lock, now_ms};
+use super::{BrokerError, Config, Shared, lock, now_ms};
 use crate::error::ErrorCode;
 
 /// The internal partition.
 pub(crate) fn partition() -> TopicPartition {
     TopicPartition::new(OFFSETS_TOPIC, 0)
+}
+
+/// The internal store's settings: Kafka's for `__consumer_offsets`.
+pub(crate) fn store_config(config: &Config) -> pagecast_log::segment::Config {
+    pagecast_log::segment::Config {
+        segment_bytes: config.offsets_segment_bytes,
+        retention_bytes: None,
+        retention_age: None,
+        cleanup: Cleanup::COMPACT,
+        fsync: config.fsync,
+        ..Default::default()
+    }
 }
 
 /// Appends `records` in one batch.
@@ -32,7 +50,7 @@ pub(crate) fn write(shared: &Shared, records: &[Record]) -> pagecast_log::Result
     }
     let mut batch = builder.finish();
     shared
-        .store()
+        .internal
         .append(&partition(), &mut batch, now)
         .map(drop)
 }
@@ -198,17 +216,17 @@ pub(crate) async fn write_coordinator_records(shared: Arc<Shared>) {
     }
 }
 
-/// Reads every record of the internal partition into the committed offsets and the
-/// group coordinator.
-pub(crate) fn replay(shared: &Shared) -> Result<(), BrokerError> {
+/// Calls `visit` with the key, value and timestamp of every record of the internal
+/// partition in `store`, in order; returns how many records there were.
+fn for_each_record(
+    store: &dyn Store,
+    mut visit: impl FnMut(&[u8], Option<&[u8]>, i64),
+) -> Result<u64, BrokerError> {
     let tp = partition();
-    let mut offset = shared.store().offsets(&tp)?.start;
-    // The newest record of each group, and when it was written.
-    let mut groups: BTreeMap<String, (Option<Vec<u8>>, i64)> = BTreeMap::new();
-    let mut consumer_groups: BTreeMap<String, Option<Vec<u8>>> = BTreeMap::new();
-    let mut committed = lock(&shared.offsets);
+    let mut offset = store.offsets(&tp)?.start;
+    let mut count = 0;
     loop {
-        let chunks = shared.store().read(&tp, offset, 4 << 20)?;
+        let chunks = store.read(&tp, offset, 4 << 20)?;
         if chunks.is_empty() {
             break;
         }
@@ -230,20 +248,101 @@ pub(crate) fn replay(shared: &Shared) -> Result<(), BrokerError> {
                     source: std::io::Error::other(e.to_string()),
                 })?;
             for r in records {
-                match r.key.and_then(|k| offsets::decode(k, r.value, r.timestamp)) {
-                    Some(Entry::Commit(key, Some(value))) => committed.set(key, value),
-                    Some(Entry::Commit(key, None)) => committed.remove(&key),
-                    Some(Entry::Group(group, snapshot)) => {
-                        groups.insert(group, (snapshot, r.timestamp));
-                    }
-                    Some(Entry::ConsumerGroup(group, snapshot)) => {
-                        consumer_groups.insert(group, snapshot);
-                    }
-                    None => {}
+                count += 1;
+                if let Some(key) = r.key {
+                    visit(key, r.value, r.timestamp);
                 }
             }
         }
     }
+    Ok(count)
+}
+
+/// Moves the internal partition out of the topics' store, where brokers kept it before
+/// it had a compacted store of its own: its live records (the latest of each key that
+/// is not a tombstone) are appended to the internal store in their order, with their
+/// timestamps, made durable, and the old partition is deleted. A crash part-way leaves
+/// the old partition, and the next start copies it again: the same records, so the
+/// latest of each key stays the same. Returns what it did, for a person to read.
+pub(crate) fn migrate(shared: &Shared) -> Result<Option<String>, BrokerError> {
+    let tp = partition();
+    if !shared.store().partitions().contains(&tp) {
+        return Ok(None);
+    }
+    let started = Instant::now();
+    /// A key's latest record: where it came, its value and timestamp.
+    struct Latest {
+        seq: u64,
+        value: Option<Vec<u8>>,
+        timestamp: i64,
+    }
+    let mut latest: HashMap<Vec<u8>, Latest> = HashMap::new();
+    let mut seq = 0u64;
+    let read = for_each_record(shared.store(), |key, value, timestamp| {
+        seq += 1;
+        let value = value.map(<[u8]>::to_vec);
+        latest.insert(
+            key.to_vec(),
+            Latest {
+                seq,
+                value,
+                timestamp,
+            },
+        );
+    })?;
+    let mut live: Vec<_> = latest
+        .into_iter()
+        .filter_map(|(key, l)| l.value.map(|v| (l.seq, key, v, l.timestamp)))
+        .collect();
+    live.sort_unstable_by_key(|r| r.0);
+    let mut builder: Option<Builder> = None;
+    let flush = |b: &mut Option<Builder>| -> pagecast_log::Result<()> {
+        if let Some(b) = b.take() {
+            shared.internal.append(&tp, &mut b.finish(), now_ms())?;
+        }
+        Ok(())
+    };
+    for (_, key, value, ts) in &live {
+        let b = builder.get_or_insert_with(|| Builder::new(*ts));
+        b.push(*ts, Some(key), Some(value));
+        if b.size() >= BATCH_BYTES {
+            flush(&mut builder)?;
+        }
+    }
+    flush(&mut builder)?;
+    shared.internal.flush()?;
+    shared.store().delete(&tp)?;
+    Ok(Some(format!(
+        "moved {tp} to its own compacted store ({}): {} live record(s) of {read}, in {:?}",
+        shared.config.data.join(super::meta::INTERNAL_DIR).display(),
+        live.len(),
+        started.elapsed()
+    )))
+}
+
+/// Reads every record of the internal partition into the committed offsets and the
+/// group coordinator; returns how many there were and how long it took, for a person to
+/// read.
+pub(crate) fn replay(shared: &Shared) -> Result<String, BrokerError> {
+    let started = Instant::now();
+    // The newest record of each group, and when it was written.
+    let mut groups: BTreeMap<String, (Option<Vec<u8>>, i64)> = BTreeMap::new();
+    let mut consumer_groups: BTreeMap<String, Option<Vec<u8>>> = BTreeMap::new();
+    let mut committed = lock(&shared.offsets);
+    let read = for_each_record(
+        &shared.internal,
+        |key, value, timestamp| match offsets::decode(key, value, timestamp) {
+            Some(Entry::Commit(key, Some(value))) => committed.set(key, value),
+            Some(Entry::Commit(key, None)) => committed.remove(&key),
+            Some(Entry::Group(group, snapshot)) => {
+                groups.insert(group, (snapshot, timestamp));
+            }
+            Some(Entry::ConsumerGroup(group, snapshot)) => {
+                consumer_groups.insert(group, snapshot);
+            }
+            None => {}
+        },
+    )?;
     let committers = committed.groups();
     drop(committed);
     let now = Instant::now();
@@ -265,5 +364,9 @@ pub(crate) fn replay(shared: &Shared) -> Result<(), BrokerError> {
     for group in committers {
         coordinator.hold_commits(&group);
     }
-    Ok(())
+    Ok(format!(
+        "read {read} record(s) of {} in {:?}",
+        partition(),
+        started.elapsed()
+    ))
 }

@@ -7,6 +7,8 @@
 //!   meta.properties   cluster.id and the storage engine, written once
 //!   topics            one line per topic: ID, partitions, name, settings
 //!   log/              the storage engine's directory
+//!   internal/         the internal partition (__consumer_offsets-0), in a compacted
+//!                     segment store of its own
 //! ```
 //!
 //! `topics` is rewritten whole on every change: written to a temporary file, fsynced,
@@ -29,6 +31,8 @@ pub const META_FILE: &str = "meta.properties";
 pub const TOPICS_FILE: &str = "topics";
 /// Directory of the storage engine.
 pub const LOG_DIR: &str = "log";
+/// Directory of the internal partition's store.
+pub const INTERNAL_DIR: &str = "internal";
 
 /// A failure to read or write the broker's files, naming the file.
 #[derive(Debug, thiserror::Error)]

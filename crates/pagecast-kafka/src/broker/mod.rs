@@ -129,6 +129,11 @@ pub struct Config {
     /// Decoded requests queued for the handler threads at most (Kafka's
     /// `queued.max.requests`, 500); a connection with one more waits.
     pub queued_requests: usize,
+    /// Segment size of the internal partition (Kafka's `offsets.topic.segment.bytes`,
+    /// 100 MiB): the cleaner compacts what is below its active segment.
+    pub offsets_segment_bytes: u64,
+    /// Pause between passes of the log cleaner (Kafka's `log.cleaner.backoff.ms`, 15 s).
+    pub cleaner_backoff: Duration,
 }
 
 impl Config {
@@ -153,6 +158,8 @@ impl Config {
             queued_request_bytes: DEFAULT_QUEUED_REQUEST_BYTES,
             handler_threads: 8,
             queued_requests: 500,
+            offsets_segment_bytes: 100 << 20,
+            cleaner_backoff: Duration::from_secs(15),
         }
     }
 }
@@ -238,6 +245,11 @@ pub(crate) struct Shared {
     meta: Meta,
     /// Locked per partition inside: nothing here serializes partitions.
     store: Box<dyn Store>,
+    /// The internal partition's own store, compacted as Kafka's `__consumer_offsets`,
+    /// whichever engine holds the topics.
+    internal: pagecast_log::segment::SegmentStore,
+    /// Set at shutdown: a running pass of the cleaner stops.
+    cleaner_stop: std::sync::atomic::AtomicBool,
     /// Held only briefly: readers on the runtime take it.
     topics: Mutex<Topics>,
     /// Serializes what changes the topics (create, grow, delete, reconfigure), whose
@@ -601,6 +613,8 @@ pub struct Broker {
     listener: TcpListener,
     metrics_listener: Option<TcpListener>,
     _lock: File,
+    /// What opening the data directory did, printed when the broker starts serving.
+    opened: Vec<String>,
 }
 
 impl Broker {
@@ -614,7 +628,7 @@ impl Broker {
             Ok((config, opened))
         })
         .await?;
-        let (lock_file, meta, topics, store) = opened?;
+        let (lock_file, meta, topics, store, internal) = opened?;
         let listener = TcpListener::bind(config.addr)
             .await
             .map_err(|source| BrokerError::Io {
@@ -661,6 +675,8 @@ impl Broker {
             advertised,
             meta,
             store,
+            internal,
+            cleaner_stop: std::sync::atomic::AtomicBool::new(false),
             topics: Mutex::new(topics),
             topics_admin: Mutex::new(()),
             offsets: Mutex::new(CommittedOffsets::default()),
@@ -677,11 +693,13 @@ impl Broker {
             group_timers_moved: Notify::new(),
         });
         let s = Arc::clone(&shared);
-        blocking(move || {
-            s.store().create(&internal::partition())?;
+        let opened = blocking(move || {
+            s.internal.create(&internal::partition())?;
+            let moved = internal::migrate(&s)?;
             apply_topic_configs(&s)?;
-            internal::replay(&s)?;
-            rebuild_producers(&s)
+            let replayed = internal::replay(&s)?;
+            rebuild_producers(&s)?;
+            Ok(moved.into_iter().chain([replayed]).collect())
         })
         .await?;
         Ok(Broker {
@@ -689,6 +707,7 @@ impl Broker {
             listener,
             metrics_listener,
             _lock: lock_file,
+            opened,
         })
     }
 
@@ -715,12 +734,17 @@ impl Broker {
             listener,
             metrics_listener,
             _lock,
+            opened,
         } = self;
+        for line in opened {
+            eprintln!("pagecast broker: {line}");
+        }
         let mut tasks = tokio::task::JoinSet::new();
         if let Some(l) = metrics_listener {
             tasks.spawn(conn::serve_metrics(Arc::clone(&shared), l));
         }
         tasks.spawn(maintain(Arc::clone(&shared)));
+        tasks.spawn(clean(Arc::clone(&shared)));
         tasks.spawn(group_timers(Arc::clone(&shared)));
         let writer = tokio::spawn(internal::write_coordinator_records(Arc::clone(&shared)));
         let mut shutdown = std::pin::pin!(shutdown);
@@ -764,6 +788,9 @@ impl Broker {
         }
         drop(listener);
         shared.stopping.send_replace(true);
+        shared
+            .cleaner_stop
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         lock(&shared.groups).abandon(ErrorCode::NOT_COORDINATOR);
         // Connections finish the request in hand (long polls answer at once); a client
         // that sends nothing more is closed by its task seeing `stopping`.
@@ -791,7 +818,15 @@ impl Broker {
             what: "close".into(),
             source: std::io::Error::other("a connection still holds the store"),
         })?;
-        blocking(move || Ok(shared.store.close()?)).await
+        blocking(move || {
+            let Shared {
+                store, internal, ..
+            } = shared;
+            let closed = store.close();
+            Box::new(internal).close()?;
+            Ok(closed?)
+        })
+        .await
     }
 }
 
@@ -811,7 +846,18 @@ async fn blocking<T: Send + 'static>(
 /// Locks the data directory and opens its files and the store, recovering the store if
 /// it was not closed cleanly.
 #[allow(clippy::type_complexity)]
-fn open_data(config: &Config) -> Result<(File, Meta, Topics, Box<dyn Store>), BrokerError> {
+fn open_data(
+    config: &Config,
+) -> Result<
+    (
+        File,
+        Meta,
+        Topics,
+        Box<dyn Store>,
+        pagecast_log::segment::SegmentStore,
+    ),
+    BrokerError,
+> {
     let lock_file = meta::lock(&config.data)?;
     let meta = Meta::load_or_create(&config.data, config.storage.name())?;
     let topics = meta::load_topics(&config.data)?;
@@ -832,7 +878,11 @@ fn open_data(config: &Config) -> Result<(File, Meta, Topics, Box<dyn Store>), Br
             },
         )?),
     };
-    Ok((lock_file, meta, topics, store))
+    let internal = pagecast_log::segment::SegmentStore::open(
+        config.data.join(meta::INTERNAL_DIR),
+        internal::store_config(config),
+    )?;
+    Ok((lock_file, meta, topics, store, internal))
 }
 
 /// Groups whose offsets one run of the retention pass expires under the coordinator's
@@ -899,7 +949,7 @@ async fn group_timers(shared: Arc<Shared>) {
 fn apply_topic_configs(shared: &Shared) -> Result<(), BrokerError> {
     let topics = shared.topics().clone();
     let store = shared.store();
-    for (name, topic) in &topics {
+    for (name, topic) in topics.iter().filter(|(name, _)| *name != OFFSETS_TOPIC) {
         let overrides = topic_config::partition_config(&topic.configs);
         for p in 0..topic.partitions {
             let tp = TopicPartition::new(name.as_str(), p);
@@ -914,6 +964,42 @@ fn apply_topic_configs(shared: &Shared) -> Result<(), BrokerError> {
     Ok(())
 }
 
+/// The log cleaner: a pass over the compacted partitions, then a pause of
+/// `cleaner_backoff`, as Kafka's cleaner thread runs; on a thread of its own.
+async fn clean(shared: Arc<Shared>) {
+    let mut stopping = shared.stopping.subscribe();
+    loop {
+        tokio::select! {
+            _ = stopping.wait_for(|s| *s) => return,
+            () = tokio::time::sleep(shared.config.cleaner_backoff) => {}
+        }
+        let s = Arc::clone(&shared);
+        let pass = tokio::task::spawn_blocking(move || {
+            let started = std::time::Instant::now();
+            let cleaned = s.internal.clean(now_ms(), &s.cleaner_stop);
+            (cleaned, started.elapsed())
+        });
+        match pass.await {
+            Ok((Ok(cleaned), took)) => {
+                for c in cleaned {
+                    eprintln!(
+                        "pagecast broker: cleaned {}: {} segment(s) of {} bytes into {} of {} bytes, {} record(s) removed, up to offset {}, in {took:?}",
+                        c.partition,
+                        c.segments.0,
+                        c.bytes.0,
+                        c.segments.1,
+                        c.bytes.1,
+                        c.records_removed,
+                        c.cleaned_to
+                    );
+                }
+            }
+            Ok((Err(e), _)) => eprintln!("pagecast broker: log cleaner: {e}"),
+            Err(e) => eprintln!("pagecast broker: log cleaner: {e}"),
+        }
+    }
+}
+
 /// Retention, interval fsyncs and checkpoints, once a second.
 async fn maintain(shared: Arc<Shared>) {
     let mut stopping = shared.stopping.subscribe();
@@ -925,7 +1011,11 @@ async fn maintain(shared: Arc<Shared>) {
         // Off the runtime, and off the handler pool, whose threads answer clients (as
         // Kafka runs its log maintenance on a scheduler of its own).
         let s = Arc::clone(&shared);
-        match tokio::task::spawn_blocking(move || s.store().maintain(now_ms())).await {
+        let maintained = tokio::task::spawn_blocking(move || {
+            let now = now_ms();
+            s.store().maintain(now).and(s.internal.maintain(now))
+        });
+        match maintained.await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => eprintln!("pagecast broker: maintenance: {e}"),
             Err(e) => eprintln!("pagecast broker: maintenance: {e}"),

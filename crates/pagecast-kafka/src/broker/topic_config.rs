@@ -159,6 +159,9 @@ pub fn partition_config(configs: &BTreeMap<String, String>) -> PartitionConfig {
         retention_bytes: long(configs, "retention.bytes").map(unlimited_or),
         retention_age: long(configs, "retention.ms")
             .map(|n| unlimited_or(n).map(Duration::from_millis)),
+        // User topics are not compacted yet: `cleanup.policy=compact` is refused.
+        cleanup: None,
+        delete_retention: None,
     }
 }
 

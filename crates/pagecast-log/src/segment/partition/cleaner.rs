@@ -59,6 +59,15 @@ struct Inactive {
     path: PathBuf,
 }
 
+/// What a pass starts from.
+struct Plan {
+    config: Arc<Config>,
+    /// Where the last pass cleaned up to.
+    point: i64,
+    /// The segments not taking appends, oldest first.
+    segments: Vec<Inactive>,
+}
+
 /// The latest offset of each key of the dirty part, and each producer's last batch.
 struct KeyMap {
     latest: HashMap<Box<[u8]>, i64>,
@@ -72,8 +81,14 @@ impl PartitionLog {
     /// One pass of the cleaner, if the partition is compacted and dirty enough.
     pub(crate) fn clean(&self, now_ms: i64, stop: &AtomicBool) -> Result<Option<Cleaned>> {
         let _pass = locks::lock(&self.cleaner);
-        let stopped = || stop.load(Ordering::Relaxed) || self.abort_cleaning.load(Ordering::Relaxed);
-        let Some((config, point, segments)) = self.plan()? else {
+        let stopped =
+            || stop.load(Ordering::Relaxed) || self.abort_cleaning.load(Ordering::Relaxed);
+        let Some(Plan {
+            config,
+            point,
+            segments,
+        }) = self.plan()?
+        else {
             return Ok(None);
         };
         let dirty_from = segments
@@ -105,7 +120,8 @@ impl PartitionLog {
             cleaned_to,
         };
         for group in groups(cleanable, config.segment_bytes) {
-            let Some((after, removed)) = self.clean_group(group, &map, &config, now_ms, &stopped)?
+            let Some((after, removed)) =
+                self.clean_group(group, &map, &config, now_ms, &stopped)?
             else {
                 // Stopped, or the log changed under the pass: what was swapped in stays,
                 // and the next pass starts from the old point.
@@ -127,7 +143,7 @@ impl PartitionLog {
 
     /// The settings, the cleaner point and the segments not taking appends, unless the
     /// partition is not compacted or is closed.
-    fn plan(&self) -> Result<Option<(Arc<Config>, i64, Vec<Inactive>)>> {
+    fn plan(&self) -> Result<Option<Plan>> {
         let Ok(w) = self.writer() else {
             return Ok(None);
         };
@@ -148,7 +164,11 @@ impl PartitionLog {
                 path: s.log_path.clone(),
             })
             .collect();
-        Ok(Some((Arc::clone(&w.config), w.cleaner_point, segments)))
+        Ok(Some(Plan {
+            config: Arc::clone(&w.config),
+            point: w.cleaner_point,
+            segments,
+        }))
     }
 
     /// Writes the cleaned replacement of `group` and swaps it in; returns its size and
@@ -193,7 +213,11 @@ impl PartitionLog {
         let cleaned = out.finish(end)?;
         let size = cleaned.size;
         drop(cleaned);
-        files::write_atomically(&cleaning, REPLACES_FILE, format!("{base} {end}\n").as_bytes())?;
+        files::write_atomically(
+            &cleaning,
+            REPLACES_FILE,
+            format!("{base} {end}\n").as_bytes(),
+        )?;
 
         let w = match self.writer() {
             Ok(w) if !stopped() => w,
@@ -474,11 +498,20 @@ fn for_each_batch(
         if stopped() {
             return Ok(false);
         }
-        fill(s, &mut buf, &mut buf_at, pos, (HEADER_LEN as u64).min(s.size - pos))?;
+        fill(
+            s,
+            &mut buf,
+            &mut buf_at,
+            pos,
+            (HEADER_LEN as u64).min(s.size - pos),
+        )?;
         let at = (pos - buf_at) as usize;
         let h = Header::parse(&buf[at..]).map_err(|e| damaged(pos, e.to_string()))?;
         if h.size() > s.size - pos {
-            return Err(damaged(pos, "batch runs past the end of the segment".into()));
+            return Err(damaged(
+                pos,
+                "batch runs past the end of the segment".into(),
+            ));
         }
         fill(s, &mut buf, &mut buf_at, pos, h.size())?;
         let at = (pos - buf_at) as usize;
@@ -622,6 +655,11 @@ pub(super) mod tests {
         Ok(())
     }
 
+    /// A record: offset, key, value.
+    type Rec = (i64, String, Option<String>);
+    /// A batch: base offset, next offset, records.
+    type Batch = (i64, i64, Vec<Rec>);
+
     const T0: i64 = 1_700_000_000_000;
     const DAY_MS: i64 = 24 * 3600 * 1000;
 
@@ -641,8 +679,7 @@ pub(super) mod tests {
 
     /// Every batch of the partition from its start: (base offset, next offset, its
     /// records as (offset, key, value)).
-    #[allow(clippy::type_complexity)]
-    fn batches(store: &dyn Store, tp: &TopicPartition) -> Vec<(i64, i64, Vec<(i64, String, Option<String>)>)> {
+    fn batches(store: &dyn Store, tp: &TopicPartition) -> Vec<Batch> {
         let start = store.offsets(tp).unwrap().start;
         let mut bytes = Vec::new();
         for c in store.read(tp, start, u64::MAX).unwrap() {
@@ -669,7 +706,7 @@ pub(super) mod tests {
     }
 
     /// The records of `batches`, in order.
-    fn records(batches: &[(i64, i64, Vec<(i64, String, Option<String>)>)]) -> Vec<(i64, String, Option<String>)> {
+    fn records(batches: &[Batch]) -> Vec<Rec> {
         batches.iter().flat_map(|b| b.2.clone()).collect()
     }
 
@@ -731,12 +768,17 @@ pub(super) mod tests {
         let cleaned_to = cleaned[0].cleaned_to;
         for k in 0..10 {
             let key = format!("k{k}");
-            let n = after.iter().filter(|r| r.1 == key && r.0 < cleaned_to).count();
+            let n = after
+                .iter()
+                .filter(|r| r.1 == key && r.0 < cleaned_to)
+                .count();
             assert!(n <= 1, "{key} appears {n} times below {cleaned_to}");
         }
         // Appends go on at the same offsets; the log reopens to the same records, after
         // a clean shutdown and after a crash.
-        store.append(&tp, &mut keyed("k0", Some("after")), T0).unwrap();
+        store
+            .append(&tp, &mut keyed("k0", Some("after")), T0)
+            .unwrap();
         let mut expected = after.clone();
         expected.push((end, "k0".into(), Some("after".into())));
         assert_eq!(records(&batches(&store, &tp)), expected);
@@ -744,8 +786,18 @@ pub(super) mod tests {
         let store = open(dir.path(), config());
         assert_eq!(records(&batches(&store, &tp)), expected);
         drop(store);
-        fs::remove_file(dir.path().join("compacted-0").join(crate::segment::CLEAN_SHUTDOWN_FILE)).ok();
-        fs::remove_file(dir.path().join("compacted-0").join(crate::recovery_point::RECOVERY_POINT_FILE)).ok();
+        fs::remove_file(
+            dir.path()
+                .join("compacted-0")
+                .join(crate::segment::CLEAN_SHUTDOWN_FILE),
+        )
+        .ok();
+        fs::remove_file(
+            dir.path()
+                .join("compacted-0")
+                .join(crate::recovery_point::RECOVERY_POINT_FILE),
+        )
+        .ok();
         let store = open(dir.path(), config());
         assert_eq!(records(&batches(&store, &tp)), expected);
         assert_contiguous(&store, &tp);
@@ -784,8 +836,11 @@ pub(super) mod tests {
         store.clean(T0 + 2 * DAY_MS, &stop).unwrap();
         let left = records(&batches(&store, &tp));
         assert!(left.iter().all(|r| r.1 != "k3" && r.1 != "k7"), "{left:?}");
-        let others = |rs: &[(i64, String, Option<String>)]| {
-            rs.iter().filter(|r| r.1 != "k3" && r.1 != "k7").cloned().collect::<Vec<_>>()
+        let others = |rs: &[Rec]| {
+            rs.iter()
+                .filter(|r| r.1 != "k3" && r.1 != "k7")
+                .cloned()
+                .collect::<Vec<_>>()
         };
         assert_eq!(others(&left), others(&kept));
         assert_contiguous(&store, &tp);
@@ -797,7 +852,11 @@ pub(super) mod tests {
         for round in 0..40 {
             for k in 0..10 {
                 store
-                    .append(tp, &mut keyed(&format!("o{k}"), Some(&format!("{round}"))), T0)
+                    .append(
+                        tp,
+                        &mut keyed(&format!("o{k}"), Some(&format!("{round}"))),
+                        T0,
+                    )
                     .unwrap();
             }
         }
@@ -854,7 +913,10 @@ pub(super) mod tests {
             let store = open(dir.path(), config());
             let after = records(&batches(&store, &tp));
             assert_contiguous(&store, &tp);
-            assert!(after.len() < before.len(), "{crash:?}: the swap was finished");
+            assert!(
+                after.len() < before.len(),
+                "{crash:?}: the swap was finished"
+            );
             for k in 0..10 {
                 let key = format!("k{k}");
                 let last = before.iter().rev().find(|r| r.1 == key);
@@ -871,7 +933,8 @@ pub(super) mod tests {
         let tp = TopicPartition::new("compacted", 0);
         store.create(&tp).unwrap();
         let mut b = Builder::new(T0);
-        b.producer(7, 0, 0).push(T0, Some(b"k0"), Some(b"from producer 7"));
+        b.producer(7, 0, 0)
+            .push(T0, Some(b"k0"), Some(b"from producer 7"));
         store.append(&tp, &mut b.finish(), T0).unwrap();
         fill(&store, &tp);
         let before = batches(&store, &tp);
@@ -885,7 +948,12 @@ pub(super) mod tests {
         }
         let (_, first) = batch::split_stored(&bytes).next().unwrap().unwrap();
         assert_eq!(
-            (first.base_offset, first.producer_id, first.record_count, first.last_offset_delta),
+            (
+                first.base_offset,
+                first.producer_id,
+                first.record_count,
+                first.last_offset_delta
+            ),
             (0, 7, 0, 0),
             "the producer's only batch is kept, emptied, with its sequence range"
         );
