@@ -7,11 +7,20 @@
 //! `tests/corpus.rs`, which replays every committed corpus file on the stable
 //! toolchain as part of the test command.
 
+pub mod memory;
 mod stores;
+
+/// Counts what every target holds, for the ones that check a memory bound.
+#[global_allocator]
+static ALLOCATOR: memory::Counting = memory::Counting;
 
 use pagecast_http::client::{ContentRange, ResponseHead, chunked};
 use pagecast_http::range::{self, Ranges};
 use pagecast_http::request::{self, HeadParser, Parsed};
+use pagecast_kafka::broker::consumer_groups::GroupSnapshot as ConsumerGroupSnapshot;
+use pagecast_kafka::broker::groups::GroupSnapshot;
+use pagecast_kafka::broker::offsets::{self, Entry};
+use pagecast_kafka::codec::decode_budget;
 use pagecast_log::batch;
 use pagecast_log::commitlog::{Found, decode_entry};
 
@@ -58,6 +67,14 @@ pub const TARGETS: &[Target] = &[
     Target {
         name: "consume_queue",
         run: stores::consume_queue,
+    },
+    Target {
+        name: "kafka_request",
+        run: kafka_request,
+    },
+    Target {
+        name: "internal_records",
+        run: internal_records,
     },
 ];
 
@@ -133,8 +150,9 @@ pub fn http_chunked(data: &[u8]) {
     assert!(seen <= data.len() as u64);
 }
 
-/// The record batch check and the walk over consecutive batches: a valid batch lies
-/// inside its input and its offsets are in order.
+/// The record batch checks and the walk over consecutive batches: a valid batch lies
+/// inside its input and its offsets are in order; a stored batch's records rebuild
+/// into a valid batch, as compaction rebuilds them.
 pub fn record_batch(data: &[u8]) {
     if let Ok(h) = batch::Header::parse(data) {
         assert!(h.base_offset <= h.last_offset() && h.last_offset() < h.next_offset());
@@ -142,6 +160,26 @@ pub fn record_batch(data: &[u8]) {
     if let Ok(h) = batch::check(data) {
         assert!(h.size() <= data.len() as u64);
         assert!(h.record_count >= 1);
+    }
+    // As a store may hold it (compaction removes records): its records lie inside it,
+    // and the batch rebuilt from them is valid with the same offsets.
+    if let Ok(h) = batch::check_stored(data)
+        && h.compression() == batch::Compression::None
+        && let Ok(records) = batch::raw_records(data, &h)
+    {
+        let whole = &data[..h.size() as usize];
+        assert!(records.iter().all(|r| r.bytes.len() < whole.len()));
+        let rebuilt = batch::rebuild(whole, Some(&records), h.last_offset_delta);
+        let again = batch::check_stored(&rebuilt).expect("a rebuilt batch is valid");
+        assert_eq!(
+            (
+                again.base_offset,
+                again.last_offset_delta,
+                again.record_count
+            ),
+            (h.base_offset, h.last_offset_delta, h.record_count)
+        );
+        assert_eq!(batch::raw_records(&rebuilt, &again).as_ref(), Ok(&records));
     }
     let mut end = 0;
     for item in batch::split(data) {
@@ -177,5 +215,65 @@ pub fn commitlog_entry(data: &[u8]) {
     }
     if let Ok(Found::Entry { length, .. }) = fast {
         assert!(length <= data.len());
+    }
+}
+
+/// Bytes beyond the decoder's budget a decode may hold: the error message and the
+/// header's client ID, which the budget does not count.
+const DECODE_SLACK: usize = 4096;
+
+/// A request frame (without its size prefix) as the broker decodes it before running
+/// its handler, for every API at every version implemented (the seeds hold one of each):
+/// no panic, and never more memory than the codec's budget for the frame's size.
+pub fn kafka_request(data: &[u8]) {
+    let (_, peak) = memory::peak_during(|| pagecast_kafka::broker::decode_request(data));
+    let bound = decode_budget(data.len()) + DECODE_SLACK + data.len();
+    assert!(
+        peak <= bound,
+        "decoding a {}-byte frame held {peak} bytes (bound {bound})",
+        data.len()
+    );
+}
+
+/// The records of the internal partition (committed offsets, group metadata) as the
+/// broker replays them: the first byte says whether the value is null, the next two
+/// give the key's length, the key follows, the rest is the value. No panic, memory
+/// within the codec's budget, and a commit decoded is written back the same.
+pub fn internal_records(data: &[u8]) {
+    let Some((&flags, rest)) = data.split_first() else {
+        return;
+    };
+    let Some((len, rest)) = rest.split_first_chunk::<2>() else {
+        return;
+    };
+    let key_len = usize::from(u16::from_be_bytes(*len)).min(rest.len());
+    let (key, value) = rest.split_at(key_len);
+    let value = (flags & 1 == 0).then_some(value);
+    let (entry, peak) = memory::peak_during(|| {
+        let entry = offsets::decode(key, value, 0);
+        if let Some(Entry::Group(_, Some(v)) | Entry::ConsumerGroup(_, Some(v))) = &entry {
+            let _ = GroupSnapshot::decode_bytes(v);
+            let _ = ConsumerGroupSnapshot::decode_bytes(v);
+        }
+        if let Some(v) = value {
+            let _ = GroupSnapshot::decode_bytes(v);
+            let _ = ConsumerGroupSnapshot::decode_bytes(v);
+        }
+        entry
+    });
+    // The entry itself holds copies of the key and the value.
+    let bound = 3 * decode_budget(data.len()) + 2 * data.len() + DECODE_SLACK;
+    assert!(
+        peak <= bound,
+        "decoding a {}-byte record held {peak} bytes (bound {bound})",
+        data.len()
+    );
+    if let Some(Entry::Commit(k, committed)) = entry {
+        let (again_key, again_value) = offsets::commit_record(&k, committed.as_ref());
+        assert_eq!(
+            offsets::decode(&again_key, again_value.as_deref(), 0),
+            Some(Entry::Commit(k, committed)),
+            "a commit written back decodes the same"
+        );
     }
 }

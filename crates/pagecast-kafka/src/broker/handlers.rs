@@ -78,6 +78,10 @@ pub struct Api {
     /// First flexible version.
     pub flexible_from: i16,
     pub(crate) run: Run,
+    /// Decodes a body of the request, keeping nothing: the handler's decoding alone.
+    decode: fn(&[u8], i16) -> Result<(), DecodeError>,
+    /// A body of the request with every field at its default.
+    default_body: fn(i16) -> Vec<u8>,
 }
 
 impl std::fmt::Debug for Api {
@@ -91,7 +95,7 @@ impl std::fmt::Debug for Api {
 }
 
 impl Api {
-    const fn new<M: Message>(name: &'static str, run: Run) -> Api {
+    const fn new<M: Message + Default>(name: &'static str, run: Run) -> Api {
         Api {
             key: M::KEY,
             name,
@@ -99,8 +103,58 @@ impl Api {
             max: M::MAX_VERSION,
             flexible_from: M::FLEXIBLE_FROM,
             run,
+            decode: decode_only::<M>,
+            default_body: default_body::<M>,
         }
     }
+}
+
+fn decode_only<M: Message>(body: &[u8], version: i16) -> Result<(), DecodeError> {
+    decode_body::<M>(body, version).map(drop)
+}
+
+fn default_body<M: Message + Default>(version: i16) -> Vec<u8> {
+    crate::codec::encode_body(&M::default(), version)
+}
+
+/// Decodes a request frame (without its size prefix) as the broker does before it
+/// runs the handler: header, API and version, body. Returns the API's name and the
+/// version, or why the broker would refuse the frame. For fuzzing the decoders.
+pub fn decode_request(frame: &[u8]) -> Result<(&'static str, i16), String> {
+    let mut r = Reader::new(frame);
+    let (key, version, _) = RequestHeader::decode_fixed(&mut r).map_err(|e| e.to_string())?;
+    let api = APIS
+        .iter()
+        .find(|a| a.key == key)
+        .ok_or_else(|| format!("API key {key} is not implemented"))?;
+    if version < api.min || version > api.max {
+        return Err(format!("{} v{version} is not implemented", api.name));
+    }
+    let mut r = Reader::new(frame);
+    RequestHeader::decode(&mut r, version >= api.flexible_from).map_err(|e| e.to_string())?;
+    (api.decode)(&frame[r.position()..], version).map_err(|e| e.to_string())?;
+    Ok((api.name, version))
+}
+
+/// A request frame (without its size prefix) of every API at every version
+/// implemented, its fields at their defaults, named `Name-vN`: seeds for fuzzing.
+pub fn sample_requests() -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for api in APIS {
+        for version in api.min..=api.max {
+            let mut frame = Vec::new();
+            RequestHeader {
+                api_key: api.key,
+                api_version: version,
+                correlation_id: 1,
+                client_id: Some("seed".into()),
+            }
+            .encode(&mut frame, version >= api.flexible_from);
+            frame.extend((api.default_body)(version));
+            out.push((format!("{}-v{version}", api.name), frame));
+        }
+    }
+    out
 }
 
 /// One request on its way to its handler, and what a handler may know of where it

@@ -39,6 +39,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::codec::Uuid;
 use crate::error::{ErrorCode, storage_error_code};
+pub use handlers::{decode_request, sample_requests};
 use meta::{Meta, MetaError, Topic, Topics};
 use metrics::{GroupFigures, GroupPartition, Metrics, PartitionFigures};
 use offsets::{CommittedOffsets, OFFSETS_TOPIC};

@@ -92,6 +92,12 @@ pub struct Version {
 const BUDGET_PER_BYTE: usize = 16;
 const BUDGET_BASE: usize = 64 << 10;
 
+/// The most memory decoding a frame of `frame_len` bytes may hold: what a [`Reader`]
+/// charges its elements to.
+pub fn decode_budget(frame_len: usize) -> usize {
+    BUDGET_BASE + frame_len.saturating_mul(BUDGET_PER_BYTE)
+}
+
 /// Reads a frame from the network, checking every length against what is left.
 pub struct Reader<'a> {
     buf: &'a [u8],
@@ -105,7 +111,7 @@ impl<'a> Reader<'a> {
         Reader {
             buf,
             pos: 0,
-            budget: BUDGET_BASE + buf.len().saturating_mul(BUDGET_PER_BYTE),
+            budget: decode_budget(buf.len()),
         }
     }
 
@@ -153,7 +159,7 @@ impl<'a> Reader<'a> {
             .budget
             .checked_sub(bytes)
             .ok_or(DecodeError::OverBudget {
-                budget: BUDGET_BASE + self.buf.len().saturating_mul(BUDGET_PER_BYTE),
+                budget: decode_budget(self.buf.len()),
             })?;
         Ok(())
     }

@@ -1,0 +1,5 @@
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    (pagecast_fuzz::target("kafka_request").expect("a known target").run)(data);
+});
