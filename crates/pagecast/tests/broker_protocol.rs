@@ -518,3 +518,211 @@ fn settings_come_from_the_environment_and_data_defaults_to_the_working_directory
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+/// The authorized operations each describing request reports when asked, beside Kafka
+/// without an authorizer, which lists every operation of the resource's type: a topic
+/// (one that exists and one that does not) in Metadata v10 and v12, the cluster in
+/// Metadata v10 and DescribeCluster, groups (one known, one not) in DescribeGroups and
+/// ConsumerGroupDescribe; and "not asked" (i32::MIN) when not asked.
+#[test]
+fn authorized_operations_are_listed_as_kafka_lists_them_without_an_authorizer() {
+    use pagecast_kafka::messages::consumer_group_describe::{
+        ConsumerGroupDescribeRequest, ConsumerGroupDescribeResponse,
+    };
+    use pagecast_kafka::messages::describe_cluster::{
+        DescribeClusterRequest, DescribeClusterResponse,
+    };
+    use pagecast_kafka::messages::describe_groups::{
+        DescribeGroupsRequest, DescribeGroupsResponse,
+    };
+    use pagecast_kafka::messages::offset_commit::{
+        OffsetCommitRequest, OffsetCommitRequestPartition, OffsetCommitRequestTopic,
+        OffsetCommitResponse,
+    };
+    let kafka = support::kafka::Kafka::start(&[]);
+    let data = tempfile::tempdir().unwrap();
+    let b = Broker::start(data.path(), "segment", &[]);
+    let mut answers = Vec::new();
+    for addr in [kafka.bootstrap(), b.bootstrap()] {
+        let mut c = Client::connect(addr.parse().unwrap(), "operations").unwrap();
+        c.stream()
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let created: CreateTopicsResponse = c
+            .call(
+                client::CREATE_TOPICS_VERSION,
+                &CreateTopicsRequest {
+                    topics: vec![CreatableTopic {
+                        name: "ops".into(),
+                        num_partitions: 1,
+                        replication_factor: 1,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(created.topics[0].error_code, 0, "{addr}");
+        // A group that exists: a commit outside any generation makes it. Kafka's
+        // coordinator may still be loading, and answers group requests only once
+        // FindCoordinator has found it.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            use pagecast_kafka::messages::find_coordinator::{
+                FindCoordinatorRequest, FindCoordinatorResponse,
+            };
+            let f: FindCoordinatorResponse = c
+                .call(
+                    3,
+                    &FindCoordinatorRequest {
+                        key: "known".into(),
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
+            let r: OffsetCommitResponse = c
+                .call(
+                    7,
+                    &OffsetCommitRequest {
+                        group_id: "known".into(),
+                        generation_id_or_member_epoch: -1,
+                        topics: vec![OffsetCommitRequestTopic {
+                            name: "ops".into(),
+                            partitions: vec![OffsetCommitRequestPartition {
+                                partition_index: 0,
+                                committed_offset: 0,
+                                ..Default::default()
+                            }],
+                        }],
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
+            let code = f.error_code.max(r.topics[0].partitions[0].error_code);
+            if code == 0 || Instant::now() > deadline {
+                assert_eq!(code, 0, "{addr}: commit");
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        // A consumer-protocol group that exists: one member joined.
+        let joined: pagecast_kafka::messages::consumer_group_heartbeat::ConsumerGroupHeartbeatResponse = c
+            .call(
+                1,
+                &pagecast_kafka::messages::consumer_group_heartbeat::ConsumerGroupHeartbeatRequest {
+                    group_id: "modern".into(),
+                    // Kafka 4 takes the member ID from the client (KIP-1082).
+                    member_id: "aOdq1yIRRPa0WRPQUHX6yQ".into(),
+                    member_epoch: 0,
+                    rebalance_timeout_ms: 30_000,
+                    subscribed_topic_names: Some(vec!["ops".into()]),
+                    topic_partitions: Some(vec![]),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(
+            joined.error_code, 0,
+            "{addr}: ConsumerGroupHeartbeat: {:?}",
+            joined.error_message
+        );
+        let topics = || {
+            Some(
+                ["ops", "missing"]
+                    .map(|n| MetadataRequestTopic {
+                        name: Some(n.into()),
+                        ..Default::default()
+                    })
+                    .to_vec(),
+            )
+        };
+        let mut seen = Vec::new();
+        for (version, asked) in [(10, true), (12, true), (12, false)] {
+            let m: MetadataResponse = c
+                .call(
+                    version,
+                    &MetadataRequest {
+                        topics: topics(),
+                        allow_auto_topic_creation: false,
+                        include_cluster_authorized_operations: asked,
+                        include_topic_authorized_operations: asked,
+                    },
+                )
+                .unwrap();
+            for t in &m.topics {
+                seen.push(format!(
+                    "Metadata v{version} {:?} error {}: {:#x}",
+                    t.name, t.error_code, t.topic_authorized_operations
+                ));
+            }
+            seen.push(format!(
+                "Metadata v{version} cluster: {:#x}",
+                m.cluster_authorized_operations
+            ));
+        }
+        for asked in [true, false] {
+            let d: DescribeClusterResponse = c
+                .call(
+                    0,
+                    &DescribeClusterRequest {
+                        include_cluster_authorized_operations: asked,
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
+            seen.push(format!(
+                "DescribeCluster asked {asked}: {:#x}",
+                d.cluster_authorized_operations
+            ));
+            let g: DescribeGroupsResponse = c
+                .call(
+                    5,
+                    &DescribeGroupsRequest {
+                        groups: vec!["known".into(), "unknown".into()],
+                        include_authorized_operations: asked,
+                    },
+                )
+                .unwrap();
+            for g in &g.groups {
+                seen.push(format!(
+                    "DescribeGroups asked {asked} {} error {}: {:#x}",
+                    g.group_id, g.error_code, g.authorized_operations
+                ));
+            }
+            let g: ConsumerGroupDescribeResponse = c
+                .call(
+                    0,
+                    &ConsumerGroupDescribeRequest {
+                        group_ids: vec!["modern".into(), "unknown".into()],
+                        include_authorized_operations: asked,
+                    },
+                )
+                .unwrap();
+            for g in &g.groups {
+                seen.push(format!(
+                    "ConsumerGroupDescribe asked {asked} {} error {}: {:#x}",
+                    g.group_id, g.error_code, g.authorized_operations
+                ));
+            }
+        }
+        // Kafka answers groups in the order of their coordinator partitions.
+        seen.sort();
+        answers.push(seen);
+    }
+    // Kafka lists the eight topic operations and the seven of the cluster.
+    assert!(
+        answers[0].iter().any(|l| l.ends_with(": 0xdf8")),
+        "{:#?}",
+        answers[0]
+    );
+    assert!(
+        answers[0].iter().any(|l| l.ends_with(": 0x1fa0")),
+        "{:#?}",
+        answers[0]
+    );
+    assert_eq!(
+        answers[1], answers[0],
+        "pagecast (left) differs from Kafka (right)"
+    );
+    b.stop();
+}

@@ -524,6 +524,11 @@ pub(crate) fn describe_cluster(
             cluster_id: shared.meta.cluster_id.clone(),
             controller_id: NODE_ID,
             brokers: vec![broker],
+            cluster_authorized_operations: if req.include_cluster_authorized_operations {
+                super::authorized::CLUSTER
+            } else {
+                i32::MIN
+            },
             ..Default::default()
         },
         ErrorCode::NONE,

@@ -271,7 +271,7 @@ pub(crate) fn describe_groups(
     version: i16,
 ) -> (DescribeGroupsResponse, ErrorCode) {
     let coordinator = lock(&shared.groups);
-    let groups = req
+    let mut groups: Vec<DescribedGroup> = req
         .groups
         .into_iter()
         .map(|group_id| match coordinator.describe(&group_id) {
@@ -316,6 +316,11 @@ pub(crate) fn describe_groups(
             },
         })
         .collect();
+    if req.include_authorized_operations {
+        for g in &mut groups {
+            g.authorized_operations = super::authorized::GROUP;
+        }
+    }
     (
         DescribeGroupsResponse {
             groups,
@@ -570,7 +575,7 @@ pub(crate) fn consumer_group_describe(
             })
             .collect(),
     };
-    let described: Vec<DescribedConsumerGroup> = req
+    let mut described: Vec<DescribedConsumerGroup> = req
         .group_ids
         .into_iter()
         .map(|group_id| match groups.consumer.describe(&group_id) {
@@ -607,6 +612,12 @@ pub(crate) fn consumer_group_describe(
             },
         })
         .collect();
+    // Kafka lists them for the groups it found, not for those it answers with an error.
+    if req.include_authorized_operations {
+        for g in described.iter_mut().filter(|g| g.error_code == 0) {
+            g.authorized_operations = super::authorized::GROUP;
+        }
+    }
     let code = ErrorCode::first(described.iter().map(|g| g.error_code));
     (
         ConsumerGroupDescribeResponse {

@@ -643,6 +643,11 @@ fn metadata(shared: &Shared, req: MetadataRequest, version: i16) -> (MetadataRes
             },
         });
     }
+    if req.include_topic_authorized_operations {
+        for t in &mut topics {
+            t.topic_authorized_operations = super::authorized::TOPIC;
+        }
+    }
     let code = ErrorCode::first(topics.iter().map(|t| t.error_code));
     let resp = MetadataResponse {
         brokers: vec![MetadataResponseBroker {
@@ -654,6 +659,11 @@ fn metadata(shared: &Shared, req: MetadataRequest, version: i16) -> (MetadataRes
         cluster_id: Some(shared.meta.cluster_id.clone()),
         controller_id: NODE_ID,
         topics,
+        cluster_authorized_operations: if req.include_cluster_authorized_operations {
+            super::authorized::CLUSTER
+        } else {
+            i32::MIN
+        },
         ..Default::default()
     };
     (resp, code)

@@ -175,6 +175,30 @@ pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(120);
 /// Default of [`Config::queued_request_bytes`].
 pub const DEFAULT_QUEUED_REQUEST_BYTES: u64 = 256 << 20;
 
+/// The operations Kafka reports as authorized when it runs without an authorizer:
+/// every operation its resource type supports (Kafka's `AclEntry.supportedOperations`),
+/// one bit per `AclOperation` code. Asked for by `include_*_authorized_operations`.
+pub(crate) mod authorized {
+    const fn bits(codes: &[u32]) -> i32 {
+        let mut out = 0;
+        let mut i = 0;
+        while i < codes.len() {
+            out |= 1 << codes[i];
+            i += 1;
+        }
+        out
+    }
+
+    /// READ, WRITE, CREATE, DELETE, ALTER, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS.
+    pub(crate) const TOPIC: i32 = bits(&[3, 4, 5, 6, 7, 8, 10, 11]);
+    /// READ, DELETE, DESCRIBE, DESCRIBE_CONFIGS, ALTER_CONFIGS (group configs, as
+    /// Kafka 4 has them).
+    pub(crate) const GROUP: i32 = bits(&[3, 6, 8, 10, 11]);
+    /// CREATE, ALTER, DESCRIBE, CLUSTER_ACTION, DESCRIBE_CONFIGS, ALTER_CONFIGS,
+    /// IDEMPOTENT_WRITE.
+    pub(crate) const CLUSTER: i32 = bits(&[5, 7, 8, 9, 10, 11, 12]);
+}
+
 /// Default of [`Config::max_partitions`].
 pub const DEFAULT_MAX_PARTITIONS: u32 = 10_000;
 
