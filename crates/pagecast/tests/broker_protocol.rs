@@ -726,3 +726,216 @@ fn authorized_operations_are_listed_as_kafka_lists_them_without_an_authorizer() 
     );
     b.stop();
 }
+
+/// A topic's settings as each broker describes them: (name, value, source, read-only,
+/// type), and the value's own synonym where it was set.
+fn described_configs(c: &mut Client, topic: &str) -> Vec<String> {
+    use pagecast_kafka::messages::describe_configs::{
+        DescribeConfigsRequest, DescribeConfigsResource, DescribeConfigsResponse,
+    };
+    let d: DescribeConfigsResponse = c
+        .call(
+            4,
+            &DescribeConfigsRequest {
+                resources: vec![DescribeConfigsResource {
+                    resource_type: 2,
+                    resource_name: topic.into(),
+                    configuration_keys: None,
+                }],
+                include_synonyms: true,
+                include_documentation: false,
+            },
+        )
+        .unwrap();
+    assert_eq!(d.results[0].error_code, 0, "DescribeConfigs {topic}");
+    let mut out: Vec<String> = d.results[0]
+        .configs
+        .iter()
+        .map(|e| {
+            let own = e
+                .synonyms
+                .first()
+                .filter(|s| s.source == 1)
+                .map(|s| format!(" own {:?}", s.value));
+            format!(
+                "{}={:?} source {} read-only {} sensitive {} type {}{}",
+                e.name,
+                e.value,
+                e.config_source,
+                e.read_only,
+                e.is_sensitive,
+                e.config_type,
+                own.unwrap_or_default()
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Every topic setting Kafka defines, accepted, checked and described as Kafka does:
+/// CreateTopics with settings Kafka takes (compression.type=lz4, delete.retention.ms,
+/// flush.ms), DescribeConfigs of every setting with its value, source and type,
+/// IncrementalAlterConfigs with values in and out of range, APPEND and SUBTRACT on list
+/// settings and on one that is not, settings that contradict each other, and
+/// AlterConfigs (key 33), which replaces a topic's settings whole. The two brokers must
+/// give the same error code for every change and describe the same settings after.
+#[test]
+fn topic_settings_are_accepted_checked_and_described_as_kafka_does() {
+    use pagecast_kafka::messages::alter_configs::{
+        AlterConfigsRequest, AlterConfigsResource, AlterConfigsResponse, AlterableConfig as Whole,
+    };
+    use pagecast_kafka::messages::incremental_alter_configs::{
+        APPEND, AlterConfigsResource as Changes, AlterableConfig, DELETE,
+        IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, SET, SUBTRACT,
+    };
+    let kafka = support::kafka::Kafka::start(&[]);
+    let data = tempfile::tempdir().unwrap();
+    let b = Broker::start(data.path(), "segment", &[]);
+    let mut sides = Vec::new();
+    for addr in [kafka.bootstrap(), b.bootstrap()] {
+        let mut c = Client::connect(addr.parse().unwrap(), "configs").unwrap();
+        c.stream()
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut seen = Vec::new();
+        let created: CreateTopicsResponse = c
+            .call(
+                client::CREATE_TOPICS_VERSION,
+                &CreateTopicsRequest {
+                    topics: vec![CreatableTopic {
+                        name: "cfg".into(),
+                        num_partitions: 1,
+                        replication_factor: 1,
+                        configs: [
+                            ("retention.ms", "3600000"),
+                            ("compression.type", "lz4"),
+                            ("delete.retention.ms", "1000"),
+                            ("flush.ms", "1000"),
+                        ]
+                        .map(|(k, v)| {
+                            pagecast_kafka::messages::create_topics::CreatableTopicConfig {
+                                name: k.into(),
+                                value: Some(v.into()),
+                            }
+                        })
+                        .to_vec(),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        seen.push(format!("create: {}", created.topics[0].error_code));
+        seen.extend(described_configs(&mut c, "cfg"));
+        let changes: &[&[(&str, i8, Option<&str>)]] = &[
+            &[("segment.bytes", SET, Some("4096"))],
+            &[("segment.bytes", SET, Some("1048576"))],
+            &[("segment.bytes", SET, Some("4294967296"))],
+            &[("compression.gzip.level", SET, Some("0"))],
+            &[("compression.zstd.level", SET, Some("-131072"))],
+            &[("compression.type", SET, Some("brotli"))],
+            &[("min.cleanable.dirty.ratio", SET, Some("1.5"))],
+            &[("min.cleanable.dirty.ratio", SET, Some("0.25"))],
+            &[("preallocate", SET, Some("yes"))],
+            &[("preallocate", SET, Some("true"))],
+            &[("message.timestamp.after.max.ms", SET, Some("-1"))],
+            &[("retention.bytes", SET, Some("-5"))],
+            &[("remote.storage.enable", SET, Some("true"))],
+            &[("retention.hours", SET, Some("1"))],
+            &[("leader.replication.throttled.replicas", SET, Some("x"))],
+            &[("follower.replication.throttled.replicas", SET, Some("*"))],
+            &[("leader.replication.throttled.replicas", APPEND, Some("0:1"))],
+            &[("leader.replication.throttled.replicas", APPEND, Some("1:1"))],
+            &[(
+                "leader.replication.throttled.replicas",
+                SUBTRACT,
+                Some("0:1"),
+            )],
+            &[("segment.bytes", APPEND, Some("1"))],
+            &[("cleanup.policy", SET, Some(""))],
+            &[("cleanup.policy", APPEND, Some("delete"))],
+            &[
+                ("min.compaction.lag.ms", SET, Some("10")),
+                ("max.compaction.lag.ms", SET, Some("5")),
+            ],
+            &[("compression.type", DELETE, None)],
+            &[("flush.ms", DELETE, None)],
+        ];
+        for change in changes {
+            let r: IncrementalAlterConfigsResponse = c
+                .call(
+                    1,
+                    &IncrementalAlterConfigsRequest {
+                        resources: vec![Changes {
+                            resource_type: 2,
+                            resource_name: "cfg".into(),
+                            configs: change
+                                .iter()
+                                .map(|(name, op, value)| AlterableConfig {
+                                    name: (*name).into(),
+                                    config_operation: *op,
+                                    value: value.map(str::to_owned),
+                                })
+                                .collect(),
+                        }],
+                        validate_only: false,
+                    },
+                )
+                .unwrap();
+            seen.push(format!("{change:?}: {}", r.responses[0].error_code));
+        }
+        seen.extend(described_configs(&mut c, "cfg"));
+        let whole: &[&[(&str, Option<&str>)]] = &[
+            &[("retention.ms", Some("1000")), ("segment.ms", Some("5000"))],
+            &[("retention.ms", None)],
+            &[("retention.hours", Some("1"))],
+            &[("segment.bytes", Some("7"))],
+        ];
+        for configs in whole {
+            let r: AlterConfigsResponse = c
+                .call(
+                    1,
+                    &AlterConfigsRequest {
+                        resources: vec![AlterConfigsResource {
+                            resource_type: 2,
+                            resource_name: "cfg".into(),
+                            configs: configs
+                                .iter()
+                                .map(|(name, value)| Whole {
+                                    name: (*name).into(),
+                                    value: value.map(str::to_owned),
+                                })
+                                .collect(),
+                        }],
+                        validate_only: false,
+                    },
+                )
+                .unwrap();
+            seen.push(format!(
+                "AlterConfigs {configs:?}: {}",
+                r.responses[0].error_code
+            ));
+        }
+        seen.extend(described_configs(&mut c, "cfg"));
+        sides.push(seen);
+    }
+    assert!(
+        sides[0].iter().filter(|l| l.contains(" source ")).count() >= 3 * 33,
+        "Kafka describes its 33 topic settings: {:#?}",
+        sides[0]
+    );
+    let differences: Vec<String> = sides[1]
+        .iter()
+        .zip(&sides[0])
+        .filter(|(pagecast, kafka)| pagecast != kafka)
+        .map(|(pagecast, kafka)| format!("pagecast {pagecast}\n   Kafka {kafka}"))
+        .collect();
+    assert!(
+        differences.is_empty(),
+        "pagecast differs from Kafka:\n{}",
+        differences.join("\n")
+    );
+    assert_eq!(sides[1].len(), sides[0].len());
+    b.stop();
+}

@@ -8,6 +8,7 @@ use pagecast_log::TopicPartition;
 use super::topic_config::{self, SETTINGS};
 use super::{NODE_ID, Refusal, Shared};
 use crate::error::{ErrorCode, storage_error_code};
+use crate::messages::alter_configs::{AlterConfigsRequest, AlterConfigsResponse};
 use crate::messages::create_partitions::{
     CreatePartitionsRequest, CreatePartitionsResponse, CreatePartitionsTopicResult,
 };
@@ -48,7 +49,7 @@ fn topic_settings(
             None => (
                 s,
                 topic_config::default_value(s.name, shared.config.message_max_bytes),
-                describe_configs::SOURCE_DEFAULT,
+                topic_config::default_source(s.name),
             ),
         })
         .collect()
@@ -99,12 +100,18 @@ pub(crate) fn create_topics(
                     format!("every replica must be on broker {NODE_ID}, the only one"),
                 ))
             } else {
-                let configs = t
+                let configs: Result<BTreeMap<String, String>, String> = t
                     .configs
                     .into_iter()
                     .filter_map(|c| Some((c.name, c.value?)))
+                    .map(|(name, value)| Ok((name.clone(), topic_config::validate(&name, &value)?)))
                     .collect();
-                shared.create_topic(&t.name, partitions, configs, req.validate_only)
+                match configs.and_then(|c| topic_config::validate_together(&c).map(|()| c)) {
+                    Ok(configs) => {
+                        shared.create_topic(&t.name, partitions, configs, req.validate_only)
+                    }
+                    Err(message) => Err((ErrorCode::INVALID_CONFIG, message)),
+                }
             };
             match result {
                 Ok(topic) => {
@@ -349,27 +356,39 @@ pub(crate) fn describe_configs(
     shared: &Shared,
     req: DescribeConfigsRequest,
 ) -> (DescribeConfigsResponse, ErrorCode) {
+    // Synonyms as Kafka lists them: the value's own source first, then the broker
+    // setting a topic's default comes from.
     let entry = |name: &str,
                  value: String,
                  source: i8,
                  read_only: bool,
                  kind: topic_config::Kind,
-                 doc: &str| {
+                 doc: &str,
+                 default: Option<(&str, String)>| {
+        let mut synonyms = Vec::new();
+        if req.include_synonyms {
+            if source != describe_configs::SOURCE_DEFAULT {
+                synonyms.push(DescribeConfigsSynonym {
+                    name: name.into(),
+                    value: Some(value.clone()),
+                    source,
+                });
+            }
+            if let Some((broker_name, default)) = default {
+                synonyms.push(DescribeConfigsSynonym {
+                    name: broker_name.into(),
+                    value: Some(default),
+                    source: describe_configs::SOURCE_DEFAULT,
+                });
+            }
+        }
         DescribeConfigsResourceResult {
             name: name.into(),
-            value: Some(value.clone()),
+            value: Some(value),
             read_only,
             config_source: source,
             is_sensitive: false,
-            synonyms: if req.include_synonyms {
-                vec![DescribeConfigsSynonym {
-                    name: name.into(),
-                    value: Some(value),
-                    source,
-                }]
-            } else {
-                vec![]
-            },
+            synonyms,
             config_type: kind as i8,
             documentation: req.include_documentation.then(|| doc.to_owned()),
         }
@@ -390,7 +409,14 @@ pub(crate) fn describe_configs(
                         out.configs = topic_settings(shared, &topic.configs, keys)
                             .into_iter()
                             .map(|(s, value, source)| {
-                                entry(s.name, value, source, s.read_only, s.kind, s.doc)
+                                let default = s.synonym.map(|broker| {
+                                    let d = topic_config::default_value(
+                                        s.name,
+                                        shared.config.message_max_bytes,
+                                    );
+                                    (broker, d)
+                                });
+                                entry(s.name, value, source, s.read_only, s.kind, s.doc, default)
                             })
                             .collect();
                     }
@@ -413,6 +439,7 @@ pub(crate) fn describe_configs(
                                 true,
                                 kind,
                                 "set on the command line",
+                                None,
                             )
                         })
                         .collect();
@@ -440,67 +467,179 @@ pub(crate) fn describe_configs(
     )
 }
 
+/// Changes one resource's settings with `change`, which edits the topic's overrides:
+/// every value is checked as Kafka checks it, then the settings together, then the
+/// storage engine takes them (or, with `validate_only`, only checks it could).
+fn alter_topic_configs(
+    shared: &Shared,
+    resource_type: i8,
+    name: String,
+    validate_only: bool,
+    change: impl FnOnce(&mut BTreeMap<String, String>) -> Result<(), Refusal>,
+) -> AlterConfigsResourceResponse {
+    let result: Result<(), Refusal> = if resource_type != describe_configs::TOPIC {
+        Err((
+            ErrorCode::INVALID_REQUEST,
+            "only topic settings change at run time; the broker's are set on its command line"
+                .into(),
+        ))
+    } else {
+        match shared.topic(&name) {
+            None => Err((
+                ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
+                format!("no topic {name}"),
+            )),
+            Some(topic) => {
+                let mut configs = topic.configs.clone();
+                change(&mut configs)
+                    .and_then(|()| {
+                        topic_config::validate_together(&configs)
+                            .map_err(|m| (ErrorCode::INVALID_CONFIG, m))
+                    })
+                    .and_then(|()| shared.set_topic_configs(&name, configs, validate_only))
+            }
+        }
+    };
+    let (code, message) = match result {
+        Ok(()) => (ErrorCode::NONE, None),
+        Err((code, message)) => (code, Some(message)),
+    };
+    AlterConfigsResourceResponse {
+        error_code: code.0,
+        error_message: message,
+        resource_type,
+        resource_name: name,
+    }
+}
+
 pub(crate) fn incremental_alter_configs(
     shared: &Shared,
     req: IncrementalAlterConfigsRequest,
 ) -> (IncrementalAlterConfigsResponse, ErrorCode) {
+    let message_max_bytes = shared.config.message_max_bytes;
     let responses = req
         .resources
         .into_iter()
         .map(|r| {
-            let result: Result<(), Refusal> = if r.resource_type != describe_configs::TOPIC {
-                Err((
-                    ErrorCode::INVALID_REQUEST,
-                    "only topic settings change at run time; the broker's are set on its command line".into(),
-                ))
-            } else {
-                match shared.topic(&r.resource_name) {
-                    None => Err((
-                        ErrorCode::UNKNOWN_TOPIC_OR_PARTITION,
-                        format!("no topic {}", r.resource_name),
-                    )),
-                    Some(topic) => {
-                        let mut configs = topic.configs.clone();
-                        let changed = r.configs.iter().try_for_each(|c| match (c.config_operation, &c.value) {
-                            (alter::SET, Some(value)) => {
-                                topic_config::validate(&c.name, value)?;
-                                configs.insert(c.name.clone(), value.clone());
-                                Ok(())
-                            }
-                            (alter::SET, None) | (alter::DELETE, _) => {
-                                if topic_config::setting(&c.name).is_none() {
-                                    topic_config::validate(&c.name, "")?;
+            let changes = r.configs;
+            alter_topic_configs(
+                shared,
+                r.resource_type,
+                r.resource_name,
+                req.validate_only,
+                |configs| {
+                    changes
+                        .iter()
+                        .try_for_each(|c| {
+                            let Some(setting) = topic_config::setting(&c.name) else {
+                                return Err(format!("Unknown topic config name: {}", c.name));
+                            };
+                            let current = || {
+                                configs.get(&c.name).cloned().unwrap_or_else(|| {
+                                    topic_config::default_value(&c.name, message_max_bytes)
+                                })
+                            };
+                            let items = |v: &str| -> Vec<String> {
+                                v.split(',')
+                                    .map(str::trim)
+                                    .filter(|i| !i.is_empty())
+                                    .map(str::to_owned)
+                                    .collect()
+                            };
+                            let value = match (c.config_operation, &c.value) {
+                                (alter::SET, Some(value)) => value.clone(),
+                                (alter::SET, None) | (alter::DELETE, _) => {
+                                    configs.remove(&c.name);
+                                    return Ok(());
                                 }
-                                configs.remove(&c.name);
-                                Ok(())
-                            }
-                            (alter::APPEND | alter::SUBTRACT, _) => {
-                                Err(format!("{} is not a list: set or delete it", c.name))
-                            }
-                            (op, _) => Err(format!("unknown operation {op} on {}", c.name)),
-                        });
-                        match changed {
-                            Ok(()) => shared.set_topic_configs(&r.resource_name, configs, req.validate_only),
-                            Err(message) => Err((ErrorCode::INVALID_CONFIG, message)),
-                        }
-                    }
-                }
-            };
-            let (code, message) = match result {
-                Ok(()) => (ErrorCode::NONE, None),
-                Err((code, message)) => (code, Some(message)),
-            };
-            AlterConfigsResourceResponse {
-                error_code: code.0,
-                error_message: message,
-                resource_type: r.resource_type,
-                resource_name: r.resource_name,
-            }
+                                (op @ (alter::APPEND | alter::SUBTRACT), _)
+                                    if setting.kind != topic_config::Kind::List =>
+                                {
+                                    let what = if op == alter::APPEND {
+                                        "append"
+                                    } else {
+                                        "subtract"
+                                    };
+                                    return Err(format!(
+                                        "Config value {what} is not allowed for config key: {}",
+                                        c.name
+                                    ));
+                                }
+                                (alter::APPEND, value) => {
+                                    let mut list = items(&current());
+                                    for item in items(value.as_deref().unwrap_or_default()) {
+                                        if !list.contains(&item) {
+                                            list.push(item);
+                                        }
+                                    }
+                                    list.join(",")
+                                }
+                                (alter::SUBTRACT, value) => {
+                                    let gone = items(value.as_deref().unwrap_or_default());
+                                    let mut list = items(&current());
+                                    list.retain(|i| !gone.contains(i));
+                                    list.join(",")
+                                }
+                                (op, _) => {
+                                    return Err(format!("unknown operation {op} on {}", c.name));
+                                }
+                            };
+                            let value = topic_config::validate(&c.name, &value)?;
+                            configs.insert(c.name.clone(), value);
+                            Ok(())
+                        })
+                        .map_err(|m| (ErrorCode::INVALID_CONFIG, m))
+                },
+            )
         })
         .collect::<Vec<_>>();
     let code = ErrorCode::first(responses.iter().map(|r| r.error_code));
     (
         IncrementalAlterConfigsResponse {
+            responses,
+            ..Default::default()
+        },
+        code,
+    )
+}
+
+/// AlterConfigs: each topic's overrides become exactly those named.
+pub(crate) fn alter_configs(
+    shared: &Shared,
+    req: AlterConfigsRequest,
+) -> (AlterConfigsResponse, ErrorCode) {
+    let responses = req
+        .resources
+        .into_iter()
+        .map(|r| {
+            let named = r.configs;
+            alter_topic_configs(
+                shared,
+                r.resource_type,
+                r.resource_name,
+                req.validate_only,
+                |configs| {
+                    let mut fresh = BTreeMap::new();
+                    for c in &named {
+                        let Some(value) = &c.value else {
+                            return Err((
+                                ErrorCode::INVALID_REQUEST,
+                                format!("Null value not supported for topic configs: {}", c.name),
+                            ));
+                        };
+                        let value = topic_config::validate(&c.name, value)
+                            .map_err(|m| (ErrorCode::INVALID_CONFIG, m))?;
+                        fresh.insert(c.name.clone(), value);
+                    }
+                    *configs = fresh;
+                    Ok(())
+                },
+            )
+        })
+        .collect::<Vec<_>>();
+    let code = ErrorCode::first(responses.iter().map(|r| r.error_code));
+    (
+        AlterConfigsResponse {
             responses,
             ..Default::default()
         },

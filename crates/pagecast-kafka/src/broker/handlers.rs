@@ -17,6 +17,7 @@ use super::{NODE_ID, Shared, admin, fetch, group_api, internal, lock, now_ms, to
 use crate::codec::{DecodeError, Message, Reader, decode_body};
 use crate::error::{ErrorCode, storage_error_code};
 use crate::frame::{RequestHeader, finish_response, start_response};
+use crate::messages::alter_configs::AlterConfigsRequest;
 use crate::messages::api_versions::{ApiVersion, ApiVersionsRequest, ApiVersionsResponse};
 use crate::messages::consumer_group_describe::ConsumerGroupDescribeRequest;
 use crate::messages::consumer_group_heartbeat::ConsumerGroupHeartbeatRequest;
@@ -327,6 +328,9 @@ pub static APIS: &[Api] = &[
     }),
     pool!("DescribeConfigs", DescribeConfigsRequest, |call, req| {
         admin::describe_configs(&call.shared, req)
+    }),
+    pool!("AlterConfigs", AlterConfigsRequest, |call, req| {
+        admin::alter_configs(&call.shared, req)
     }),
     pool!("CreatePartitions", CreatePartitionsRequest, |call, req| {
         admin::create_partitions(&call.shared, req)

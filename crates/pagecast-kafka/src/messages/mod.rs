@@ -1,6 +1,7 @@
 //! The messages the broker implements, one module per API, each described once with
 //! [`crate::wire_struct!`] from Kafka's message specs.
 
+pub mod alter_configs;
 pub mod api_versions;
 pub mod consumer_group_describe;
 pub mod consumer_group_heartbeat;
