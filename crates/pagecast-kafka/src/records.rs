@@ -9,8 +9,6 @@ use std::io::Read;
 
 use pagecast_log::batch::{self, Compression, HEADER_LEN, Header};
 
-use crate::codec::{DecodeError, Reader};
-
 /// One record of a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record<'a> {
@@ -42,9 +40,6 @@ pub enum RecordsError {
         /// What went wrong.
         reason: String,
     },
-    /// A record is malformed.
-    #[error("malformed record: {0}")]
-    Malformed(#[from] DecodeError),
 }
 
 /// Most bytes a batch's records may decompress to.
@@ -152,50 +147,17 @@ fn snappy(body: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
     Ok(())
 }
 
-/// Parses `header.record_count` records from `body`.
+/// Parses `header.record_count` records from `body`, with the log's one record parser.
 fn parse_records<'a>(header: &Header, body: &'a [u8]) -> Result<Vec<Record<'a>>, RecordsError> {
-    let mut r = Reader::new(body);
-    let mut out = Vec::new();
-    for _ in 0..header.record_count {
-        let len = r.varint()?;
-        let at = r.position();
-        let len = usize::try_from(len)
-            .ok()
-            .filter(|&n| n <= r.remaining())
-            .ok_or(DecodeError::BadLength {
-                at,
-                len,
-                left: r.remaining(),
-            })?;
-        let mut rec = Reader::new(r.take(len)?);
-        let _attributes = rec.array::<1>()?;
-        let timestamp = header.base_timestamp.wrapping_add(rec.varlong()?);
-        let offset = header.base_offset.wrapping_add(rec.varint()?);
-        let key = nullable(&mut rec)?;
-        let value = nullable(&mut rec)?;
-        out.push(Record {
-            offset,
-            timestamp,
-            key,
-            value,
-        });
-    }
-    Ok(out)
-}
-
-fn nullable<'a>(r: &mut Reader<'a>) -> Result<Option<&'a [u8]>, DecodeError> {
-    let at = r.position();
-    match r.varint()? {
-        -1 => Ok(None),
-        n => match usize::try_from(n) {
-            Ok(n) => r.take(n).map(Some),
-            Err(_) => Err(DecodeError::BadLength {
-                at,
-                len: n,
-                left: r.remaining(),
-            }),
-        },
-    }
+    Ok(batch::parse_records(body, header)?
+        .into_iter()
+        .map(|r| Record {
+            offset: header.base_offset + r.offset_delta,
+            timestamp: header.base_timestamp.wrapping_add(r.timestamp_delta),
+            key: r.key,
+            value: r.value,
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -378,13 +378,24 @@ pub struct RawRecord<'a> {
 
 /// The records of the uncompressed batch `batch` (whole, checked), in order.
 pub fn raw_records<'a>(batch: &'a [u8], header: &Header) -> Result<Vec<RawRecord<'a>>, BatchError> {
-    let body = &batch[HEADER_LEN..header.size() as usize];
+    parse_records(&batch[HEADER_LEN..header.size() as usize], header)
+}
+
+/// The records of a batch whose header is `header`, from `body`: the bytes after the
+/// header, or what they decompress to. The one parser of Kafka's record format: each
+/// record's fields are checked against the record's length, and its offset delta
+/// against the batch's range, so that no offset derived from it overflows.
+pub fn parse_records<'a>(
+    body: &'a [u8],
+    header: &Header,
+) -> Result<Vec<RawRecord<'a>>, BatchError> {
     let mut out = Vec::new();
     let mut at = 0usize;
     let bad = |at: usize, reason: &'static str| BatchError::BadRecord {
-        at: (HEADER_LEN + at) as u64,
+        at: at as u64,
         reason,
     };
+    let mut last_delta = -1i64;
     for _ in 0..header.record_count {
         let start = at;
         let len = varlong(body, &mut at).ok_or(bad(start, "bad length"))?;
@@ -395,8 +406,17 @@ pub fn raw_records<'a>(batch: &'a [u8], header: &Header) -> Result<Vec<RawRecord
             .ok_or(bad(start, "length runs past the batch"))?;
         let rec = &body[..end];
         let mut r = at + 1; // attributes
+        if r > end {
+            return Err(bad(start, "record shorter than its attributes"));
+        }
         let timestamp_delta = varlong(rec, &mut r).ok_or(bad(start, "bad timestamp delta"))?;
         let offset_delta = varlong(rec, &mut r).ok_or(bad(start, "bad offset delta"))?;
+        // Offsets rise within the batch and stay inside its range (compaction may leave
+        // gaps, never disorder).
+        if offset_delta <= last_delta || offset_delta > i64::from(header.last_offset_delta) {
+            return Err(bad(start, "offset delta outside the batch's range"));
+        }
+        last_delta = offset_delta;
         let mut field = |what: &'static str| -> Result<Option<&'a [u8]>, BatchError> {
             match varlong(rec, &mut r).ok_or(bad(start, what))? {
                 -1 => Ok(None),

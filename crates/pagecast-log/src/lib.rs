@@ -151,14 +151,19 @@ impl Cleanup {
 pub struct Cleaned {
     /// The partition.
     pub partition: TopicPartition,
-    /// Segments rewritten, and the segments they became.
-    pub segments: (usize, usize),
-    /// Bytes of those segments before and after.
-    pub bytes: (u64, u64),
+    /// Segments rewritten.
+    pub segments_before: usize,
+    /// The segments they became.
+    pub segments_after: usize,
+    /// Bytes of the segments rewritten.
+    pub bytes_before: u64,
+    /// Bytes of the segments they became.
+    pub bytes_after: u64,
     /// Records removed: superseded by a later one of the same key, or tombstones past
     /// their retention.
     pub records_removed: u64,
-    /// Where the part of the log cleaned now ends (the next pass starts there).
+    /// Where the part of the log cleaned now ends (the next pass starts there); where
+    /// it ended before, if the pass stopped part-way.
     pub cleaned_to: i64,
 }
 
@@ -392,9 +397,10 @@ pub trait Store: Send + Sync {
     /// compacted, appends and reads going on meanwhile. Long work: run it on a thread
     /// of its own, as Kafka runs its cleaner. An engine that cannot compact refuses the
     /// policy in [`Store::configure`] and cleans nothing here. Setting `stop` ends the
-    /// pass within a batch, keeping what it finished.
-    fn clean(&self, _now_ms: i64, _stop: &AtomicBool) -> Result<Vec<Cleaned>> {
-        Ok(Vec::new())
+    /// pass within a batch, keeping what it finished. One result per partition cleaned
+    /// or failed: a partition that fails does not hold up the others.
+    fn clean(&self, _now_ms: i64, _stop: &AtomicBool) -> Vec<Result<Cleaned>> {
+        Vec::new()
     }
 
     /// Forces everything appended to disk and records the recovery point.

@@ -388,7 +388,7 @@ struct BrokerArgs {
     offsets_retention_check_interval_ms: u64,
     /// Segment size of the internal partition, which the log cleaner compacts below its
     /// active segment (offsets.topic.segment.bytes).
-    #[arg(long, env = "PAGECAST_OFFSETS_TOPIC_SEGMENT_BYTES", default_value_t = 104_857_600, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(4096..=i32::MAX as u64))]
+    #[arg(long, env = "PAGECAST_OFFSETS_TOPIC_SEGMENT_BYTES", default_value_t = 104_857_600, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(16384..=i32::MAX as u64))]
     offsets_topic_segment_bytes: u64,
     /// Pause between passes of the log cleaner (log.cleaner.backoff.ms).
     #[arg(long, env = "PAGECAST_LOG_CLEANER_BACKOFF_MS", default_value_t = 15_000, value_name = "MS", value_parser = clap::value_parser!(u64).range(1..))]

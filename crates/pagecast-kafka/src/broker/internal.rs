@@ -58,13 +58,20 @@ pub(crate) fn write(shared: &Shared, records: &[Record]) -> pagecast_log::Result
 /// Largest run of record bytes appended as one batch.
 const BATCH_BYTES: usize = 1 << 20;
 
-/// Appends `records` in batches of at most [`BATCH_BYTES`] (a record larger than that
-/// goes alone), in order.
+/// Bytes of records one batch carries at most: [`BATCH_BYTES`], or half a segment of
+/// the internal partition if that is less, so that a batch always fits a segment.
+fn batch_bytes(shared: &Shared) -> usize {
+    BATCH_BYTES.min(shared.config.offsets_segment_bytes as usize / 2)
+}
+
+/// Appends `records` in batches of at most [`batch_bytes`] (a record larger than that
+/// goes alone, and fails if it is larger than a segment), in order.
 fn write_batches(shared: &Shared, records: &[Record]) -> pagecast_log::Result<()> {
     let size = |(k, v): &Record| k.len() + v.as_ref().map_or(0, Vec::len);
     let (mut start, mut bytes) = (0, 0);
+    let most = batch_bytes(shared);
     for (i, r) in records.iter().enumerate() {
-        if i > start && bytes + size(r) > BATCH_BYTES {
+        if i > start && bytes + size(r) > most {
             write(shared, &records[start..i])?;
             (start, bytes) = (i, 0);
         }
@@ -305,7 +312,7 @@ pub(crate) fn migrate(shared: &Shared) -> Result<Option<String>, BrokerError> {
     for (_, key, value, ts) in &live {
         let b = builder.get_or_insert_with(|| Builder::new(*ts));
         b.push(*ts, Some(key), Some(value));
-        if b.size() >= BATCH_BYTES {
+        if b.size() >= batch_bytes(shared) {
             flush(&mut builder)?;
         }
     }

@@ -907,6 +907,14 @@ fn open_data(
         config.data.join(meta::INTERNAL_DIR),
         internal::store_config(config),
     )?;
+    // The internal store's directory may be new: its name is made durable before
+    // anything is written into it.
+    File::open(&config.data)
+        .and_then(|d| d.sync_all())
+        .map_err(|source| BrokerError::Io {
+            what: format!("fsync {}", config.data.display()),
+            source,
+        })?;
     Ok((lock_file, meta, topics, store, internal))
 }
 
@@ -1004,23 +1012,23 @@ async fn clean(shared: Arc<Shared>) {
             let cleaned = s.internal.clean(now_ms(), &s.cleaner_stop);
             (cleaned, started.elapsed())
         });
-        match pass.await {
-            Ok((Ok(cleaned), took)) => {
-                for c in cleaned {
-                    eprintln!(
-                        "pagecast broker: cleaned {}: {} segment(s) of {} bytes into {} of {} bytes, {} record(s) removed, up to offset {}, in {took:?}",
-                        c.partition,
-                        c.segments.0,
-                        c.bytes.0,
-                        c.segments.1,
-                        c.bytes.1,
-                        c.records_removed,
-                        c.cleaned_to
-                    );
-                }
+        let Ok((cleaned, took)) = pass.await else {
+            eprintln!("pagecast broker: log cleaner: the pass did not finish");
+            continue;
+        };
+        for c in cleaned {
+            match c {
+                Ok(c) => eprintln!(
+                    "pagecast broker: cleaned {}: {} segment(s) of {} bytes into {} of {} bytes, {} record(s) removed, in {took:?}",
+                    c.partition,
+                    c.segments_before,
+                    c.bytes_before,
+                    c.segments_after,
+                    c.bytes_after,
+                    c.records_removed,
+                ),
+                Err(e) => eprintln!("pagecast broker: log cleaner: {e}"),
             }
-            Ok((Err(e), _)) => eprintln!("pagecast broker: log cleaner: {e}"),
-            Err(e) => eprintln!("pagecast broker: log cleaner: {e}"),
         }
     }
 }

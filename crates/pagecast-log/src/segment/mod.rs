@@ -283,15 +283,15 @@ impl Store for SegmentStore {
         self.all().iter().try_for_each(|p| p.maintain(now_ms))
     }
 
-    fn clean(&self, now_ms: i64, stop: &AtomicBool) -> Result<Vec<Cleaned>> {
+    fn clean(&self, now_ms: i64, stop: &AtomicBool) -> Vec<Result<Cleaned>> {
         let mut cleaned = Vec::new();
         for p in self.all() {
             if stop.load(Ordering::Relaxed) {
                 break;
             }
-            cleaned.extend(p.clean(now_ms, stop)?);
+            cleaned.extend(p.clean(now_ms, stop).transpose());
         }
-        Ok(cleaned)
+        cleaned
     }
 
     fn flush(&self) -> Result<()> {

@@ -114,8 +114,10 @@ impl PartitionLog {
         let cleaned_to = cleanable.last().map_or(point, |s| s.end);
         let mut report = Cleaned {
             partition: self.tp.clone(),
-            segments: (0, 0),
-            bytes: (0, 0),
+            segments_before: 0,
+            segments_after: 0,
+            bytes_before: 0,
+            bytes_after: 0,
             records_removed: 0,
             cleaned_to,
         };
@@ -125,12 +127,13 @@ impl PartitionLog {
             else {
                 // Stopped, or the log changed under the pass: what was swapped in stays,
                 // and the next pass starts from the old point.
-                return Ok((report.segments.0 > 0).then_some(report));
+                report.cleaned_to = point;
+                return Ok((report.segments_before > 0).then_some(report));
             };
-            report.segments.0 += group.len();
-            report.segments.1 += 1;
-            report.bytes.0 += group.iter().map(|s| s.size).sum::<u64>();
-            report.bytes.1 += after;
+            report.segments_before += group.len();
+            report.segments_after += 1;
+            report.bytes_before += group.iter().map(|s| s.size).sum::<u64>();
+            report.bytes_after += after;
             report.records_removed += removed;
         }
         let Ok(mut w) = self.writer() else {
@@ -219,7 +222,7 @@ impl PartitionLog {
             format!("{base} {end}\n").as_bytes(),
         )?;
 
-        let w = match self.writer() {
+        let mut w = match self.writer() {
             Ok(w) if !stopped() => w,
             _ => {
                 remove_dir(&cleaning)?;
@@ -232,18 +235,28 @@ impl PartitionLog {
         }
         let swap = self.dir.join(SWAP_DIR);
         fs::rename(&cleaning, &swap).map_err(Error::io("rename", &cleaning))?;
-        files::sync_dir(&self.dir)?;
-        #[cfg(test)]
-        tests::crash_at(tests::Crash::Committed)?;
-        finish_swap(&self.dir)?;
-        let fresh = match Segment::open(&self.dir, base, Some(end), PartitionLog::limits(config))? {
-            Ok(s) => s,
-            Err(reason) => {
-                return Err(Error::Corrupt {
+        let install = || -> Result<Segment> {
+            files::sync_dir(&self.dir)?;
+            #[cfg(test)]
+            tests::crash_at(tests::Crash::Committed)?;
+            finish_swap(&self.dir)?;
+            match Segment::open(&self.dir, base, Some(end), PartitionLog::limits(config))? {
+                Ok(s) => Ok(s),
+                Err(reason) => Err(Error::Corrupt {
                     file: self.dir.join(segment::file_name(base, LOG_SUFFIX)),
                     position: 0,
                     reason: format!("the cleaned segment does not open: {reason}"),
-                });
+                }),
+            }
+        };
+        let fresh = match install() {
+            Ok(s) => s,
+            Err(e) => {
+                // Past the commit point the files on disk may no longer be the ones the
+                // view names: the partition takes nothing more until the next open
+                // finishes the swap from `swap/`.
+                w.closed = true;
+                return Err(e);
             }
         };
         let mut view = locks::write(&self.view);
@@ -591,6 +604,12 @@ fn finish_swap(dir: &Path) -> Result<()> {
         Some((base.parse::<i64>().ok()?, end.parse::<i64>().ok()?))
     });
     let Some((base, end)) = range else {
+        // `replaces` goes last, with `swap/` itself: without it, a `swap/` that still
+        // holds a segment file is damage, an empty one is a finished swap.
+        if files::sorted_entries(&swap)?.is_empty() {
+            remove_dir(&swap)?;
+            return files::sync_dir(dir);
+        }
         return Err(Error::Corrupt {
             file: replaces,
             position: 0,
@@ -734,6 +753,15 @@ pub(super) mod tests {
         }
     }
 
+    /// One pass of the cleaner over `store`, every partition's result unwrapped.
+    fn clean(store: &SegmentStore, now_ms: i64, stop: &AtomicBool) -> Vec<Cleaned> {
+        store
+            .clean(now_ms, stop)
+            .into_iter()
+            .map(|r| r.unwrap())
+            .collect()
+    }
+
     fn open(dir: &Path, config: Config) -> SegmentStore {
         SegmentStore::open(dir, config).unwrap()
     }
@@ -749,9 +777,9 @@ pub(super) mod tests {
         let end = store.offsets(&tp).unwrap().end;
         let size = store.size(&tp).unwrap();
 
-        let cleaned = store.clean(T0, &AtomicBool::new(false)).unwrap();
+        let cleaned = clean(&store, T0, &AtomicBool::new(false));
         assert_eq!(cleaned.len(), 1, "{cleaned:?}");
-        assert!(cleaned[0].records_removed > 0 && cleaned[0].bytes.1 < cleaned[0].bytes.0);
+        assert!(cleaned[0].records_removed > 0 && cleaned[0].bytes_after < cleaned[0].bytes_before);
         assert_eq!(store.offsets(&tp).unwrap().end, end);
         assert!(store.size(&tp).unwrap() < size / 2);
         assert_contiguous(&store, &tp);
@@ -821,7 +849,7 @@ pub(super) mod tests {
         fill_other(&store, &tp);
         let stop = AtomicBool::new(false);
         // Within the retention the last tombstone of each key stays.
-        store.clean(T0 + 1000, &stop).unwrap();
+        clean(&store, T0 + 1000, &stop);
         let kept = records(&batches(&store, &tp));
         for key in ["k3", "k7"] {
             let last = kept.iter().rev().find(|r| r.1 == key).unwrap();
@@ -833,7 +861,7 @@ pub(super) mod tests {
         std::fs::remove_file(dir.path().join("compacted-0").join(CLEANER_POINT_FILE)).unwrap();
         drop(store);
         let store = open(dir.path(), config());
-        store.clean(T0 + 2 * DAY_MS, &stop).unwrap();
+        clean(&store, T0 + 2 * DAY_MS, &stop);
         let left = records(&batches(&store, &tp));
         assert!(left.iter().all(|r| r.1 != "k3" && r.1 != "k7"), "{left:?}");
         let others = |rs: &[Rec]| {
@@ -907,7 +935,8 @@ pub(super) mod tests {
             fill(&store, &tp);
             let before = records(&batches(&store, &tp));
             CRASH.set(Some(crash));
-            assert!(store.clean(T0, &AtomicBool::new(false)).is_err());
+            let results = store.clean(T0, &AtomicBool::new(false));
+            assert!(results.iter().any(Result::is_err), "{crash:?}: {results:?}");
             // The process dies here: no close.
             drop(store);
             let store = open(dir.path(), config());
@@ -938,10 +967,10 @@ pub(super) mod tests {
         store.append(&tp, &mut b.finish(), T0).unwrap();
         fill(&store, &tp);
         let before = batches(&store, &tp);
-        assert!(store.clean(T0, &AtomicBool::new(true)).unwrap().is_empty());
+        assert!(clean(&store, T0, &AtomicBool::new(true)).is_empty());
         assert_eq!(batches(&store, &tp), before);
 
-        store.clean(T0, &AtomicBool::new(false)).unwrap();
+        clean(&store, T0, &AtomicBool::new(false));
         let mut bytes = Vec::new();
         for c in store.read(&tp, 0, 1 << 20).unwrap() {
             c.copy_into(&mut bytes).unwrap();
@@ -958,5 +987,25 @@ pub(super) mod tests {
             "the producer's only batch is kept, emptied, with its sequence range"
         );
         assert_contiguous(&store, &tp);
+    }
+
+    #[test]
+    fn an_empty_swap_left_by_a_crash_is_a_finished_one() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join(SWAP_DIR)).unwrap();
+        finish_interrupted(dir.path()).unwrap();
+        assert!(!dir.path().join(SWAP_DIR).exists());
+        fs::create_dir(dir.path().join(SWAP_DIR)).unwrap();
+        fs::write(
+            dir.path()
+                .join(SWAP_DIR)
+                .join(segment::file_name(0, LOG_SUFFIX)),
+            b"",
+        )
+        .unwrap();
+        assert!(
+            finish_interrupted(dir.path()).is_err(),
+            "a segment without its range"
+        );
     }
 }
