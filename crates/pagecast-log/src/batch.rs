@@ -481,6 +481,31 @@ pub fn rebuild(batch: &[u8], records: Option<&[RawRecord<'_>]>, last_offset_delt
     out
 }
 
+/// The batch `batch` (whole, checked) with its records replaced by `body`, encoded with
+/// `codec`: the compression bits, the length and the CRC set anew, every other header
+/// field kept. What a broker writes when a topic's `compression.type` asks it to
+/// compress batches again.
+pub fn with_body(batch: &[u8], body: &[u8], codec: Compression) -> Vec<u8> {
+    let id: i16 = match codec {
+        Compression::None => 0,
+        Compression::Gzip => 1,
+        Compression::Snappy => 2,
+        Compression::Lz4 => 3,
+        Compression::Zstd => 4,
+        Compression::Unknown(id) => i16::from(id),
+    };
+    let mut out = Vec::with_capacity(HEADER_LEN + body.len());
+    out.extend_from_slice(&batch[..HEADER_LEN]);
+    out.extend_from_slice(body);
+    let length = (out.len() - LOG_OVERHEAD) as i32;
+    out[LENGTH_AT..LENGTH_AT + 4].copy_from_slice(&length.to_be_bytes());
+    let attributes = (i16::from_be_bytes([out[21], out[22]]) & !0x7) | id;
+    out[21..23].copy_from_slice(&attributes.to_be_bytes());
+    let crc = crc32c::crc32c(&out[CRC_FROM..]);
+    out[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
+    out
+}
+
 /// Sets the batch's last offset delta and computes its CRC again. `batch` must be
 /// exactly one whole batch.
 pub fn set_last_offset_delta(batch: &mut [u8], last_offset_delta: i32) {

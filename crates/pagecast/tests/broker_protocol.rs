@@ -939,3 +939,112 @@ fn topic_settings_are_accepted_checked_and_described_as_kafka_does() {
     assert_eq!(sides[1].len(), sides[0].len());
     b.stop();
 }
+
+/// A topic's `compression.type` has the broker compress every batch with that codec,
+/// as Kafka's log validator does: an uncompressed batch produced to a gzip, snappy,
+/// lz4 or zstd topic is stored and fetched with that codec, and a gzip batch produced
+/// to an `uncompressed` topic is stored plain. On both brokers, the codec of the batch
+/// fetched is the same, and librdkafka and the Java consumer read the same records
+/// back from each.
+#[test]
+fn a_topics_compression_type_has_the_broker_compress_batches_as_kafka_does() {
+    use pagecast_log::batch::{self, Compression};
+    let kafka = support::kafka::Kafka::start(&[]);
+    let data = tempfile::tempdir().unwrap();
+    let b = Broker::start(data.path(), "segment", &[]);
+    let values: Vec<Vec<u8>> = (0..50)
+        .map(|i| format!("value {i} {}", "z".repeat(i)).into_bytes())
+        .collect();
+    let plain = batch(&values.iter().map(Vec::as_slice).collect::<Vec<_>>());
+    let gzipped = pagecast_kafka::records::recompress(&plain, Compression::Gzip, -1)
+        .unwrap()
+        .unwrap();
+    let mut sides = Vec::new();
+    for addr in [kafka.bootstrap(), b.bootstrap()] {
+        let mut c = Client::connect(addr.parse().unwrap(), "codecs").unwrap();
+        c.stream()
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        let mut seen = Vec::new();
+        for codec in ["gzip", "snappy", "lz4", "zstd", "uncompressed"] {
+            let topic = format!("z-{codec}");
+            let created: CreateTopicsResponse = c
+                .call(
+                    client::CREATE_TOPICS_VERSION,
+                    &CreateTopicsRequest {
+                        topics: vec![CreatableTopic {
+                            name: topic.clone(),
+                            num_partitions: 1,
+                            replication_factor: 1,
+                            configs: vec![
+                                pagecast_kafka::messages::create_topics::CreatableTopicConfig {
+                                    name: "compression.type".into(),
+                                    value: Some(codec.into()),
+                                },
+                            ],
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    },
+                )
+                .unwrap();
+            assert_eq!(created.topics[0].error_code, 0, "{addr} {topic}");
+            let input = if codec == "uncompressed" {
+                gzipped.clone()
+            } else {
+                plain.clone()
+            };
+            // Kafka's new topic may not have a leader at once.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let p = produce(&mut c, &topic, 0, input.clone());
+                if p.error_code == 0 || Instant::now() > deadline {
+                    assert_eq!(p.error_code, 0, "{addr} {topic}: produce");
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            let f = fetch(&mut c, &fetch_request(&topic, 0, 0, 1, 1 << 20, 1 << 20));
+            let records = f.responses[0].partitions[0].records.clone().unwrap().0;
+            let h = batch::check_stored(&records).unwrap();
+            seen.push(format!(
+                "{topic}: {} records, codec {}",
+                h.record_count,
+                h.compression()
+            ));
+            let read = support::broker::run_ok(&mut support::broker::clients(
+                "consume-all",
+                &[&addr, &topic, "50"],
+            ));
+            seen.push(format!("{topic}: librdkafka read {read}"));
+            // The Java client, the strictest reader of lz4 frames.
+            let java =
+                support::kafka::kafka_class("org.apache.kafka.tools.consumer.ConsoleConsumer")
+                    .args(["--bootstrap-server", &addr, "--topic", &topic])
+                    .args([
+                        "--from-beginning",
+                        "--max-messages",
+                        "50",
+                        "--timeout-ms",
+                        "30000",
+                    ])
+                    .output()
+                    .unwrap();
+            let out = String::from_utf8_lossy(&java.stdout);
+            seen.push(format!(
+                "{topic}: the Java consumer read {} records, the last {:?}",
+                out.lines().count(),
+                out.lines().last()
+            ));
+        }
+        sides.push(seen);
+    }
+    assert!(sides[0][0].contains("codec gzip"), "{:#?}", sides[0]);
+    assert!(sides[0][12].contains("codec none"), "{:#?}", sides[0]);
+    assert!(sides[0][2].contains("read 50 records"), "{:#?}", sides[0]);
+    assert_eq!(
+        sides[1], sides[0],
+        "pagecast (left) differs from Kafka (right)"
+    );
+    b.stop();
+}

@@ -745,6 +745,46 @@ fn produce_partition(
             Some((0, "no record batch".into())),
         );
     }
+    // A topic whose compression.type names a codec has every batch compressed so, as
+    // Kafka's log validator recompresses; the header fields idempotence reads stay.
+    if let Some((codec, gzip_level)) = topic_config::compression(&topic.configs) {
+        let max_bytes =
+            topic_config::max_message_bytes(&topic.configs, shared.config.message_max_bytes);
+        let mut rebuilt = Vec::with_capacity(records.len());
+        let mut at = 0;
+        for (i, h) in headers.iter_mut().enumerate() {
+            let one = &records[at..at + h.size() as usize];
+            at += h.size() as usize;
+            match crate::records::recompress(one, codec, gzip_level) {
+                Ok(Some(b)) if b.len() > max_bytes => {
+                    return refuse(
+                        out,
+                        ErrorCode::MESSAGE_TOO_LARGE,
+                        Some((
+                            i as i32,
+                            format!(
+                                "compressed with {codec}, the batch is {} bytes, more than the topic's max.message.bytes ({max_bytes})",
+                                b.len()
+                            ),
+                        )),
+                    );
+                }
+                Ok(Some(b)) => {
+                    *h = Header::parse(&b).unwrap_or(*h);
+                    rebuilt.extend_from_slice(&b);
+                }
+                Ok(None) => rebuilt.extend_from_slice(one),
+                Err(e) => {
+                    return refuse(
+                        out,
+                        ErrorCode::CORRUPT_MESSAGE,
+                        Some((i as i32, format!("compressing it with {codec}: {e}"))),
+                    );
+                }
+            }
+        }
+        records = rebuilt;
+    }
 
     // Idempotence: judge every batch against the producer's state as the earlier
     // batches of this request would leave it.

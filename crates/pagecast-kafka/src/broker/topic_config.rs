@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use pagecast_log::PartitionConfig;
+use pagecast_log::batch::Compression;
 
 /// Kafka's config types, as DescribeConfigs v3+ reports them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,7 +122,7 @@ pub const SETTINGS: &[Setting] = &[
         Check::GzipLevel,
         "-1",
         Some("compression.gzip.level"),
-        Stored,
+        Honoured,
         "The gzip level of batches the broker compresses."
     ),
     setting!(
@@ -131,7 +132,7 @@ pub const SETTINGS: &[Setting] = &[
         "9",
         Some("compression.lz4.level"),
         Stored,
-        "The lz4 level of batches the broker compresses."
+        "lz4 is written at its one fast level."
     ),
     setting!(
         "compression.type",
@@ -139,8 +140,8 @@ pub const SETTINGS: &[Setting] = &[
         Check::OneOf(COMPRESSION_TYPES),
         "producer",
         Some("compression.type"),
-        Stored,
-        "producer keeps batches as the producer compressed them."
+        Honoured,
+        "producer keeps batches as the producer compressed them; a codec (or uncompressed) has the broker compress every batch so."
     ),
     setting!(
         "compression.zstd.level",
@@ -149,7 +150,7 @@ pub const SETTINGS: &[Setting] = &[
         "3",
         Some("compression.zstd.level"),
         Stored,
-        "The zstd level of batches the broker compresses."
+        "zstd is written at the encoder's fastest level, about level 1."
     ),
     setting!(
         "delete.retention.ms",
@@ -571,6 +572,21 @@ pub fn partition_config(configs: &BTreeMap<String, String>) -> PartitionConfig {
         cleanup: None,
         delete_retention: None,
     }
+}
+
+/// The codec a topic has the broker compress its batches with, and the gzip level;
+/// `None` for `compression.type=producer`, which keeps them as they came.
+pub fn compression(configs: &BTreeMap<String, String>) -> Option<(Compression, i32)> {
+    let codec = match configs.get("compression.type").map(String::as_str) {
+        None | Some("producer") => return None,
+        Some("gzip") => Compression::Gzip,
+        Some("snappy") => Compression::Snappy,
+        Some("lz4") => Compression::Lz4,
+        Some("zstd") => Compression::Zstd,
+        Some(_) => Compression::None,
+    };
+    let gzip_level = long(configs, "compression.gzip.level").map_or(-1, |l| l as i32);
+    Some((codec, gzip_level))
 }
 
 /// Whether the topic stamps batches with the broker's append time.
