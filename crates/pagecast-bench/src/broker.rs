@@ -363,9 +363,21 @@ impl Broker {
             .take()
             .ok_or_else(|| Error::Receiver("broker stderr".into()))?;
         let mut stderr = BufReader::new(stderr);
-        stderr
-            .read_line(&mut line)
-            .map_err(|e| Error::Receiver(format!("broker: {e}")))?;
+        // Lines before it (what recovery did) are passed on.
+        while !line.contains("listening on ") {
+            if !line.is_empty() {
+                eprint!("  broker: {line}");
+            }
+            line.clear();
+            let n = stderr
+                .read_line(&mut line)
+                .map_err(|e| Error::Receiver(format!("broker: {e}")))?;
+            if n == 0 {
+                return Err(Error::Receiver(
+                    "the broker ended before it listened".into(),
+                ));
+            }
+        }
         let addr = line
             .split("listening on ")
             .nth(1)

@@ -276,7 +276,19 @@ fn sigkill(engine: &str) {
             "acknowledged record {i} differs after the crash"
         );
     }
-    b.stop();
+    // Recovery said what it did, for the topic's partition and the internal one.
+    let printed = b.stop();
+    let partition = if engine == "segment" {
+        "durable-0: recovered after an unclean stop, checked "
+    } else {
+        "commit log: recovered after an unclean stop, walked "
+    };
+    for said in [
+        partition,
+        "__consumer_offsets-0: recovered after an unclean stop, checked ",
+    ] {
+        assert!(printed.contains(said), "{engine}: no {said:?} in {printed}");
+    }
 }
 
 #[test]

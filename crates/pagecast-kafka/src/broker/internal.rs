@@ -37,6 +37,7 @@ pub(crate) fn store_config(config: &Config) -> pagecast_log::segment::Config {
         retention_age: None,
         cleanup: Cleanup::COMPACT,
         fsync: config.fsync,
+        progress: Some(super::recovery_report()),
         ..Default::default()
     }
 }

@@ -892,6 +892,7 @@ fn open_data(
             &log_dir,
             pagecast_log::segment::Config {
                 fsync: config.fsync,
+                progress: Some(recovery_report()),
                 ..Default::default()
             },
         )?),
@@ -899,6 +900,7 @@ fn open_data(
             &log_dir,
             pagecast_log::commitlog::Config {
                 fsync: config.fsync,
+                progress: Some(recovery_report()),
                 ..Default::default()
             },
         )?),
@@ -916,6 +918,12 @@ fn open_data(
             source,
         })?;
     Ok((lock_file, meta, topics, store, internal))
+}
+
+/// Where the stores report what recovery does: the broker's log, as it happens (a long
+/// recovery reports its progress before the broker listens).
+pub(crate) fn recovery_report() -> pagecast_log::Progress {
+    Arc::new(|line: &str| eprintln!("pagecast broker: {line}"))
 }
 
 /// Groups whose offsets one run of the retention pass expires under the coordinator's

@@ -566,6 +566,34 @@ mod tests {
     }
 
     #[test]
+    fn recovery_after_an_unclean_stop_says_what_it_walked_and_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(store(dir.path()));
+        let said = Arc::new(Mutex::new(Vec::<String>::new()));
+        let into = Arc::clone(&said);
+        let config = Config {
+            file_bytes: 64 << 10,
+            progress: Some(Arc::new(move |line: &str| {
+                into.lock().unwrap().push(line.to_owned())
+            })),
+            ..Default::default()
+        };
+        let reopened = CommitLogStore::open(dir.path(), config).unwrap();
+        assert_eq!(
+            reopened.offsets(&TopicPartition::new("t", 1)).unwrap().end,
+            1
+        );
+        let lines = said.lock().unwrap().clone();
+        assert!(
+            lines.iter().any(
+                |l| l.starts_with("commit log: recovered after an unclean stop")
+                    && l.contains("rebuilt 2 consume queue(s); nothing cut")
+            ),
+            "{lines:?}"
+        );
+    }
+
+    #[test]
     fn an_append_to_the_shared_log_holds_up_no_read() {
         let dir = tempfile::tempdir().unwrap();
         let store = store(dir.path());

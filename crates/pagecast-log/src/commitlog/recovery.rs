@@ -148,6 +148,7 @@ impl Loader {
     /// Walks the whole commit log, checks batches from the recovery point, cuts a torn
     /// tail and rebuilds every consume queue.
     pub(super) fn recover(&mut self) -> Result<()> {
+        let started = std::time::Instant::now();
         self.open_files(None)?;
         let floors = self.read_partitions()?;
         let queue_root = self.root.join(QUEUE_DIR);
@@ -220,6 +221,7 @@ impl Loader {
                 Err(reason) => break Some(reason),
             }
         };
+        let mut cut = None;
         let later_valid =
             (idx + 1..self.files.len()).any(|i| valid_entry_from(self.files[i].map.all(), 0));
         let damage = damage.or_else(|| {
@@ -245,7 +247,9 @@ impl Loader {
                 path.display()
             ));
             self.files[idx].zero_from(at)?;
+            cut = Some((path, at));
         }
+        let dropped = self.files.len() - (idx + 1);
         while self.files.len() > idx + 1 {
             self.files.pop_back().expect("more files").delete()?;
         }
@@ -265,6 +269,28 @@ impl Loader {
                 }
             }
         }
+        // As Kafka's log loader reports a recovery: where it checked from, what it cut,
+        // how long it took.
+        let end = self.files.back().map_or(0, |f| f.start) + at as u64;
+        let cut = match cut {
+            Some((file, at)) => format!(
+                "zeroed {} from byte {at}{}",
+                file.display(),
+                if dropped > 0 {
+                    format!(" and deleted {dropped} later file(s)")
+                } else {
+                    String::new()
+                }
+            ),
+            None => "nothing cut".into(),
+        };
+        let first = self.files.front().map_or(0, |f| f.start);
+        self.report(&format!(
+            "commit log: recovered after an unclean stop, walked {} bytes from byte {first} (CRC-checked from byte {rp}, the file holding the recovery point) and rebuilt {} consume queue(s); {cut}; in {:?}",
+            end.saturating_sub(first),
+            self.partitions.len(),
+            started.elapsed()
+        ));
         Ok(())
     }
 }

@@ -353,6 +353,54 @@ mod tests {
     }
 
     #[test]
+    fn recovery_after_an_unclean_stop_says_where_it_checked_from_and_what_it_cut() {
+        let dir = tempfile::tempdir().unwrap();
+        let said = Arc::new(Mutex::new(Vec::<String>::new()));
+        let into = Arc::clone(&said);
+        let config = || Config {
+            progress: Some(Arc::new({
+                let into = Arc::clone(&into);
+                move |line: &str| into.lock().unwrap().push(line.to_owned())
+            })),
+            ..Config::default()
+        };
+        let store = SegmentStore::open(dir.path(), config()).unwrap();
+        let tp = TopicPartition::new("t", 0);
+        store.create(&tp).unwrap();
+        for _ in 0..3 {
+            store.append(&tp, &mut batch(), 0).unwrap();
+        }
+        // The process dies with half a batch written after the third.
+        drop(store);
+        let log = dir.path().join("t-0").join(file_name(0, LOG_SUFFIX));
+        let len = fs::metadata(&log).unwrap().len();
+        let mut torn = fs::read(&log).unwrap();
+        torn.extend_from_slice(&batch()[..30]);
+        fs::write(&log, &torn).unwrap();
+        let store = SegmentStore::open(dir.path(), config()).unwrap();
+        assert_eq!(store.offsets(&tp).unwrap().end, 3);
+        let lines = said.lock().unwrap().clone();
+        let summary = lines
+            .iter()
+            .find(|l| l.starts_with("t-0: recovered after an unclean stop"))
+            .unwrap_or_else(|| panic!("no summary in {lines:?}"));
+        assert!(
+            summary.contains("checked 1 segment(s)")
+                && summary.contains(&format!("cut 30 bytes at byte {len} of {}", log.display())),
+            "{summary}"
+        );
+        // A clean stop and open say nothing.
+        Box::new(store).close().unwrap();
+        said.lock().unwrap().clear();
+        drop(SegmentStore::open(dir.path(), config()).unwrap());
+        assert!(
+            said.lock().unwrap().is_empty(),
+            "{:?}",
+            said.lock().unwrap()
+        );
+    }
+
+    #[test]
     fn a_partition_busy_appending_or_syncing_holds_up_no_read_and_no_other_partition() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SegmentStore::open(dir.path(), Config::default()).unwrap());

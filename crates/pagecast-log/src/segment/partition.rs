@@ -168,11 +168,21 @@ impl PartitionLog {
         let clean = clean_marker.exists();
         // The offset below which every batch is known to be on disk.
         let checkpoint = recovery_point::read(dir)?.and_then(|p| i64::try_from(p).ok());
+        let started = Instant::now();
         let mut segments = BTreeMap::new();
+        let mut recovered = Recovered::default();
         if bases.is_empty() {
             segments.insert(0, Segment::create(dir, 0, limits)?);
         } else {
-            segments = open_segments(dir, &tp, &bases, clean, checkpoint, &config)?;
+            (segments, recovered) = open_segments(dir, &tp, &bases, clean, checkpoint, &config)?;
+        }
+        if !clean && !bases.is_empty() {
+            // As Kafka's log loader reports a recovery: where it checked from, what it
+            // cut, how long it took.
+            progress(
+                &config,
+                &recovered.describe(&tp, checkpoint, started.elapsed()),
+            );
         }
         let log_start = recovery_point::read_named(dir, recovery_point::LOG_START_FILE)?
             .and_then(|p| i64::try_from(p).ok())
@@ -591,6 +601,50 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>> {
     Ok(bases)
 }
 
+/// What recovery did to one partition's log.
+#[derive(Debug, Default)]
+struct Recovered {
+    /// Segments checked batch by batch, and their bytes.
+    checked: (usize, u64),
+    /// Where a torn tail or damage was cut: the file, the byte, and the bytes cut.
+    cut: Option<(PathBuf, u64, u64)>,
+    /// Later segments dropped with it, and their bytes.
+    dropped: (usize, u64),
+}
+
+impl Recovered {
+    fn describe(
+        &self,
+        tp: &TopicPartition,
+        checkpoint: Option<i64>,
+        took: std::time::Duration,
+    ) -> String {
+        let from = match checkpoint {
+            Some(point) => format!("from its recovery point, offset {point}"),
+            None => "from its start (no recovery point)".into(),
+        };
+        let cut = match &self.cut {
+            Some((file, at, bytes)) => format!(
+                "cut {bytes} bytes at byte {at} of {}{}",
+                file.display(),
+                if self.dropped.0 > 0 {
+                    format!(
+                        " and dropped {} later segment(s) of {} bytes",
+                        self.dropped.0, self.dropped.1
+                    )
+                } else {
+                    String::new()
+                }
+            ),
+            None => "nothing cut".into(),
+        };
+        format!(
+            "{tp}: recovered after an unclean stop, checked {} segment(s) ({} bytes) {from}; {cut}; in {took:?}",
+            self.checked.0, self.checked.1
+        )
+    }
+}
+
 /// Opens every segment. After a clean shutdown each is opened as it is, and only one
 /// whose indexes or length fail their checks is recovered. After a crash every segment
 /// from the one holding the recovery point on is recovered. Damage with nothing valid
@@ -603,8 +657,12 @@ fn open_segments(
     clean: bool,
     checkpoint: Option<i64>,
     config: &Config,
-) -> Result<BTreeMap<i64, Segment>> {
+) -> Result<(BTreeMap<i64, Segment>, Recovered)> {
     let limits = PartitionLog::limits(config);
+    let mut recovered = Recovered::default();
+    let file_len = |base: i64| {
+        fs::metadata(dir.join(segment::file_name(base, LOG_SUFFIX))).map_or(0, |m| m.len())
+    };
     let recover_from = if clean {
         i64::MAX
     } else {
@@ -647,6 +705,8 @@ fn open_segments(
                         ),
                     );
                 }
+                recovered.checked.0 += 1;
+                recovered.checked.1 += file_len(base);
                 Segment::recover(dir, base, limits)?
             }
         };
@@ -706,6 +766,7 @@ fn open_segments(
         if gap.is_some() {
             // Nothing of a segment after a gap can follow the log. The one before becomes
             // the last again; it is rebuilt so that its indexes carry no roll's entry.
+            recovered.cut = Some((segment.log_path.clone(), 0, file_len(base)));
             segment.delete()?;
             if let Some((prev_base, prev)) = segments.pop_last() {
                 drop(prev);
@@ -720,10 +781,18 @@ fn open_segments(
                 segments.insert(prev_base, prev);
             }
         } else {
+            let len = file_len(base);
+            recovered.cut = Some((
+                segment.log_path.clone(),
+                damage.position,
+                len.saturating_sub(damage.position),
+            ));
             segment.truncate(damage.position)?;
             segments.insert(base, segment);
         }
         for b in &bases[i + 1..] {
+            recovered.dropped.0 += 1;
+            recovered.dropped.1 += file_len(*b);
             for suffix in [
                 LOG_SUFFIX,
                 segment::INDEX_SUFFIX,
@@ -740,7 +809,7 @@ fn open_segments(
             segment.finish()?;
         }
     }
-    Ok(segments)
+    Ok((segments, recovered))
 }
 
 fn progress(config: &Config, line: &str) {

@@ -40,14 +40,21 @@ impl Broker {
             .spawn()
             .expect("start pagecast broker");
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
-        let mut line = |what: &str| {
+        // What the broker says before it listens (what recovery did) is kept with the
+        // rest of its output.
+        let mut early = Vec::new();
+        let mut line = |what: &str| loop {
             let mut l = String::new();
-            stderr.read_line(&mut l).unwrap();
+            let n = stderr.read_line(&mut l).unwrap();
             assert!(
-                l.contains(what),
-                "expected {what:?} from the broker, got {l:?}"
+                n > 0,
+                "the broker ended before saying {what:?}: {}",
+                early.join("")
             );
-            l
+            if l.contains(what) {
+                break l;
+            }
+            early.push(l);
         };
         let first = line("listening on ");
         let addr = first
@@ -64,7 +71,12 @@ impl Broker {
             .next()
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| panic!("no metrics address in {second:?}"));
-        let output = Arc::new(Mutex::new(Vec::new()));
+        let output = Arc::new(Mutex::new(
+            early
+                .iter()
+                .map(|l| l.trim_end().to_owned())
+                .collect::<Vec<String>>(),
+        ));
         let into = Arc::clone(&output);
         std::thread::spawn(move || {
             for l in stderr.lines() {
