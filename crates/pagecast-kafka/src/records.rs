@@ -65,33 +65,170 @@ pub fn records(bytes: &[u8]) -> Result<(Header, Vec<Record<'_>>), RecordsError> 
 }
 
 /// The first record of the batch at the start of `bytes` for which `want` is true, as
-/// its offset and timestamp, decompressing the batch if needed.
+/// its offset and timestamp. A compressed batch is inflated as a stream, one record at
+/// a time, and no further than the match: at most `budget` bytes of records (what is
+/// left of a request's `message.max.bytes`, less what this search inflated), past which
+/// the search fails rather than inflate more.
 pub fn find_record(
     bytes: &[u8],
+    budget: &mut usize,
     mut want: impl FnMut(&Record<'_>) -> bool,
 ) -> Result<Option<(i64, i64)>, RecordsError> {
     let header = batch::check_stored(bytes)?;
     let body = &bytes[HEADER_LEN..header.size() as usize];
-    let inflated;
-    let records = match header.compression() {
-        Compression::None => body,
-        codec => {
-            inflated = decompress(codec, body)?;
-            &inflated[..]
-        }
-    };
     // With LogAppendTime every record carries the batch's largest timestamp.
     let log_append_time = header.attributes & batch::LOG_APPEND_TIME != 0;
-    Ok(parse_records(&header, records)?
-        .into_iter()
-        .map(|mut r| {
-            if log_append_time {
-                r.timestamp = header.max_timestamp;
+    let mut found = |raw: batch::RawRecord<'_>| {
+        let r = Record {
+            offset: header.base_offset + raw.offset_delta,
+            timestamp: if log_append_time {
+                header.max_timestamp
+            } else {
+                header.base_timestamp.wrapping_add(raw.timestamp_delta)
+            },
+            key: raw.key,
+            value: raw.value,
+        };
+        want(&r).then_some((r.offset, r.timestamp))
+    };
+    let codec = header.compression();
+    let mut stream: Box<dyn Read + '_> = match codec {
+        Compression::None => {
+            let (mut at, mut last) = (0, -1);
+            for _ in 0..header.record_count {
+                if let Some(hit) = found(batch::parse_record(body, &mut at, &header, &mut last)?) {
+                    return Ok(Some(hit));
+                }
             }
-            r
-        })
-        .find(|r| want(r))
-        .map(|r| (r.offset, r.timestamp)))
+            return Ok(None);
+        }
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(body)),
+        Compression::Lz4 => Box::new(lz4_flex::frame::FrameDecoder::new(body)),
+        Compression::Zstd => {
+            Box::new(ruzstd::decoding::StreamingDecoder::new(body).map_err(|e| {
+                RecordsError::Decompress {
+                    codec,
+                    reason: e.to_string(),
+                }
+            })?)
+        }
+        Compression::Snappy => Box::new(SnappyStream::new(body, *budget)),
+        other => return Err(RecordsError::Compressed(other)),
+    };
+    let fail = |reason: String| RecordsError::Decompress { codec, reason };
+    let most = *budget;
+    let mut record = Vec::new();
+    let mut last = -1;
+    for _ in 0..header.record_count {
+        // The length prefix, a byte at a time, then the record it announces.
+        record.clear();
+        let len = loop {
+            let mut b = [0u8; 1];
+            stream.read_exact(&mut b).map_err(|e| fail(e.to_string()))?;
+            record.push(b[0]);
+            if b[0] & 0x80 == 0 {
+                let mut at = 0;
+                break batch::read_varlong(&record, &mut at)
+                    .ok_or_else(|| fail("a bad record length".into()))?;
+            }
+            if record.len() > 10 {
+                return Err(fail("a bad record length".into()));
+            }
+        };
+        let len = usize::try_from(len).map_err(|_| fail("a bad record length".into()))?;
+        *budget = budget
+            .checked_sub(record.len() + len)
+            .ok_or_else(|| fail(format!("the search would inflate more than {most} bytes")))?;
+        let at = record.len();
+        record.resize(at + len, 0);
+        stream
+            .read_exact(&mut record[at..])
+            .map_err(|e| fail(e.to_string()))?;
+        let mut pos = 0;
+        if let Some(hit) = found(batch::parse_record(&record, &mut pos, &header, &mut last)?) {
+            return Ok(Some(hit));
+        }
+    }
+    Ok(None)
+}
+
+/// The largest snappy block a search inflates whatever its budget: the Java client
+/// writes blocks of 32 KiB.
+const SNAPPY_BLOCK_MOST: usize = 64 << 10;
+
+/// Snappy records as a stream: the Java client's framing is inflated a block at a time,
+/// one raw block whole; a block may inflate to its budget or [`SNAPPY_BLOCK_MOST`].
+struct SnappyStream<'a> {
+    rest: &'a [u8],
+    framed: bool,
+    budget: usize,
+    block: Vec<u8>,
+    at: usize,
+}
+
+impl<'a> SnappyStream<'a> {
+    fn new(body: &'a [u8], budget: usize) -> SnappyStream<'a> {
+        const XERIAL_MAGIC: &[u8] = b"\x82SNAPPY\x00";
+        let (rest, framed) = match body.strip_prefix(XERIAL_MAGIC) {
+            // Version and minimum compatible version follow the magic.
+            Some(rest) => (rest.get(8..).unwrap_or_default(), true),
+            None => (body, false),
+        };
+        SnappyStream {
+            rest,
+            framed,
+            budget,
+            block: Vec::new(),
+            at: 0,
+        }
+    }
+
+    /// Inflates the next block into `block`; `false` at the end.
+    fn next_block(&mut self) -> std::io::Result<bool> {
+        let bad = |why: &str| std::io::Error::other(why.to_owned());
+        if self.rest.is_empty() {
+            return Ok(false);
+        }
+        let compressed = if self.framed {
+            let (len, tail) = self
+                .rest
+                .split_first_chunk::<4>()
+                .ok_or_else(|| bad("a snappy block length cut short"))?;
+            let len = u32::from_be_bytes(*len) as usize;
+            let block = tail
+                .get(..len)
+                .ok_or_else(|| bad("a snappy block cut short"))?;
+            self.rest = &tail[len..];
+            block
+        } else {
+            std::mem::take(&mut self.rest)
+        };
+        let len = snap::raw::decompress_len(compressed).map_err(std::io::Error::other)?;
+        // A block inflates whole: the Java client's are 32 KiB.
+        if len > self.budget.max(SNAPPY_BLOCK_MOST) {
+            return Err(bad("a snappy block inflates past the search's budget"));
+        }
+        self.block.resize(len, 0);
+        snap::raw::Decoder::new()
+            .decompress(compressed, &mut self.block)
+            .map_err(std::io::Error::other)?;
+        self.at = 0;
+        Ok(true)
+    }
+}
+
+impl Read for SnappyStream<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.block.len() {
+            if !self.next_block()? {
+                return Ok(0);
+            }
+        }
+        let n = out.len().min(self.block.len() - self.at);
+        out[..n].copy_from_slice(&self.block[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
 }
 
 /// Decompresses a batch's records, up to [`MAX_DECOMPRESSED`] bytes.
@@ -248,6 +385,52 @@ fn parse_records<'a>(header: &Header, body: &'a [u8]) -> Result<Vec<Record<'a>>,
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_search_inflates_records_one_at_a_time_up_to_the_match_and_its_budget() {
+        let mut b = batch::Builder::new(1000);
+        for i in 0..300 {
+            b.push(1000 + i as i64, Some(b"key"), Some(&[i as u8; 100]));
+        }
+        let plain = b.finish();
+        for codec in [
+            Compression::None,
+            Compression::Gzip,
+            Compression::Snappy,
+            Compression::Lz4,
+            Compression::Zstd,
+        ] {
+            let bytes = recompress(&plain, codec, -1)
+                .unwrap()
+                .unwrap_or(plain.clone());
+            let at = |t: i64| move |r: &Record<'_>| r.timestamp >= t;
+            assert_eq!(
+                find_record(&bytes, &mut (1 << 20), at(1250)).unwrap(),
+                Some((250, 1250)),
+                "{codec:?}"
+            );
+            assert_eq!(find_record(&bytes, &mut (1 << 20), at(5000)).unwrap(), None);
+            // Ten records' worth of budget finds the fifth, and refuses the 250th rather
+            // than inflate the batch; what one search spends, the next has not.
+            if codec != Compression::None {
+                let mut budget = 10 * 120;
+                assert_eq!(
+                    find_record(&bytes, &mut budget, at(1005)).unwrap(),
+                    Some((5, 1005)),
+                    "{codec:?}"
+                );
+                assert!(budget < 5 * 120, "{codec:?}: {budget} left");
+                assert!(
+                    find_record(&bytes, &mut budget, at(1005)).is_err(),
+                    "{codec:?}"
+                );
+                assert!(
+                    find_record(&bytes, &mut (10 * 120), at(1250)).is_err(),
+                    "{codec:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn a_batch_compressed_again_with_each_codec_keeps_its_records_and_header() {

@@ -390,64 +390,75 @@ pub fn parse_records<'a>(
     header: &Header,
 ) -> Result<Vec<RawRecord<'a>>, BatchError> {
     let mut out = Vec::new();
-    let mut at = 0usize;
-    let bad = |at: usize, reason: &'static str| BatchError::BadRecord {
-        at: at as u64,
-        reason,
-    };
-    let mut last_delta = -1i64;
+    let (mut at, mut last_delta) = (0usize, -1i64);
     for _ in 0..header.record_count {
-        let start = at;
-        let len = varlong(body, &mut at).ok_or(bad(start, "bad length"))?;
-        let end = usize::try_from(len)
-            .ok()
-            .and_then(|n| at.checked_add(n))
-            .filter(|&end| end <= body.len())
-            .ok_or(bad(start, "length runs past the batch"))?;
-        let rec = &body[..end];
-        let mut r = at + 1; // attributes
-        if r > end {
-            return Err(bad(start, "record shorter than its attributes"));
-        }
-        let timestamp_delta = varlong(rec, &mut r).ok_or(bad(start, "bad timestamp delta"))?;
-        let offset_delta = varlong(rec, &mut r).ok_or(bad(start, "bad offset delta"))?;
-        // Offsets rise within the batch and stay inside its range (compaction may leave
-        // gaps, never disorder).
-        if offset_delta <= last_delta || offset_delta > i64::from(header.last_offset_delta) {
-            return Err(bad(start, "offset delta outside the batch's range"));
-        }
-        last_delta = offset_delta;
-        let mut field = |what: &'static str| -> Result<Option<&'a [u8]>, BatchError> {
-            match varlong(rec, &mut r).ok_or(bad(start, what))? {
-                -1 => Ok(None),
-                n => {
-                    let field_end = usize::try_from(n)
-                        .ok()
-                        .and_then(|n| r.checked_add(n))
-                        .filter(|&e| e <= end)
-                        .ok_or(bad(start, what))?;
-                    let bytes = &rec[r..field_end];
-                    r = field_end;
-                    Ok(Some(bytes))
-                }
-            }
-        };
-        let key = field("bad key length")?;
-        let value = field("bad value length")?;
-        out.push(RawRecord {
-            bytes: &body[start..end],
-            offset_delta,
-            timestamp_delta,
-            key,
-            value,
-        });
-        at = end;
+        out.push(parse_record(body, &mut at, header, &mut last_delta)?);
     }
     Ok(out)
 }
 
-/// Reads a zigzag varint at `*at` of `bytes`, moving `*at` past it.
-fn varlong(bytes: &[u8], at: &mut usize) -> Option<i64> {
+/// The record at `*at` of `body` (its length prefix first), moving `*at` past it.
+/// `last_delta` is the offset delta of the record before (-1 for the first): offsets
+/// rise within a batch and stay inside its range (compaction may leave gaps, never
+/// disorder). For a reader that takes records one at a time from a stream.
+pub fn parse_record<'a>(
+    body: &'a [u8],
+    at: &mut usize,
+    header: &Header,
+    last_delta: &mut i64,
+) -> Result<RawRecord<'a>, BatchError> {
+    let bad = |at: usize, reason: &'static str| BatchError::BadRecord {
+        at: at as u64,
+        reason,
+    };
+    let start = *at;
+    let len = read_varlong(body, at).ok_or(bad(start, "bad length"))?;
+    let end = usize::try_from(len)
+        .ok()
+        .and_then(|n| at.checked_add(n))
+        .filter(|&end| end <= body.len())
+        .ok_or(bad(start, "length runs past the batch"))?;
+    let rec = &body[..end];
+    let mut r = *at + 1; // attributes
+    if r > end {
+        return Err(bad(start, "record shorter than its attributes"));
+    }
+    let timestamp_delta = read_varlong(rec, &mut r).ok_or(bad(start, "bad timestamp delta"))?;
+    let offset_delta = read_varlong(rec, &mut r).ok_or(bad(start, "bad offset delta"))?;
+    if offset_delta <= *last_delta || offset_delta > i64::from(header.last_offset_delta) {
+        return Err(bad(start, "offset delta outside the batch's range"));
+    }
+    *last_delta = offset_delta;
+    let mut field = |what: &'static str| -> Result<Option<&'a [u8]>, BatchError> {
+        match read_varlong(rec, &mut r).ok_or(bad(start, what))? {
+            -1 => Ok(None),
+            n => {
+                let field_end = usize::try_from(n)
+                    .ok()
+                    .and_then(|n| r.checked_add(n))
+                    .filter(|&e| e <= end)
+                    .ok_or(bad(start, what))?;
+                let bytes = &rec[r..field_end];
+                r = field_end;
+                Ok(Some(bytes))
+            }
+        }
+    };
+    let key = field("bad key length")?;
+    let value = field("bad value length")?;
+    *at = end;
+    Ok(RawRecord {
+        bytes: &body[start..end],
+        offset_delta,
+        timestamp_delta,
+        key,
+        value,
+    })
+}
+
+/// Reads a zigzag varint at `*at` of `bytes`, moving `*at` past it; `None` if it is
+/// cut short or longer than ten bytes.
+pub fn read_varlong(bytes: &[u8], at: &mut usize) -> Option<i64> {
     let mut z = 0u64;
     for shift in (0..70).step_by(7) {
         let b = *bytes.get(*at)?;

@@ -965,12 +965,14 @@ fn produce(shared: &Shared, req: ProduceRequest, version: i16) -> (ProduceRespon
 /// The first record at or after `timestamp` (`None`: the one with the largest
 /// timestamp) in the batch at `base_offset`: its offset and timestamp. Kafka looks
 /// inside the batch, decompressing it, and so does this; a batch that cannot be read
-/// (it inflates past the limit) answers with its base offset and largest timestamp.
+/// (it inflates past what is left of the request's `inflate` budget) answers with its
+/// base offset and largest timestamp.
 fn record_at_timestamp(
     shared: &Shared,
     tp: &TopicPartition,
     base_offset: i64,
     timestamp: Option<i64>,
+    inflate: &mut usize,
 ) -> pagecast_log::Result<Option<(i64, i64)>> {
     let chunks = shared.store().read(tp, base_offset, 1)?;
     let Some(chunk) = chunks.first() else {
@@ -991,7 +993,7 @@ fn record_at_timestamp(
         })?;
     // Records below the log start offset (DeleteRecords) are not served, so not found.
     let start = shared.store().offsets(tp)?.start;
-    let found = crate::records::find_record(&bytes, |r| {
+    let found = crate::records::find_record(&bytes, inflate, |r| {
         r.offset >= start
             && match timestamp {
                 Some(t) => r.timestamp >= t,
@@ -1011,6 +1013,8 @@ fn record_at_timestamp(
 
 fn list_offsets(shared: &Shared, req: ListOffsetsRequest) -> (ListOffsetsResponse, ErrorCode) {
     let mut topics = Vec::with_capacity(req.topics.len());
+    // What the request's searches inside compressed batches may inflate, together.
+    let mut inflate = shared.config.message_max_bytes;
     for t in req.topics {
         let topic = shared.topic(&t.name);
         let partitions = t
@@ -1042,12 +1046,20 @@ fn list_offsets(shared: &Shared, req: ListOffsetsRequest) -> (ListOffsetsRespons
                                 }
                             })?;
                             match best {
-                                Some(h) => record_at_timestamp(shared, &tp, h.base_offset, None),
+                                Some(h) => record_at_timestamp(
+                                    shared,
+                                    &tp,
+                                    h.base_offset,
+                                    None,
+                                    &mut inflate,
+                                ),
                                 None => Ok(None),
                             }
                         }
                         t if t >= 0 => match shared.store().offset_for_timestamp(&tp, t)? {
-                            Some(base) => record_at_timestamp(shared, &tp, base, Some(t)),
+                            Some(base) => {
+                                record_at_timestamp(shared, &tp, base, Some(t), &mut inflate)
+                            }
                             None => Ok(None),
                         },
                         _ => Ok(None),
