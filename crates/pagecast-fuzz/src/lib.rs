@@ -152,7 +152,8 @@ pub fn http_chunked(data: &[u8]) {
 
 /// The record batch checks and the walk over consecutive batches: a valid batch lies
 /// inside its input and its offsets are in order; a stored batch's records rebuild
-/// into a valid batch, as compaction rebuilds them.
+/// into a valid batch, as compaction rebuilds them; searches and recompression inside
+/// it keep their bounds.
 pub fn record_batch(data: &[u8]) {
     if let Ok(h) = batch::Header::parse(data) {
         assert!(h.base_offset <= h.last_offset() && h.last_offset() < h.next_offset());
@@ -180,6 +181,17 @@ pub fn record_batch(data: &[u8]) {
             (h.base_offset, h.last_offset_delta, h.record_count)
         );
         assert_eq!(batch::raw_records(&rebuilt, &again).as_ref(), Ok(&records));
+    }
+    // The broker's reads inside a batch, compressed or not (ListOffsets' search, a
+    // topic's compression.type): no panic, within their bounds.
+    let _ = pagecast_kafka::records::find_record(data, &mut (1 << 20), 1 << 16, |r| r.offset < 0);
+    for codec in [batch::Compression::None, batch::Compression::Lz4] {
+        if let Ok(Some(b)) = pagecast_kafka::records::recompress(data, codec, -1, 1 << 20) {
+            assert!(
+                batch::check(&b).is_ok(),
+                "a batch compressed again is valid"
+            );
+        }
     }
     let mut end = 0;
     for item in batch::split(data) {

@@ -50,8 +50,12 @@ pub enum RecordsError {
     },
 }
 
-/// Most bytes a batch's records may decompress to.
+/// Most bytes of records the searches of one ListOffsets request may inflate.
 pub const MAX_DECOMPRESSED: u64 = 256 << 20;
+
+/// Most bytes a batch's records may inflate to when the broker compresses them again
+/// (a topic's `compression.type`): at most this much per handler thread.
+pub const RECOMPRESS_MOST: u64 = 64 << 20;
 
 /// The records of the uncompressed batch at the start of `bytes` (checked whole, CRC
 /// included).
@@ -67,11 +71,12 @@ pub fn records(bytes: &[u8]) -> Result<(Header, Vec<Record<'_>>), RecordsError> 
 /// The first record of the batch at the start of `bytes` for which `want` is true, as
 /// its offset and timestamp. A compressed batch is inflated as a stream, one record at
 /// a time, and no further than the match: at most `budget` bytes of records (what is
-/// left of a request's `message.max.bytes`, less what this search inflated), past which
-/// the search fails rather than inflate more.
+/// left of a request's budget, less what this search inflated), each at most
+/// `record_most` bytes, past which the search fails rather than inflate more.
 pub fn find_record(
     bytes: &[u8],
     budget: &mut usize,
+    record_most: usize,
     mut want: impl FnMut(&Record<'_>) -> bool,
 ) -> Result<Option<(i64, i64)>, RecordsError> {
     let header = batch::check_stored(bytes)?;
@@ -135,7 +140,10 @@ pub fn find_record(
                 return Err(fail("a bad record length".into()));
             }
         };
-        let len = usize::try_from(len).map_err(|_| fail("a bad record length".into()))?;
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|&len| len <= record_most)
+            .ok_or_else(|| fail(format!("a record longer than {record_most} bytes")))?;
         *budget = budget
             .checked_sub(record.len() + len)
             .ok_or_else(|| fail(format!("the search would inflate more than {most} bytes")))?;
@@ -152,15 +160,22 @@ pub fn find_record(
     Ok(None)
 }
 
+/// The Java client's snappy framing starts with this.
+const XERIAL_MAGIC: &[u8] = b"\x82SNAPPY\x00";
+
 /// The largest snappy block a search inflates whatever its budget: the Java client
 /// writes blocks of 32 KiB.
 const SNAPPY_BLOCK_MOST: usize = 64 << 10;
 
-/// Snappy records as a stream: the Java client's framing is inflated a block at a time,
-/// one raw block whole; a block may inflate to its budget or [`SNAPPY_BLOCK_MOST`].
+/// Snappy as Kafka clients write it, as a stream: the Java client's framing (a magic
+/// header, then blocks each after its big-endian length) inflated a block at a time,
+/// or one raw block (librdkafka before it adopted the framing) whole. A block may
+/// inflate to the budget or [`SNAPPY_BLOCK_MOST`], whichever is more.
 struct SnappyStream<'a> {
     rest: &'a [u8],
     framed: bool,
+    /// The framing's header is cut short.
+    cut: bool,
     budget: usize,
     block: Vec<u8>,
     at: usize,
@@ -168,15 +183,18 @@ struct SnappyStream<'a> {
 
 impl<'a> SnappyStream<'a> {
     fn new(body: &'a [u8], budget: usize) -> SnappyStream<'a> {
-        const XERIAL_MAGIC: &[u8] = b"\x82SNAPPY\x00";
-        let (rest, framed) = match body.strip_prefix(XERIAL_MAGIC) {
+        let (rest, framed, cut) = match body.strip_prefix(XERIAL_MAGIC) {
             // Version and minimum compatible version follow the magic.
-            Some(rest) => (rest.get(8..).unwrap_or_default(), true),
-            None => (body, false),
+            Some(rest) => match rest.get(8..) {
+                Some(rest) => (rest, true, false),
+                None => (rest, true, true),
+            },
+            None => (body, false, false),
         };
         SnappyStream {
             rest,
             framed,
+            cut,
             budget,
             block: Vec::new(),
             at: 0,
@@ -186,6 +204,9 @@ impl<'a> SnappyStream<'a> {
     /// Inflates the next block into `block`; `false` at the end.
     fn next_block(&mut self) -> std::io::Result<bool> {
         let bad = |why: &str| std::io::Error::other(why.to_owned());
+        if self.cut {
+            return Err(bad("a snappy header cut short"));
+        }
         if self.rest.is_empty() {
             return Ok(false);
         }
@@ -232,15 +253,15 @@ impl Read for SnappyStream<'_> {
 }
 
 /// Decompresses a batch's records, up to [`MAX_DECOMPRESSED`] bytes.
-fn decompress(codec: Compression, body: &[u8]) -> Result<Vec<u8>, RecordsError> {
+fn decompress(codec: Compression, body: &[u8], most: u64) -> Result<Vec<u8>, RecordsError> {
     let fail = |reason: String| RecordsError::Decompress { codec, reason };
     let mut out = Vec::new();
     let read = |r: &mut dyn Read, out: &mut Vec<u8>| -> Result<(), RecordsError> {
-        r.take(MAX_DECOMPRESSED + 1)
+        r.take(most + 1)
             .read_to_end(out)
             .map_err(|e| fail(e.to_string()))?;
-        if out.len() as u64 > MAX_DECOMPRESSED {
-            return Err(fail(format!("they inflate past {MAX_DECOMPRESSED} bytes")));
+        if out.len() as u64 > most {
+            return Err(fail(format!("they inflate past {most} bytes")));
         }
         Ok(())
     };
@@ -252,7 +273,7 @@ fn decompress(codec: Compression, body: &[u8]) -> Result<Vec<u8>, RecordsError> 
                 ruzstd::decoding::StreamingDecoder::new(body).map_err(|e| fail(e.to_string()))?;
             read(&mut d, &mut out)?
         }
-        Compression::Snappy => snappy(body, &mut out).map_err(fail)?,
+        Compression::Snappy => read(&mut SnappyStream::new(body, most as usize), &mut out)?,
         other => return Err(RecordsError::Compressed(other)),
     }
     Ok(out)
@@ -279,7 +300,7 @@ fn compress(codec: Compression, gzip_level: i32, body: &[u8]) -> Result<Vec<u8>,
         Compression::Snappy => {
             // The Java client's framing: magic, version 1, compatible version 1, then
             // blocks of at most 32 KiB, each after its compressed length.
-            let mut out = b"\x82SNAPPY\x00".to_vec();
+            let mut out = XERIAL_MAGIC.to_vec();
             out.extend_from_slice(&1i32.to_be_bytes());
             out.extend_from_slice(&1i32.to_be_bytes());
             let mut encoder = snap::raw::Encoder::new();
@@ -316,57 +337,37 @@ pub fn recompress(
     bytes: &[u8],
     codec: Compression,
     gzip_level: i32,
+    max_bytes: usize,
 ) -> Result<Option<Vec<u8>>, RecordsError> {
     let header = batch::check(bytes)?;
     if header.compression() == codec {
         return Ok(None);
     }
     let stored = &bytes[HEADER_LEN..header.size() as usize];
+    // Stored plain, the records must fit the batch limit; to be compressed again, they
+    // may inflate to RECOMPRESS_MOST.
+    let most = match codec {
+        Compression::None => max_bytes.saturating_sub(HEADER_LEN) as u64,
+        _ => RECOMPRESS_MOST,
+    };
     let plain = match header.compression() {
         Compression::None => stored.to_vec(),
-        other => decompress(other, stored)?,
+        other => decompress(other, stored, most)?,
     };
-    batch::parse_records(&plain, &header)?;
-    let body = compress(codec, gzip_level, &plain)?;
+    // Read, keeping nothing: the records must parse.
+    let (mut at, mut last) = (0, -1);
+    for _ in 0..header.record_count {
+        batch::parse_record(&plain, &mut at, &header, &mut last)?;
+    }
+    let body = match codec {
+        Compression::None => plain,
+        _ => compress(codec, gzip_level, &plain)?,
+    };
     Ok(Some(batch::with_body(
         &bytes[..header.size() as usize],
         &body,
         codec,
     )))
-}
-
-/// Snappy as Kafka clients write it: the Java client's framing (a magic header, then
-/// blocks each prefixed with its big-endian length), or one raw block (librdkafka
-/// before it adopted the framing).
-fn snappy(body: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
-    const XERIAL_MAGIC: &[u8] = b"\x82SNAPPY\x00";
-    let block = |compressed: &[u8], out: &mut Vec<u8>| -> Result<(), String> {
-        let len = snap::raw::decompress_len(compressed).map_err(|e| e.to_string())?;
-        if (out.len() + len) as u64 > MAX_DECOMPRESSED {
-            return Err(format!("they inflate past {MAX_DECOMPRESSED} bytes"));
-        }
-        let at = out.len();
-        out.resize(at + len, 0);
-        snap::raw::Decoder::new()
-            .decompress(compressed, &mut out[at..])
-            .map_err(|e| e.to_string())?;
-        Ok(())
-    };
-    let Some(mut rest) = body.strip_prefix(XERIAL_MAGIC) else {
-        return block(body, out);
-    };
-    // Version and minimum compatible version.
-    rest = rest.get(8..).ok_or("a snappy header cut short")?;
-    while !rest.is_empty() {
-        let (len, tail) = rest
-            .split_first_chunk::<4>()
-            .ok_or("a snappy block length cut short")?;
-        let len = u32::from_be_bytes(*len) as usize;
-        let compressed = tail.get(..len).ok_or("a snappy block cut short")?;
-        block(compressed, out)?;
-        rest = &tail[len..];
-    }
-    Ok(())
 }
 
 /// Parses `header.record_count` records from `body`, with the log's one record parser.
@@ -400,32 +401,35 @@ mod tests {
             Compression::Lz4,
             Compression::Zstd,
         ] {
-            let bytes = recompress(&plain, codec, -1)
+            let bytes = recompress(&plain, codec, -1, 1 << 20)
                 .unwrap()
                 .unwrap_or(plain.clone());
             let at = |t: i64| move |r: &Record<'_>| r.timestamp >= t;
             assert_eq!(
-                find_record(&bytes, &mut (1 << 20), at(1250)).unwrap(),
+                find_record(&bytes, &mut (1 << 20), 1 << 20, at(1250)).unwrap(),
                 Some((250, 1250)),
                 "{codec:?}"
             );
-            assert_eq!(find_record(&bytes, &mut (1 << 20), at(5000)).unwrap(), None);
+            assert_eq!(
+                find_record(&bytes, &mut (1 << 20), 1 << 20, at(5000)).unwrap(),
+                None
+            );
             // Ten records' worth of budget finds the fifth, and refuses the 250th rather
             // than inflate the batch; what one search spends, the next has not.
             if codec != Compression::None {
                 let mut budget = 10 * 120;
                 assert_eq!(
-                    find_record(&bytes, &mut budget, at(1005)).unwrap(),
+                    find_record(&bytes, &mut budget, 1 << 20, at(1005)).unwrap(),
                     Some((5, 1005)),
                     "{codec:?}"
                 );
                 assert!(budget < 5 * 120, "{codec:?}: {budget} left");
                 assert!(
-                    find_record(&bytes, &mut budget, at(1005)).is_err(),
+                    find_record(&bytes, &mut budget, 1 << 20, at(1005)).is_err(),
                     "{codec:?}"
                 );
                 assert!(
-                    find_record(&bytes, &mut (10 * 120), at(1250)).is_err(),
+                    find_record(&bytes, &mut (10 * 120), 1 << 20, at(1250)).is_err(),
                     "{codec:?}"
                 );
             }
@@ -452,7 +456,7 @@ mod tests {
             Compression::Lz4,
             Compression::Zstd,
         ] {
-            let packed = recompress(&plain, codec, -1).unwrap().unwrap();
+            let packed = recompress(&plain, codec, -1, 1 << 20).unwrap().unwrap();
             let h = batch::check(&packed).unwrap();
             assert_eq!(h.compression(), codec);
             assert!(packed.len() < plain.len(), "{codec:?} compresses");
@@ -466,16 +470,18 @@ mod tests {
                 ),
                 (7, 1, 40, 300, 299)
             );
-            let body = decompress(codec, &packed[HEADER_LEN..]).unwrap();
+            let body = decompress(codec, &packed[HEADER_LEN..], MAX_DECOMPRESSED).unwrap();
             let again = parse_records(&h, &body).unwrap();
             assert_eq!(again, plain_records, "{codec:?}");
             assert_eq!(
-                recompress(&packed, codec, -1).unwrap(),
+                recompress(&packed, codec, -1, 1 << 20).unwrap(),
                 None,
                 "already {codec:?}"
             );
             // And back: what each codec wrote, decompressed to plain records.
-            let unpacked = recompress(&packed, Compression::None, -1).unwrap().unwrap();
+            let unpacked = recompress(&packed, Compression::None, -1, 1 << 20)
+                .unwrap()
+                .unwrap();
             assert_eq!(
                 records(&unpacked).unwrap(),
                 (batch::check(&unpacked).unwrap(), plain_records.clone())
@@ -515,7 +521,7 @@ mod tests {
         }
         block.push(n as u8);
         block.extend_from_slice(&[0; 16]);
-        let err = decompress(Compression::Snappy, &block).unwrap_err();
+        let err = decompress(Compression::Snappy, &block, MAX_DECOMPRESSED).unwrap_err();
         assert!(
             err.to_string().contains("inflate past") || err.to_string().contains("snappy"),
             "{err}"
@@ -523,13 +529,13 @@ mod tests {
         let mut framed = b"\x82SNAPPY\x00\0\0\0\x01\0\0\0\x01".to_vec();
         framed.extend_from_slice(&(block.len() as u32).to_be_bytes());
         framed.extend_from_slice(&block);
-        assert!(decompress(Compression::Snappy, &framed).is_err());
+        assert!(decompress(Compression::Snappy, &framed, MAX_DECOMPRESSED).is_err());
     }
 
     #[test]
     fn a_gzip_stream_that_is_not_gzip_is_an_error() {
-        assert!(decompress(Compression::Gzip, b"not gzip").is_err());
-        assert!(decompress(Compression::Zstd, b"not zstd").is_err());
-        assert!(decompress(Compression::Lz4, b"not lz4!").is_err());
+        assert!(decompress(Compression::Gzip, b"not gzip", MAX_DECOMPRESSED).is_err());
+        assert!(decompress(Compression::Zstd, b"not zstd", MAX_DECOMPRESSED).is_err());
+        assert!(decompress(Compression::Lz4, b"not lz4!", MAX_DECOMPRESSED).is_err());
     }
 }

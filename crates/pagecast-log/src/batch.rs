@@ -25,6 +25,7 @@ const LENGTH_AT: usize = 8;
 const MAGIC_AT: usize = 16;
 const CRC_AT: usize = 17;
 const CRC_FROM: usize = 21;
+const ATTRIBUTES_AT: usize = 21;
 
 /// Why a byte range is not a valid v2 batch.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -95,6 +96,20 @@ pub enum Compression {
     Zstd,
     /// A codec id Kafka does not define (5–7).
     Unknown(u8),
+}
+
+impl Compression {
+    /// The codec's id in attribute bits 0–2.
+    pub fn id(self) -> i16 {
+        match self {
+            Compression::None => 0,
+            Compression::Gzip => 1,
+            Compression::Snappy => 2,
+            Compression::Lz4 => 3,
+            Compression::Zstd => 4,
+            Compression::Unknown(id) => i16::from(id),
+        }
+    }
 }
 
 impl std::fmt::Display for Compression {
@@ -497,21 +512,14 @@ pub fn rebuild(batch: &[u8], records: Option<&[RawRecord<'_>]>, last_offset_delt
 /// field kept. What a broker writes when a topic's `compression.type` asks it to
 /// compress batches again.
 pub fn with_body(batch: &[u8], body: &[u8], codec: Compression) -> Vec<u8> {
-    let id: i16 = match codec {
-        Compression::None => 0,
-        Compression::Gzip => 1,
-        Compression::Snappy => 2,
-        Compression::Lz4 => 3,
-        Compression::Zstd => 4,
-        Compression::Unknown(id) => i16::from(id),
-    };
     let mut out = Vec::with_capacity(HEADER_LEN + body.len());
     out.extend_from_slice(&batch[..HEADER_LEN]);
     out.extend_from_slice(body);
     let length = (out.len() - LOG_OVERHEAD) as i32;
     out[LENGTH_AT..LENGTH_AT + 4].copy_from_slice(&length.to_be_bytes());
-    let attributes = (i16::from_be_bytes([out[21], out[22]]) & !0x7) | id;
-    out[21..23].copy_from_slice(&attributes.to_be_bytes());
+    let attributes =
+        (i16::from_be_bytes([out[ATTRIBUTES_AT], out[ATTRIBUTES_AT + 1]]) & !0x7) | codec.id();
+    out[ATTRIBUTES_AT..ATTRIBUTES_AT + 2].copy_from_slice(&attributes.to_be_bytes());
     let crc = crc32c::crc32c(&out[CRC_FROM..]);
     out[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.to_be_bytes());
     out

@@ -489,15 +489,14 @@ fn settings_come_from_the_environment_and_data_defaults_to_the_working_directory
         .spawn()
         .unwrap();
     let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stderr.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
     assert!(
         line.contains("commitlog storage in ./pagecast-data"),
         "{line}"
     );
+    // The rest of what it says is read, so that it never writes to a closed pipe.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
     let addr: SocketAddr = line
         .split("listening on ")
         .nth(1)
@@ -861,6 +860,13 @@ fn topic_settings_are_accepted_checked_and_described_as_kafka_does() {
             ],
             &[("compression.type", DELETE, None)],
             &[("flush.ms", DELETE, None)],
+            &[("retention.ms", SET, None)],
+            &[
+                ("segment.ms", SET, Some("1000")),
+                ("segment.ms", SET, Some("2000")),
+            ],
+            &[("compression.gzip.level", SET, Some("00"))],
+            &[("leader.replication.throttled.replicas", SET, Some("0: 1"))],
         ];
         for change in changes {
             let r: IncrementalAlterConfigsResponse = c
@@ -885,6 +891,28 @@ fn topic_settings_are_accepted_checked_and_described_as_kafka_does() {
                 .unwrap();
             seen.push(format!("{change:?}: {}", r.responses[0].error_code));
         }
+        // The same resource twice in one request.
+        let twice: IncrementalAlterConfigsResponse = c
+            .call(
+                1,
+                &IncrementalAlterConfigsRequest {
+                    resources: (0..2)
+                        .map(|_| Changes {
+                            resource_type: 2,
+                            resource_name: "cfg".into(),
+                            configs: vec![AlterableConfig {
+                                name: "segment.ms".into(),
+                                config_operation: SET,
+                                value: Some("3000".into()),
+                            }],
+                        })
+                        .collect(),
+                    validate_only: false,
+                },
+            )
+            .unwrap();
+        let codes: Vec<i16> = twice.responses.iter().map(|r| r.error_code).collect();
+        seen.push(format!("the same resource twice: {codes:?}"));
         seen.extend(described_configs(&mut c, "cfg"));
         let whole: &[&[(&str, Option<&str>)]] = &[
             &[("retention.ms", Some("1000")), ("segment.ms", Some("5000"))],
@@ -956,7 +984,7 @@ fn a_topics_compression_type_has_the_broker_compress_batches_as_kafka_does() {
         .map(|i| format!("value {i} {}", "z".repeat(i)).into_bytes())
         .collect();
     let plain = batch(&values.iter().map(Vec::as_slice).collect::<Vec<_>>());
-    let gzipped = pagecast_kafka::records::recompress(&plain, Compression::Gzip, -1)
+    let gzipped = pagecast_kafka::records::recompress(&plain, Compression::Gzip, -1, 1 << 20)
         .unwrap()
         .unwrap();
     let mut sides = Vec::new();

@@ -467,6 +467,49 @@ pub(crate) fn describe_configs(
     )
 }
 
+/// Kafka's checks of a config change request before any change is tried: a resource
+/// named twice (both are refused), a setting named twice in one resource, a null value
+/// where one is needed (`null_refused` says which).
+fn precheck<'a>(
+    resources: impl Iterator<Item = (i8, &'a str)> + Clone,
+    keys: &[(&str, bool)],
+    resource: (i8, &str),
+) -> Option<Refusal> {
+    if resources.filter(|r| *r == resource).count() > 1 {
+        return Some((
+            ErrorCode::INVALID_REQUEST,
+            "Each resource must appear at most once.".into(),
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    if keys.iter().any(|(k, _)| !seen.insert(*k)) {
+        return Some((
+            ErrorCode::INVALID_REQUEST,
+            "Error due to duplicate config keys".into(),
+        ));
+    }
+    keys.iter().find(|(_, null)| *null).map(|(k, _)| {
+        (
+            ErrorCode::INVALID_REQUEST,
+            format!("Null value not supported for : {k}"),
+        )
+    })
+}
+
+/// The answer refusing a resource's change before it was tried.
+fn refused(
+    resource_type: i8,
+    name: String,
+    (code, message): Refusal,
+) -> AlterConfigsResourceResponse {
+    AlterConfigsResourceResponse {
+        error_code: code.0,
+        error_message: Some(message),
+        resource_type,
+        resource_name: name,
+    }
+}
+
 /// Changes one resource's settings with `change`, which edits the topic's overrides:
 /// every value is checked as Kafka checks it, then the settings together, then the
 /// storage engine takes them (or, with `validate_only`, only checks it could).
@@ -517,10 +560,29 @@ pub(crate) fn incremental_alter_configs(
     req: IncrementalAlterConfigsRequest,
 ) -> (IncrementalAlterConfigsResponse, ErrorCode) {
     let message_max_bytes = shared.config.message_max_bytes;
+    let named: Vec<(i8, String)> = req
+        .resources
+        .iter()
+        .map(|r| (r.resource_type, r.resource_name.clone()))
+        .collect();
+    let names = named.iter().map(|(t, n)| (*t, n.as_str()));
     let responses = req
         .resources
         .into_iter()
         .map(|r| {
+            let keys: Vec<(&str, bool)> = r
+                .configs
+                .iter()
+                .map(|c| {
+                    (
+                        c.name.as_str(),
+                        c.value.is_none() && c.config_operation != alter::DELETE,
+                    )
+                })
+                .collect();
+            if let Some(why) = precheck(names.clone(), &keys, (r.resource_type, &r.resource_name)) {
+                return refused(r.resource_type, r.resource_name, why);
+            }
             let changes = r.configs;
             alter_topic_configs(
                 shared,
@@ -608,10 +670,22 @@ pub(crate) fn alter_configs(
     shared: &Shared,
     req: AlterConfigsRequest,
 ) -> (AlterConfigsResponse, ErrorCode) {
+    let resources: Vec<(i8, String)> = req
+        .resources
+        .iter()
+        .map(|r| (r.resource_type, r.resource_name.clone()))
+        .collect();
+    let names = resources.iter().map(|(t, n)| (*t, n.as_str()));
     let responses = req
         .resources
         .into_iter()
         .map(|r| {
+            // A null value is refused below, where Kafka refuses it.
+            let keys: Vec<(&str, bool)> =
+                r.configs.iter().map(|c| (c.name.as_str(), false)).collect();
+            if let Some(why) = precheck(names.clone(), &keys, (r.resource_type, &r.resource_name)) {
+                return refused(r.resource_type, r.resource_name, why);
+            }
             let named = r.configs;
             alter_topic_configs(
                 shared,

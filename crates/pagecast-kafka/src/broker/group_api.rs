@@ -316,8 +316,9 @@ pub(crate) fn describe_groups(
             },
         })
         .collect();
+    // Kafka lists them for the groups it found (from v6 an unknown group has an error).
     if req.include_authorized_operations {
-        for g in &mut groups {
+        for g in groups.iter_mut().filter(|g| g.error_code == 0) {
             g.authorized_operations = super::authorized::GROUP;
         }
     }

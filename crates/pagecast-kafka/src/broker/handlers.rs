@@ -755,7 +755,7 @@ fn produce_partition(
         for (i, h) in headers.iter_mut().enumerate() {
             let one = &records[at..at + h.size() as usize];
             at += h.size() as usize;
-            match crate::records::recompress(one, codec, gzip_level) {
+            match crate::records::recompress(one, codec, gzip_level, max_bytes) {
                 Ok(Some(b)) if b.len() > max_bytes => {
                     return refuse(
                         out,
@@ -993,7 +993,8 @@ fn record_at_timestamp(
         })?;
     // Records below the log start offset (DeleteRecords) are not served, so not found.
     let start = shared.store().offsets(tp)?.start;
-    let found = crate::records::find_record(&bytes, inflate, |r| {
+    let record_most = shared.config.message_max_bytes;
+    let found = crate::records::find_record(&bytes, inflate, record_most, |r| {
         r.offset >= start
             && match timestamp {
                 Some(t) => r.timestamp >= t,
@@ -1013,8 +1014,9 @@ fn record_at_timestamp(
 
 fn list_offsets(shared: &Shared, req: ListOffsetsRequest) -> (ListOffsetsResponse, ErrorCode) {
     let mut topics = Vec::with_capacity(req.topics.len());
-    // What the request's searches inside compressed batches may inflate, together.
-    let mut inflate = shared.config.message_max_bytes;
+    // What the request's searches inside compressed batches may inflate, together: a
+    // bound on their work (each holds one record at a time).
+    let mut inflate = crate::records::MAX_DECOMPRESSED as usize;
     for t in req.topics {
         let topic = shared.topic(&t.name);
         let partitions = t

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use pagecast_log::PartitionConfig;
 use pagecast_log::batch::Compression;
+use pagecast_log::{Cleanup, PartitionConfig};
 
 /// Kafka's config types, as DescribeConfigs v3+ reports them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -491,7 +491,7 @@ pub fn validate(name: &str, value: &str) -> Result<String, String> {
         (Kind::Int | Kind::Long, Check::Between(lo, hi)) => number(lo, hi)?,
         (Kind::Int | Kind::Long, Check::GzipLevel) => {
             number(-1, 9)?;
-            if value == "0" {
+            if value.parse::<i32>() == Ok(0) {
                 return Err(invalid(
                     "Value must be between 1 and 9 or equal to -1".into(),
                 ));
@@ -519,10 +519,11 @@ pub fn validate(name: &str, value: &str) -> Result<String, String> {
             return Ok(list.join(","));
         }
         (Kind::List, Check::Replicas) => {
+            // Kafka's pattern, `[0-9]+:[0-9]+`: digits only, so nothing kept has a space.
+            let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
             let pair = |v: &str| {
-                v.split_once(':').is_some_and(|(p, b)| {
-                    p.trim().parse::<u32>().is_ok() && b.trim().parse::<u32>().is_ok()
-                })
+                v.split_once(':')
+                    .is_some_and(|(p, b)| digits(p) && digits(b))
             };
             if !(list == ["*"] || list.iter().all(|v| pair(v))) {
                 return Err(format!(
@@ -568,8 +569,12 @@ pub fn partition_config(configs: &BTreeMap<String, String>) -> PartitionConfig {
         retention_bytes: long(configs, "retention.bytes").map(unlimited_or),
         retention_age: long(configs, "retention.ms")
             .map(|n| unlimited_or(n).map(Duration::from_millis)),
-        // User topics are not compacted yet: `cleanup.policy=compact` is refused.
-        cleanup: None,
+        // `compact` is refused for user topics (not compacted yet); an empty list turns
+        // retention off, as in Kafka.
+        cleanup: configs.get("cleanup.policy").map(|policy| Cleanup {
+            delete: policy.split(',').any(|p| p == "delete"),
+            compact: false,
+        }),
         delete_retention: None,
     }
 }

@@ -155,7 +155,15 @@ impl Loader {
         fs::remove_dir_all(&queue_root).map_err(Error::io("remove", &queue_root))?;
         fs::create_dir_all(&queue_root).map_err(Error::io("create directory", &queue_root))?;
         let total: u64 = self.files.len() as u64 * self.config.file_bytes;
-        let report = total >= 64 << 20 && self.config.progress.is_some();
+        // A log that holds nothing (a new store) has nothing to report.
+        let holds_data = self.files.len() > 1
+            || self.files.front_mut().is_some_and(|f| {
+                !matches!(
+                    entry::decode(f.map.all(), false),
+                    Ok(Found::End | Found::Blank)
+                )
+            });
+        let report = holds_data && total >= 64 << 20 && self.config.progress.is_some();
         // Like the segment engine, the whole file holding the recovery point is checked.
         let rp = self.recovery_point - self.recovery_point % self.config.file_bytes;
         let (mut idx, mut at) = (0usize, 0usize);
@@ -272,6 +280,11 @@ impl Loader {
         // As Kafka's log loader reports a recovery: where it checked from, what it cut,
         // how long it took.
         let end = self.files.back().map_or(0, |f| f.start) + at as u64;
+        let first = self.files.front().map_or(0, |f| f.start);
+        if end == first && cut.is_none() {
+            // A new store, or one that never held a batch: nothing was recovered.
+            return Ok(());
+        }
         let cut = match cut {
             Some((file, at)) => format!(
                 "zeroed {} from byte {at}{}",
@@ -284,7 +297,6 @@ impl Loader {
             ),
             None => "nothing cut".into(),
         };
-        let first = self.files.front().map_or(0, |f| f.start);
         self.report(&format!(
             "commit log: recovered after an unclean stop, walked {} bytes from byte {first} (CRC-checked from byte {rp}, the file holding the recovery point) and rebuilt {} consume queue(s); {cut}; in {:?}",
             end.saturating_sub(first),
